@@ -1,0 +1,60 @@
+"""A small bounded, thread-safe TTL cache (verified tokens, loaded identities, memberships)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class TTLCache(Generic[V]):
+    """Maps keys to values until their own expiry time; evicts oldest entries when full.
+
+    Reads take no lock (a dict lookup is atomic); writes do. ``clock`` is injectable for tests.
+    """
+
+    __slots__ = ("_clock", "_data", "_lock", "maxsize")
+
+    def __init__(self, maxsize: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+        self.maxsize = maxsize
+        self._clock = clock
+        self._data: dict[Hashable, tuple[float, V]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, now: float | None = None) -> V | None:
+        """The live value for ``key``, or None (an expired entry is dropped)."""
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= (self._clock() if now is None else now):
+            self.discard(key)
+            return None
+        return entry[1]
+
+    def set(self, key: Hashable, value: V, expires_at: float) -> None:
+        """Store ``value`` until ``expires_at`` (epoch seconds)."""
+        if self.maxsize <= 0:
+            return
+        with self._lock:
+            data = self._data
+            if key not in data and len(data) >= self.maxsize:
+                # FIFO eviction of the oldest tenth keeps the amortized cost per insert flat.
+                for old in list(data)[: max(1, self.maxsize // 10)]:
+                    del data[old]
+            data[key] = (expires_at, value)
+
+    def discard(self, key: Hashable) -> None:
+        """Forget ``key`` if present."""
+        with self._lock:
+            self._data.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)

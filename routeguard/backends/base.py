@@ -1,0 +1,41 @@
+"""The backend protocol: find credentials in a request, prove them, or say there are none."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from ..effects import Effect
+from ..identity import Identity
+from ..request import RequestView
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A verified credential: the identity it proves and how to revoke it.
+
+    ``revocation_key`` names the credential in a store (``jti:<id>``, ``cookie:<digest>``,
+    ``session:<id>``); ``expires_at`` (epoch seconds) bounds how long a revocation must last.
+    """
+
+    identity: Identity
+    revocation_key: str | None = None
+    expires_at: float | None = None
+
+
+#: What a backend's ``authenticate`` returns: no credentials (None), a verified credential,
+#: or a flow that performs I/O (key fetch, store lookup) before returning one of those.
+BackendResult = Credential | None | Generator[Effect, Any, "Credential | None"]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """An authentication source. Raise :class:`routeguard.AuthenticationError` for a credential
+    that is present but invalid; return None when the request carries none of yours."""
+
+    name: str
+
+    def authenticate(self, request: RequestView) -> BackendResult:
+        """Verify this backend's credentials in ``request``."""
+        ...

@@ -1,0 +1,287 @@
+"""Bearer JWT authentication (RFC 6750 header, RFC 7519 token) on top of pyjwt.
+
+Defends against: algorithm confusion (an explicit allowlist from one algorithm family, so
+an RSA public key can never verify an HMAC token, and ``none`` is refused), weak HMAC keys
+(shorter than the hash output), tokens without expiry (``exp`` required by default), tokens
+minted for another audience or issuer, parser differentials (duplicate JSON members and
+unknown ``crit`` extensions are refused before pyjwt sees the token) and oversized headers.
+Verified tokens are cached by SHA-256 digest until their ``exp``, so a repeated token costs
+no signature check; revocation is still checked on every request by the guard.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Final
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from .._cache import TTLCache
+from ..effects import Effect
+from ..errors import AuthenticationError, PolicyError
+from ..identity import Identity
+from ..request import RequestView
+from .base import Credential
+
+HMAC: Final = "HMAC"
+RSA: Final = "RSA"
+EC: Final = "EC"
+OKP: Final = "OKP"
+
+#: Algorithm -> key family. Anything not listed (``none`` above all) is refused at load.
+FAMILIES: Final = {
+    "HS256": HMAC, "HS384": HMAC, "HS512": HMAC,
+    "RS256": RSA, "RS384": RSA, "RS512": RSA, "PS256": RSA, "PS384": RSA, "PS512": RSA,
+    "ES256": EC, "ES384": EC, "ES512": EC, "ES256K": EC,
+    "EdDSA": OKP,
+}  # fmt: skip
+_HMAC_MIN_BYTES: Final = {"HS256": 32, "HS384": 48, "HS512": 64}
+_KEY_TYPES: Final[dict[str, tuple[type, ...]]] = {
+    RSA: (rsa.RSAPublicKey,),
+    EC: (ec.EllipticCurvePublicKey,),
+    OKP: (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
+}
+_TOKEN_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_UNCACHED_TTL: Final = 60.0  # tokens without exp (require_exp=false) are re-verified this often
+_REASONS: Final[tuple[tuple[type[Exception], str], ...]] = (
+    (jwt.ExpiredSignatureError, "token expired"),
+    (jwt.ImmatureSignatureError, "token not yet valid"),
+    (jwt.InvalidAudienceError, "wrong audience"),
+    (jwt.InvalidIssuerError, "wrong issuer"),
+    (jwt.InvalidSignatureError, "bad signature"),
+    (jwt.InvalidAlgorithmError, "algorithm not allowed"),
+    (jwt.MissingRequiredClaimError, "missing required claim"),
+    (jwt.DecodeError, "malformed token"),
+)
+
+KeyResolver = Callable[[Mapping[str, Any]], "Any | Generator[Effect, Any, Any]"]
+
+
+def algorithm_family(algorithms: Sequence[str]) -> str:
+    """The one key family ``algorithms`` share; :class:`PolicyError` if none or mixed."""
+    if not algorithms:
+        raise PolicyError("auth.bearer.algorithms: an explicit, non-empty allowlist is required")
+    families = set()
+    for alg in algorithms:
+        if alg not in FAMILIES:
+            raise PolicyError(
+                f"auth.bearer.algorithms: {alg!r} is not allowed; choose from {', '.join(FAMILIES)}"
+            )
+        families.add(FAMILIES[alg])
+    if len(families) > 1:
+        raise PolicyError(
+            "auth.bearer.algorithms: mixes key families "
+            f"({', '.join(sorted(families))}); one key must never verify two kinds of token"
+        )
+    return families.pop()
+
+
+def hmac_key(secret: str | bytes, algorithms: Sequence[str]) -> bytes:
+    """The HMAC key as bytes, refused when shorter than the strongest hash in ``algorithms``."""
+    key = secret.encode() if isinstance(secret, str) else bytes(secret)
+    need = max(_HMAC_MIN_BYTES[alg] for alg in algorithms)
+    if len(key) < need:
+        raise PolicyError(
+            f"auth.bearer: the HMAC secret is {len(key)} bytes; {', '.join(algorithms)} needs at least {need}"
+        )
+    return key
+
+
+def public_key(pem: str | bytes, family: str) -> Any:
+    """Load a PEM public key and check that it belongs to ``family``."""
+    if family == HMAC:
+        raise PolicyError("auth.bearer: a public key cannot verify HS* tokens; use secret_env")
+    try:
+        key = load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
+    except ValueError as exc:
+        raise PolicyError(f"auth.bearer.public_key_file: not a PEM public key ({exc})") from None
+    if not isinstance(key, _KEY_TYPES[family]):
+        kind = type(key).__name__
+        raise PolicyError(f"auth.bearer.public_key_file: a {kind} cannot verify {family} tokens")
+    return key
+
+
+def _strict_json(segment: str) -> dict[str, Any]:
+    """Decode one base64url JSON segment, refusing duplicate members and non-objects."""
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for name, value in pairs:
+            if name in result:
+                raise AuthenticationError("duplicate member in token")
+            result[name] = value
+        return result
+
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        value = json.loads(raw, object_pairs_hook=no_duplicates)
+    except (ValueError, UnicodeDecodeError):
+        raise AuthenticationError("malformed token") from None
+    if not isinstance(value, dict):
+        raise AuthenticationError("malformed token")
+    return value
+
+
+def claim_strings(value: Any, name: str) -> frozenset[str]:
+    """A claim holding a list of strings or one space-separated string (OAuth2 ``scope``)."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return frozenset(value)
+    raise AuthenticationError(f"claim {name!r} is not a list of strings")
+
+
+class BearerBackend:
+    """Verifies ``Authorization: Bearer <JWT>``.
+
+    ``BearerBackend(algorithms=["HS256"], key=secret, audience="my-api")``; for asymmetric
+    tokens pass a loaded public key, or ``resolve_key`` (a JWKS key set) that picks a key from
+    the token header.
+    """
+
+    name = "bearer"
+
+    def __init__(
+        self,
+        *,
+        algorithms: Sequence[str],
+        key: Any = None,
+        resolve_key: KeyResolver | None = None,
+        audience: str | Sequence[str] | None = None,
+        issuer: str | Sequence[str] | None = None,
+        leeway: float = 0,
+        require_exp: bool = True,
+        subject_claim: str = "sub",
+        roles_claim: str = "roles",
+        permissions_claim: str = "scope",
+        tenants_claim: str = "tenants",
+        max_header_bytes: int = 8192,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.algorithms = list(algorithms)
+        self.family = algorithm_family(self.algorithms)
+        if (key is None) == (resolve_key is None):
+            raise PolicyError("auth.bearer: give exactly one key source (secret, public key or JWKS)")
+        if key is not None and self.family == HMAC:
+            key = hmac_key(key, self.algorithms)
+        elif key is not None and isinstance(key, str | bytes):
+            key = public_key(key, self.family)
+        self._key = key
+        self._resolve_key = resolve_key
+        self.audience = audience
+        self.issuer = issuer
+        self.leeway = leeway
+        self.subject_claim = subject_claim
+        self.roles_claim = roles_claim
+        self.permissions_claim = permissions_claim
+        self.tenants_claim = tenants_claim
+        self.max_header_bytes = max_header_bytes
+        self._clock = clock
+        self._required = ["exp"] if require_exp else []
+        self._jwt = jwt.PyJWT()
+        self._cache: TTLCache[Credential] = TTLCache(cache_size, clock)
+
+    def authenticate(self, request: RequestView) -> Credential | Generator[Effect, Any, Credential] | None:
+        """The verified token's credential, None without a Bearer header, or a key-fetch flow."""
+        header = request.headers.get("authorization")
+        if header is None:
+            return None
+        if len(header) > self.max_header_bytes:
+            raise AuthenticationError("authorization header too large")
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        token = token.strip()
+        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        now = self._clock()
+        cached = self._cache.get(digest, now)
+        if cached is not None:
+            return cached
+        if not _TOKEN_SHAPE.fullmatch(token):
+            raise AuthenticationError("malformed token")
+        head_segment, payload_segment, _ = token.split(".")
+        header_claims = _strict_json(head_segment)
+        _strict_json(payload_segment)
+        if "crit" in header_claims:
+            raise AuthenticationError("unsupported critical header")
+        if header_claims.get("alg") not in self.algorithms:
+            raise AuthenticationError("algorithm not allowed")
+        if self._resolve_key is None:
+            return self._verify(token, digest, self._key, now)
+        found = self._resolve_key(header_claims)
+        if isinstance(found, Generator):
+            return self._verify_after(found, token, digest)
+        return self._verify(token, digest, found, now)
+
+    def _verify_after(
+        self, key_flow: Generator[Effect, Any, Any], token: str, digest: bytes
+    ) -> Generator[Effect, Any, Credential]:
+        key = yield from key_flow
+        return self._verify(token, digest, key, self._clock())
+
+    def _verify(self, token: str, digest: bytes, key: Any, now: float) -> Credential:
+        try:
+            claims = self._jwt.decode(
+                token,
+                key,
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": self._required},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise AuthenticationError(_reason(exc)) from None
+        except (jwt.PyJWKError, ValueError, TypeError):
+            raise AuthenticationError("token cannot be verified with the configured key") from None
+        credential = self._credential(claims)
+        exp = claims.get("exp")
+        expires_at = float(exp) if isinstance(exp, int | float) else now + _UNCACHED_TTL
+        self._cache.set(digest, credential, expires_at)
+        return credential
+
+    def _credential(self, claims: dict[str, Any]) -> Credential:
+        subject = claims.get(self.subject_claim)
+        if not isinstance(subject, str) or not subject:
+            raise AuthenticationError("token has no subject")
+        identity = Identity(
+            subject=subject,
+            roles=claim_strings(claims.get(self.roles_claim), self.roles_claim),
+            permissions=claim_strings(claims.get(self.permissions_claim), self.permissions_claim),
+            tenants=claim_strings(claims.get(self.tenants_claim), self.tenants_claim),
+            claims=MappingProxyType(claims),
+            backend=self.name,
+        )
+        jti = claims.get("jti")
+        exp = claims.get("exp")
+        return Credential(
+            identity,
+            revocation_key=f"jti:{jti}" if isinstance(jti, str) and jti else None,
+            expires_at=float(exp) if isinstance(exp, int | float) else None,
+        )
+
+    def forget(self, tokens: Iterable[str] = ()) -> None:
+        """Drop cached verifications (all of them, or those of ``tokens``)."""
+        tokens = list(tokens)
+        if not tokens:
+            self._cache.clear()
+        for token in tokens:
+            self._cache.discard(hashlib.sha256(token.encode()).digest())
+
+
+def _reason(exc: Exception) -> str:
+    for kind, reason in _REASONS:
+        if isinstance(exc, kind):
+            return reason
+    return "invalid token"

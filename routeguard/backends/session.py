@@ -1,0 +1,139 @@
+"""Signed session cookies written by Starlette's ``SessionMiddleware`` or by Flask.
+
+Reads the cookie with the app's own secret (and format), so an existing login flow keeps
+working behind the guard. Defends against forged or tampered cookies (HMAC signature via
+itsdangerous, key rotation through several secrets), replay of old cookies (``max_age`` on the
+signed timestamp) and ambiguous duplicates (a cookie sent twice with different values).
+A valid cookie with no user in it is not a credential: the request is anonymous.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any, Final, Literal
+
+import itsdangerous
+
+from ..errors import AuthenticationError, PolicyError
+from ..identity import Identity
+from ..request import RequestView
+from .base import Credential
+from .bearer import claim_strings
+
+SessionFormat = Literal["starlette", "flask"]
+
+#: The frameworks' own default lifetimes, used when the policy sets no ``max_age``.
+DEFAULT_MAX_AGE: Final = {"starlette": 14 * 24 * 3600, "flask": 31 * 24 * 3600}
+_FLASK_TAGS: Final = frozenset((" t", " b", " m", " u", " d", " di"))
+
+
+def _untag(value: Any) -> Any:
+    """Undo Flask's tagged JSON (tuples, bytes, Markup, UUID, dates) into plain JSON values."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            (tag, inner), = value.items()
+            if tag in _FLASK_TAGS:
+                if tag == " t":
+                    return [_untag(v) for v in inner]
+                if tag == " di":
+                    return {k: _untag(v) for k, v in inner.items()}
+                return inner  # bytes/markup/uuid/date: the tagged payload, as a string
+        return {k: _untag(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_untag(v) for v in value]
+    return value
+
+
+class SessionCookieBackend:
+    """Authenticates from the framework's signed session cookie.
+
+    ``SessionCookieBackend(format="starlette", secrets=[key])``: ``secrets`` lists the current
+    key first and older keys after it (any of them verifies; the app signs with the first).
+    """
+
+    name = "session"
+
+    def __init__(
+        self,
+        *,
+        format: SessionFormat,
+        secrets: Sequence[str | bytes],
+        cookie: str = "session",
+        max_age: int | None = None,
+        user_key: str = "user_id",
+        roles_key: str = "roles",
+        permissions_key: str = "permissions",
+        tenants_key: str = "tenants",
+    ) -> None:
+        if not secrets or any(not s for s in secrets):
+            raise PolicyError("auth.session: a non-empty secret is required")
+        if format not in DEFAULT_MAX_AGE:
+            raise PolicyError(f"auth.session.format: {format!r} is not 'starlette' or 'flask'")
+        self.format = format
+        self.cookie = cookie
+        self.max_age = DEFAULT_MAX_AGE[format] if max_age is None else max_age
+        self.user_key = user_key
+        self.roles_key = roles_key
+        self.permissions_key = permissions_key
+        self.tenants_key = tenants_key
+        # itsdangerous takes the newest key last.
+        keys = [s if isinstance(s, bytes) else s.encode() for s in reversed(secrets)]
+        if format == "starlette":
+            # Starlette signs with TimestampSigner(str(secret_key)): default salt and derivation.
+            self._signer = itsdangerous.TimestampSigner(keys)
+        else:
+            self._serializer = itsdangerous.URLSafeTimedSerializer(
+                keys,
+                salt="cookie-session",
+                serializer=json,
+                signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha1},
+            )
+
+    def authenticate(self, request: RequestView) -> Credential | None:
+        """The session's user as a credential, None when there is no user in a valid session."""
+        value = request.cookie(self.cookie)
+        if value is None:
+            return None
+        session, signed_at = self.load(value)
+        subject = session.get(self.user_key)
+        if subject is None or subject == "":
+            return None
+        if isinstance(subject, bool) or not isinstance(subject, str | int):
+            raise AuthenticationError(f"session key {self.user_key!r} is not a string")
+        identity = Identity(
+            subject=str(subject),
+            roles=claim_strings(session.get(self.roles_key), self.roles_key),
+            permissions=claim_strings(session.get(self.permissions_key), self.permissions_key),
+            tenants=claim_strings(session.get(self.tenants_key), self.tenants_key),
+            backend=self.name,
+        )
+        digest = hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
+        return Credential(identity, revocation_key=f"cookie:{digest}", expires_at=signed_at + self.max_age)
+
+    def load(self, value: str) -> tuple[dict[str, Any], float]:
+        """Verify and decode one cookie value: (session, signing time in epoch seconds).
+
+        Raises :class:`AuthenticationError` when the cookie is not genuine or too old.
+        """
+        try:
+            if self.format == "starlette":
+                data, signed = self._signer.unsign(
+                    value.encode("utf-8"), max_age=self.max_age, return_timestamp=True
+                )
+                session = json.loads(base64.b64decode(data, validate=True))
+            else:
+                loaded, signed = self._serializer.loads(value, max_age=self.max_age, return_timestamp=True)
+                session = _untag(loaded)
+        except itsdangerous.SignatureExpired:
+            raise AuthenticationError("session expired") from None
+        except itsdangerous.BadData:
+            raise AuthenticationError("bad session signature") from None
+        except (ValueError, UnicodeError, binascii.Error):
+            raise AuthenticationError("malformed session") from None
+        if not isinstance(session, dict):
+            raise AuthenticationError("malformed session")
+        return session, signed.timestamp()

@@ -1,0 +1,85 @@
+"""Write an I/O flow once, drive it sync (WSGI) or async (ASGI).
+
+A flow is a generator that yields :class:`Effect` values and returns a result. The sync
+driver performs each effect by calling its blocking form; the async driver awaits its async
+form. Exceptions raised while performing an effect are thrown back into the flow, so
+``try``/``except`` inside the flow works the same under both drivers (httpx's auth flow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One I/O step: ``sync(*args)`` under WSGI, ``await async_(*args)`` under ASGI."""
+
+    sync: Callable[..., Any]
+    async_: Callable[..., Awaitable[Any]]
+    args: tuple[Any, ...] = ()
+
+
+Flow = Generator[Effect, Any, T]
+
+
+def call(fn: Callable[..., Any], *args: Any) -> Effect:
+    """An effect calling a user hook that may be a plain function or a coroutine function."""
+    return Effect(_call_maybe_awaitable, _acall_maybe_awaitable, (fn, *args))
+
+
+def _call_maybe_awaitable(fn: Callable[..., Any], *args: Any) -> Any:
+    result = fn(*args)
+    if inspect.isawaitable(result):
+        return _run_awaitable(result)
+    return result
+
+
+async def _acall_maybe_awaitable(fn: Callable[..., Any], *args: Any) -> Any:
+    result = fn(*args)
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+def _run_awaitable(awaitable: Awaitable[T]) -> T:
+    async def wrapper() -> T:
+        return await awaitable
+
+    return asyncio.run(wrapper())
+
+
+def run_sync(flow: Flow[T]) -> T:
+    """Drive a flow to completion with blocking calls."""
+    try:
+        effect = next(flow)
+        while True:
+            try:
+                result = effect.sync(*effect.args)
+            except Exception as exc:  # thrown back into the flow, which decides
+                effect = flow.throw(exc)
+            else:
+                effect = flow.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def run_async(flow: Flow[T]) -> T:
+    """Drive a flow to completion, awaiting each effect."""
+    try:
+        effect = next(flow)
+        while True:
+            try:
+                result = await effect.async_(*effect.args)
+            except Exception as exc:
+                effect = flow.throw(exc)
+            else:
+                effect = flow.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]

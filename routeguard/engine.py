@@ -1,0 +1,131 @@
+"""The decision core: request facts and an authentication result in, a Decision out.
+
+Pure and total: no I/O, no framework, no exception escapes for a policy outcome. Anything
+that is not explicitly allowed by the first matching rule is refused (default deny).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from ._empty import EMPTY
+from .decision import Decision, Outcome
+from .firewall import Firewall
+from .identity import Identity
+from .request import RequestView
+from .rules import CompiledRule, Matcher
+
+_NO_PARAMS: Mapping[str, str] = EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    """What authentication established: an identity, a rejected credential, or neither."""
+
+    identity: Identity | None = None
+    invalid: str | None = None  # why a presented credential was rejected
+
+    @property
+    def presented(self) -> bool:
+        """True when some backend found credentials (valid or not)."""
+        return self.identity is not None or self.invalid is not None
+
+
+ANONYMOUS = AuthResult()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The rule a request falls under (None: default deny) and the parameters it captured."""
+
+    rule: CompiledRule | None
+    params: Mapping[str, str] = _NO_PARAMS
+
+
+class Engine:
+    """Firewall, first-match lookup and authorization over a compiled rule list.
+
+    ``engine.decide(request, AuthResult(identity))`` is the whole judgement; the adapters
+    call :meth:`route` first so that a firewall rejection costs no authentication.
+    """
+
+    __slots__ = ("firewall", "matcher", "report")
+
+    def __init__(self, rules: Sequence[CompiledRule], firewall: Firewall | None = None, report: bool = False):
+        self.matcher = Matcher(rules)
+        self.firewall = firewall or Firewall()
+        self.report = report
+
+    @property
+    def rules(self) -> tuple[CompiledRule, ...]:
+        """The compiled rules, in policy order."""
+        return self.matcher.rules
+
+    def route(self, request: RequestView) -> Route | Decision:
+        """The matching route, or a 400 decision when the firewall rejects the path."""
+        violation = self.firewall.check(request.raw_path, request.path, request.path_error)
+        if violation is not None:
+            return Decision(Outcome.BAD_REQUEST, f"firewall: {violation}")
+        method = "GET" if request.websocket else request.method
+        found = self.matcher.match(method, request.path)
+        if found is None:
+            return Route(None)
+        rule, params = found
+        return Route(rule, MappingProxyType(params) if params else _NO_PARAMS)
+
+    def decide(self, request: RequestView, auth: AuthResult = ANONYMOUS) -> Decision:
+        """Judge one request completely."""
+        route = self.route(request)
+        if isinstance(route, Decision):
+            return route
+        return self.authorize(route, auth)
+
+    def authorize(self, route: Route, auth: AuthResult) -> Decision:
+        """Apply the route's rule (or default deny) to the authentication result."""
+        rule, params = route.rule, route.params
+        identity = auth.identity
+        if rule is not None and rule.access == "public":
+            return Decision(Outcome.ALLOW, "public", rule, identity, params)
+        if identity is None:
+            reason = f"invalid credentials: {auth.invalid}" if auth.invalid else "no credentials"
+            return self._refuse(Outcome.UNAUTHENTICATED, reason, rule, None, params, auth.invalid is not None)
+        if rule is None:
+            return self._refuse(Outcome.FORBIDDEN, "no rule matches (default deny)", None, identity, params)
+        reason = self.refusal(rule, identity, params)
+        if reason is not None:
+            outcome = Outcome.NOT_FOUND if rule.hide else Outcome.FORBIDDEN
+            return self._refuse(outcome, reason, rule, identity, params)
+        return Decision(Outcome.ALLOW, "allowed", rule, identity, params)
+
+    @staticmethod
+    def refusal(rule: CompiledRule, identity: Identity, params: Mapping[str, str]) -> str | None:
+        """Why ``rule`` refuses ``identity`` (None: it does not)."""
+        if rule.access == "deny":
+            return "rule denies access"
+        if rule.roles and rule.roles.isdisjoint(identity.roles):
+            return "missing role"
+        if rule.permissions and not rule.permissions <= identity.permissions:
+            return "missing permission"
+        if rule.tenant is not None and params.get(rule.tenant) not in identity.tenants:
+            return "tenant not allowed"
+        return None
+
+    def refuse(self, outcome: Outcome, reason: str, route: Route, identity: Identity | None) -> Decision:
+        """A refusal on ``route`` that honours report-only mode (used for hook results)."""
+        if outcome is Outcome.FORBIDDEN and route.rule is not None and route.rule.hide:
+            outcome = Outcome.NOT_FOUND
+        return self._refuse(outcome, reason, route.rule, identity, route.params)
+
+    def _refuse(
+        self,
+        outcome: Outcome,
+        reason: str,
+        rule: CompiledRule | None,
+        identity: Identity | None,
+        params: Mapping[str, str],
+        invalid: bool = False,
+    ) -> Decision:
+        report = self.report if rule is None or rule.report is None else rule.report
+        return Decision(outcome, reason, rule, identity, params, invalid, report)

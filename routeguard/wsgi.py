@@ -1,0 +1,110 @@
+"""WSGIGuard: PEP 3333 middleware; an allowed request gets the app's own iterable back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from http import HTTPStatus
+from typing import Any
+
+from .config import Policy
+from .effects import run_sync
+from .firewall import INVALID_UTF8
+from .guard import Guard
+from .request import RequestView, route_path
+
+Environ = MutableMapping[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+class EnvironHeaders(Mapping[str, str]):
+    """The request headers of a WSGI environ under lower-case names, read lazily (no copy)."""
+
+    __slots__ = ("_environ",)
+
+    def __init__(self, environ: Environ) -> None:
+        self._environ = environ
+
+    def __getitem__(self, name: str) -> str:
+        key = _SPECIAL_KEYS.get(name) or "HTTP_" + name.upper().replace("-", "_")
+        value = self._environ.get(key)
+        if not isinstance(value, str):
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        key = _SPECIAL_KEYS.get(name) or "HTTP_" + name.upper().replace("-", "_")
+        value = self._environ.get(key)
+        return value if isinstance(value, str) else default
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self._environ:
+            if key.startswith("HTTP_"):
+                yield key[5:].lower().replace("_", "-")
+            elif key in _SPECIAL_HEADERS:
+                yield _SPECIAL_HEADERS[key]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+_SPECIAL_HEADERS = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
+_SPECIAL_KEYS = {v: k for k, v in _SPECIAL_HEADERS.items()}
+
+
+def _wsgi_str(value: str) -> tuple[str, str | None]:
+    """A WSGI "bytes as latin-1" string decoded as UTF-8, and the firewall class if it is not."""
+    try:
+        return value.encode("latin-1").decode("utf-8"), None
+    except UnicodeEncodeError:
+        return value, None  # already text (some servers decode for us)
+    except UnicodeDecodeError:
+        return value.encode("latin-1").decode("utf-8", "replace"), INVALID_UTF8
+
+
+def request_from_environ(environ: Environ) -> RequestView:
+    """The request view of a WSGI environ (PATH_INFO below SCRIPT_NAME)."""
+    script_name, prefix_error = _wsgi_str(environ.get("SCRIPT_NAME") or "")
+    path_info, path_error = _wsgi_str(environ.get("PATH_INFO") or "")
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    return RequestView(
+        method=environ.get("REQUEST_METHOD") or "GET",
+        path=route_path(script_name + path_info, script_name),
+        raw_path=raw.partition("?")[0] if raw else None,
+        query=environ.get("QUERY_STRING") or "",
+        headers=EnvironHeaders(environ),
+        prefix=script_name,
+        client=environ.get("REMOTE_ADDR"),
+        scheme=environ.get("wsgi.url_scheme") or "http",
+        path_error=path_error or prefix_error,
+    )
+
+
+class WSGIGuard:
+    """Guards any WSGI app: ``flask_app.wsgi_app = WSGIGuard(flask_app.wsgi_app, policy=policy)``.
+
+    Allowed requests reach the app with ``environ["routeguard.identity"]`` set (an
+    :class:`Identity` or None) and the app's own iterable is returned untouched, so its
+    ``close()`` still runs.
+    """
+
+    def __init__(self, app: WSGIApp, policy: Policy) -> None:
+        self.app = app
+        self.policy = policy
+        self.guard = Guard.for_policy(policy)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        guard = self.guard
+        try:
+            request = request_from_environ(environ)
+            decision = run_sync(guard.evaluate(request))
+        except Exception as exc:
+            request = RequestView(method=str(environ.get("REQUEST_METHOD", "GET")), path="?")
+            decision = guard.failed(exc)
+        guard.record(decision, request)
+        if decision.allowed:
+            environ["routeguard.identity"] = decision.identity
+            environ["routeguard.decision"] = decision
+            return self.app(environ, start_response)
+        response = guard.respond(decision, request)
+        start_response(f"{response.status} {HTTPStatus(response.status).phrase}", list(response.headers))
+        return [] if request.method == "HEAD" else [response.body]
