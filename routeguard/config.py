@@ -41,6 +41,7 @@ from .rules import ACCESS_VALUES, Access, CompiledRule, Segment, parse_pattern, 
 # read from the environment (``routeguard check`` lints a policy without its secrets).
 _BASE_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("routeguard_base_dir", default=None)
 _RESOLVE_SECRETS: contextvars.ContextVar[bool] = contextvars.ContextVar("routeguard_secrets", default=True)
+_IN_POLICY: contextvars.ContextVar[bool] = contextvars.ContextVar("routeguard_in_policy", default=False)
 
 
 @contextlib.contextmanager
@@ -106,6 +107,9 @@ class Rule(_Model):
     _segments: tuple[Segment, ...] = PrivateAttr(default=())
 
     def __init__(self, /, **data: Any) -> None:
+        if _IN_POLICY.get():  # the policy reports errors with the rule's position
+            super().__init__(**data)
+            return
         try:
             super().__init__(**data)
         except ValidationError as exc:
@@ -304,7 +308,7 @@ class AuthConfig(_Model):
 
     def backend_order(self) -> list[str]:
         """Configured backend names in trial order."""
-        names = list(self.order or [])
+        names: list[str] = list(self.order or [])
         names += [n for n in ("bearer", "session") if getattr(self, n) is not None and n not in names]
         return names
 
@@ -341,10 +345,13 @@ class Policy(_Model):
     _runtime: Any = PrivateAttr(default=None)  # the Guard built from this policy, shared by adapters
 
     def __init__(self, /, **data: Any) -> None:
+        token = _IN_POLICY.set(True)
         try:
             super().__init__(**data)
         except ValidationError as exc:
             raise PolicyError(_describe(exc, data)) from None
+        finally:
+            _IN_POLICY.reset(token)
 
     @field_validator("login_url")
     @classmethod
@@ -455,6 +462,7 @@ def _describe(exc: ValidationError, data: Mapping[str, Any], single_rule: bool =
         where = ""
         if single_rule:
             where = _rule_label(data, 0).replace("rule #1", "rule")
+            loc = ["rules", *loc]
         elif len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
             where = _rule_label(data, loc[1])
             loc = ["rules", *loc[2:]]

@@ -93,10 +93,10 @@ class Engine:
             return self._refuse(Outcome.UNAUTHENTICATED, reason, rule, None, params, auth.invalid is not None)
         if rule is None:
             return self._refuse(Outcome.FORBIDDEN, "no rule matches (default deny)", None, identity, params)
-        reason = self.refusal(rule, identity, params)
-        if reason is not None:
+        refusal = self.refusal(rule, identity, params)
+        if refusal is not None:
             outcome = Outcome.NOT_FOUND if rule.hide else Outcome.FORBIDDEN
-            return self._refuse(outcome, reason, rule, identity, params)
+            return self._refuse(outcome, refusal, rule, identity, params)
         return Decision(Outcome.ALLOW, "allowed", rule, identity, params)
 
     @staticmethod

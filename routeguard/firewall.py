@@ -50,7 +50,8 @@ _PERCENT: Final = re.compile(r"%(.?.?)")
 _HEX: Final = re.compile(r"[0-9A-Fa-f]{2}")
 _ESCAPE_IN_DECODED: Final = re.compile(r"%[0-9A-Fa-f]{2}")
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_DOT_SEGMENT: Final = re.compile(r"(?:^|/)\.\.?(?:/|$)")
+# "." or "..", also with a ";param" suffix (Tomcat strips path parameters: "..;" is "..").
+_DOT_SEGMENT: Final = re.compile(r"(?:^|/)\.\.?(?:;[^/]*)?(?:/|$)")
 _ENCODED_CONTROL: Final = frozenset(f"{b:02x}" for b in (*range(0x20), 0x7F))
 _ENCODED_SLASHES: Final = frozenset(("2f", "5c"))
 

@@ -1,0 +1,138 @@
+"""Test support: one policy, a Starlette and a Flask app behind it, credential helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from routeguard import ASGIGuard, Policy, WSGIGuard
+from routeguard.testing import Reply, call_asgi, call_wsgi, mint_token, session_cookie
+
+JWT_SECRET = "tests-jwt-secret-0123456789abcdef-0123456789abcdef"
+SESSION_SECRET = "tests-session-secret-0123456789abcdef"
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+POLICY_TOML = """
+login_url = "/login"
+
+[auth.bearer]
+algorithms = ["HS256"]
+secret_env = "RG_TEST_JWT_SECRET"
+audience = "tests"
+
+[auth.session]
+format = "starlette"
+secret_env = "RG_TEST_SESSION_SECRET"
+
+[[rules]]
+path = "/login"
+access = "public"
+
+[[rules]]
+path = "/health"
+methods = ["GET"]
+access = "public"
+
+[[rules]]
+path = "/public/**"
+access = "public"
+
+[[rules]]
+path = "/admin/**"
+roles = ["admin"]
+
+[[rules]]
+path = "/secret/**"
+roles = ["admin"]
+hide = true
+
+[[rules]]
+path = "/orgs/{org_id}/**"
+tenant = "org_id"
+
+[[rules]]
+path = "/reports/**"
+permissions = ["reports:read"]
+
+[[rules]]
+path = "/api/items/{item_id}"
+methods = ["DELETE"]
+roles = ["admin"]
+
+[[rules]]
+path = "/api/**"
+
+[[rules]]
+path = "/archive/**"
+access = "deny"
+"""
+
+
+def token(
+    subject: str = "alice",
+    roles: tuple[str, ...] = ("user",),
+    tenants: tuple[str, ...] = ("acme",),
+    **kwargs: Any,
+) -> str:
+    kwargs.setdefault("aud", "tests")
+    kwargs.setdefault("key", JWT_SECRET)
+    key = kwargs.pop("key")
+    return mint_token(key, subject=subject, roles=roles, tenants=tenants, **kwargs)
+
+
+def bearer(tok: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tok}"}
+
+
+def cookie(data: dict[str, Any], secret: str = SESSION_SECRET, **kwargs: Any) -> dict[str, str]:
+    return {"Cookie": f"session={session_cookie(secret, data, **kwargs)}"}
+
+
+ROUTES = ["/login", "/health", "/public/{rest:path}", "/admin", "/admin/{rest:path}", "/secret/{rest:path}",
+          "/orgs/{org_id}/{rest:path}", "/reports/{rest:path}", "/api/items/{item_id}", "/api/{rest:path}",
+          "/archive/{rest:path}", "/other"]
+METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+
+
+def starlette_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def endpoint(request: Any) -> Any:
+        identity = request.scope.get("routeguard.identity")
+        return JSONResponse({
+            "path": request.url.path,
+            "subject": identity.subject if identity else None,
+            "user": request.user.display_name if request.user.is_authenticated else None,
+        })
+
+    return Starlette(routes=[Route(path, endpoint, methods=METHODS) for path in ROUTES])
+
+
+def flask_app() -> Any:
+    from flask import Flask, jsonify, request
+
+    app = Flask("tests")
+
+    def endpoint(**_: Any) -> Any:
+        identity = request.environ.get("routeguard.identity")
+        return jsonify({"path": request.path, "subject": identity.subject if identity else None})
+
+    for path in ROUTES:
+        rule = path.replace("{rest:path}", "<path:rest>").replace("{", "<").replace("}", ">")
+        app.add_url_rule(rule, endpoint=rule, view_func=endpoint, methods=METHODS)
+    return app
+
+
+Send = Callable[..., Reply]
+
+
+def sender(kind: str, policy: Policy) -> Send:
+    if kind == "asgi":
+        asgi = ASGIGuard(starlette_app(), policy=policy)
+        return lambda method, target, headers=None, **kw: call_asgi(asgi, method, target, headers, **kw)
+    wsgi = WSGIGuard(flask_app().wsgi_app, policy=policy)
+    return lambda method, target, headers=None, **kw: call_wsgi(wsgi, method, target, headers, **kw)
+
+
