@@ -76,7 +76,8 @@ def test_custom_claim_names_and_list_scope():
     token = tok(subject=None, uid="bob", perms=["a", "b"], groups=["g"], orgs=["o1"])
     b = backend(subject_claim="uid", permissions_claim="perms", roles_claim="groups", tenants_claim="orgs")
     identity = b.authenticate(request(f"Bearer {token}")).identity
-    assert (identity.subject, identity.permissions, identity.roles, identity.tenants) == ("bob", {"a", "b"}, {"g"}, {"o1"})
+    got = (identity.subject, identity.permissions, identity.roles, identity.tenants)
+    assert got == ("bob", {"a", "b"}, {"g"}, {"o1"})
 
 
 @pytest.mark.parametrize("header", [None, "Basic dXNlcjpwYXNz", "Digest x", "Token abc"])

@@ -65,7 +65,8 @@ def starlette_client(format_policy: Policy, secret: str = SECRET):
         return PlainTextResponse("bye")
 
     async def whoami(request):
-        return JSONResponse({"subject": request.user.display_name, "roles": sorted(request.scope["routeguard.identity"].roles)})
+        roles = sorted(request.scope["routeguard.identity"].roles)
+        return JSONResponse({"subject": request.user.display_name, "roles": roles})
 
     app = Starlette(
         routes=[Route("/login", login, methods=["POST"]), Route("/logout", logout, methods=["POST"]),
@@ -160,9 +161,10 @@ def backend(format: str = "starlette", **kwargs) -> SessionCookieBackend:
 @pytest.mark.parametrize("format", ["starlette", "flask"])
 def test_tampered_cookie_is_invalid(format):
     value = session_cookie(SECRET, {"user_id": "alice", "roles": ["user"]}, format=format)
-    payload, _, signature = value.rpartition(".")
-    forged_payload = session_cookie(SECRET, {"user_id": "alice", "roles": ["admin"]}, format=format).rpartition(".")[0]
-    for bad in (forged_payload + "." + signature, value[:-2] + ("AA" if value[-2:] != "AA" else "BB"), "garbage", "a.b.c"):
+    signature = value.rpartition(".")[2]
+    admin = session_cookie(SECRET, {"user_id": "alice", "roles": ["admin"]}, format=format).rpartition(".")[0]
+    flipped = value[:-2] + ("AA" if value[-2:] != "AA" else "BB")
+    for bad in (admin + "." + signature, flipped, "garbage", "a.b.c"):
         with pytest.raises(AuthenticationError):
             backend(format).authenticate(view(f"session={bad}"))
 
@@ -199,7 +201,8 @@ def test_duplicate_cookie_with_different_values_is_refused():
 
 def test_key_rotation_accepts_the_previous_secret():
     old_cookie = session_cookie(OTHER, {"user_id": "alice"})
-    rotated = Policy.from_toml_string(POLICY.format(format="starlette", extra='fallback_secret_envs = ["RG_SESSION_OLD"]'))
+    extra = 'fallback_secret_envs = ["RG_SESSION_OLD"]'
+    rotated = Policy.from_toml_string(POLICY.format(format="starlette", extra=extra))
     assert rotated.backends[0].authenticate(view(f"session={old_cookie}")).identity.subject == "alice"
     with pytest.raises(AuthenticationError):
         policy("starlette").backends[0].authenticate(view(f"session={old_cookie}"))
@@ -209,7 +212,8 @@ def test_custom_keys_and_cookie_name():
     b = backend(cookie="sid", user_key="uid", roles_key="groups", tenants_key="orgs")
     value = session_cookie(SECRET, {"uid": 7, "groups": ["admin"], "orgs": ["acme"]})
     identity = b.authenticate(view(f"session=x; sid={value}")).identity
-    assert (identity.subject, identity.roles, identity.tenants, identity.backend) == ("7", {"admin"}, {"acme"}, "session")
+    got = (identity.subject, identity.roles, identity.tenants, identity.backend)
+    assert got == ("7", {"admin"}, {"acme"}, "session")
 
 
 @pytest.mark.parametrize(("data", "message"), [

@@ -1,0 +1,110 @@
+"""FastAPI example: HTML login with a session cookie, a JSON API with bearer tokens, an admin
+area and a tenant-scoped area, all decided by routeguard.toml before the app runs."""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from starlette.middleware.sessions import SessionMiddleware
+
+import routeguard
+from examples.demo_users import LOGIN_PAGE, check_password, issue_token, page, use_dev_secrets
+
+use_dev_secrets()  # development defaults for APP_JWT_SECRET / APP_SESSION_SECRET when unset
+policy = routeguard.Policy.from_toml(Path(__file__).with_name("routeguard.toml"))
+
+app = FastAPI(title="routeguard FastAPI example")
+app.add_middleware(SessionMiddleware, secret_key=os.environ["APP_SESSION_SECRET"], same_site="lax")
+app.add_middleware(routeguard.ASGIGuard, policy=policy)  # added last: the outermost layer
+
+
+def identity(request: Request) -> routeguard.Identity | None:
+    return request.scope.get("routeguard.identity")
+
+
+@app.get("/", response_class=HTMLResponse)
+def home(request: Request) -> str:
+    who = identity(request)
+    greeting = f"Signed in as {html.escape(who.subject)}." if who else "Not signed in."
+    return page("routeguard example", f"<p>{greeting}</p><ul><li><a href='/dashboard'>Dashboard</a></li>"
+                "<li><a href='/admin'>Admin</a></li><li><a href='/orgs/acme/projects'>acme projects</a></li></ul>")
+
+
+@app.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get("/login", response_class=HTMLResponse)
+def login_form(next: str = "/") -> str:
+    return LOGIN_PAGE.format(error="", action="/login", next=html.escape(routeguard.safe_next(next) or "/"))
+
+
+@app.post("/login", response_model=None)
+def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/")) -> Any:
+    user = check_password(username, password)
+    if user is None:
+        form = LOGIN_PAGE.format(error="<p id='error'>Wrong user or password.</p>", action="/login",
+                                 next=html.escape(routeguard.safe_next(next) or "/"))
+        return HTMLResponse(form, status_code=401)
+    request.session.clear()
+    request.session.update({"user_id": user.name, "roles": list(user.roles), "tenants": list(user.tenants)})
+    return RedirectResponse(routeguard.safe_next(next) or "/", status_code=303)
+
+
+@app.post("/logout")
+def logout(request: Request) -> RedirectResponse:
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@app.post("/api/token")
+async def token(request: Request) -> JSONResponse:
+    try:
+        body = await request.json()
+        user = check_password(str(body.get("username", "")), str(body.get("password", "")))
+    except (ValueError, AttributeError):
+        user = None
+    if user is None:
+        return JSONResponse({"error": "invalid_grant"}, status_code=400)
+    return JSONResponse({"access_token": issue_token(user), "token_type": "Bearer", "expires_in": 900})
+
+
+@app.get("/api/me")
+def me(request: Request) -> dict[str, Any]:
+    who = identity(request)
+    if who is None:  # unreachable: the policy requires authentication on /api/**
+        return {}
+    return {"subject": who.subject, "roles": sorted(who.roles), "tenants": sorted(who.tenants),
+            "backend": who.backend}
+
+
+@app.get("/dashboard", response_class=HTMLResponse)
+def dashboard(request: Request) -> str:
+    who = identity(request)
+    name = html.escape(who.subject) if who else "?"
+    return page("Dashboard", f"<p id='who'>Hello {name}.</p>"
+                "<form method='post' action='/logout'><button id='logout'>Sign out</button></form>")
+
+
+@app.get("/admin", response_class=HTMLResponse)
+@app.get("/admin/", response_class=HTMLResponse, include_in_schema=False)
+def admin() -> str:
+    return page("Admin", "<p id='admin'>Only admins see this.</p>")
+
+
+@app.get("/admin/users")
+def admin_users() -> dict[str, list[str]]:
+    from examples.demo_users import USERS
+
+    return {"users": sorted(USERS)}
+
+
+@app.get("/orgs/{org_id}/projects")
+def projects(org_id: str) -> dict[str, Any]:
+    return {"org": org_id, "projects": [f"{org_id}-website", f"{org_id}-billing"]}

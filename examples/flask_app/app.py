@@ -1,0 +1,104 @@
+"""Flask example: the same site as the FastAPI example, guarded by WSGIGuard."""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, redirect, request, session
+
+import routeguard
+from examples.demo_users import LOGIN_PAGE, USERS, check_password, issue_token, page, use_dev_secrets
+
+use_dev_secrets()  # development defaults for APP_JWT_SECRET / APP_SESSION_SECRET when unset
+
+policy = routeguard.Policy.from_toml(Path(__file__).with_name("routeguard.toml"))
+
+app = Flask(__name__)
+app.secret_key = os.environ["APP_SESSION_SECRET"]
+app.wsgi_app = routeguard.WSGIGuard(app.wsgi_app, policy=policy)  # type: ignore[method-assign]
+
+
+def identity() -> routeguard.Identity | None:
+    return request.environ.get("routeguard.identity")
+
+
+@app.get("/")
+def home() -> str:
+    who = identity()
+    greeting = f"Signed in as {html.escape(who.subject)}." if who else "Not signed in."
+    return page("routeguard example", f"<p>{greeting}</p><ul><li><a href='/dashboard'>Dashboard</a></li>"
+                "<li><a href='/admin'>Admin</a></li><li><a href='/orgs/acme/projects'>acme projects</a></li></ul>")
+
+
+@app.get("/health")
+def health() -> Any:
+    return jsonify(status="ok")
+
+
+@app.get("/login")
+def login_form() -> str:
+    target = routeguard.safe_next(request.args.get("next")) or "/"
+    return LOGIN_PAGE.format(error="", action="/login", next=html.escape(target))
+
+
+@app.post("/login")
+def login() -> Any:
+    target = routeguard.safe_next(request.form.get("next")) or "/"
+    user = check_password(request.form.get("username", ""), request.form.get("password", ""))
+    if user is None:
+        form = LOGIN_PAGE.format(error="<p id='error'>Wrong user or password.</p>", action="/login",
+                                 next=html.escape(target))
+        return form, 401
+    session.clear()
+    session.update({"user_id": user.name, "roles": list(user.roles), "tenants": list(user.tenants)})
+    return redirect(target, code=303)
+
+
+@app.post("/logout")
+def logout() -> Any:
+    session.clear()
+    return redirect("/login", code=303)
+
+
+@app.post("/api/token")
+def token() -> Any:
+    body = request.get_json(silent=True) or {}
+    user = check_password(str(body.get("username", "")), str(body.get("password", "")))
+    if user is None:
+        return jsonify(error="invalid_grant"), 400
+    return jsonify(access_token=issue_token(user), token_type="Bearer", expires_in=900)
+
+
+@app.get("/api/me")
+def me() -> Any:
+    who = identity()
+    if who is None:  # unreachable: the policy requires authentication on /api/**
+        return jsonify({})
+    return jsonify(subject=who.subject, roles=sorted(who.roles), tenants=sorted(who.tenants), backend=who.backend)
+
+
+@app.get("/dashboard")
+def dashboard() -> str:
+    who = identity()
+    name = html.escape(who.subject) if who else "?"
+    return page("Dashboard", f"<p id='who'>Hello {name}.</p>"
+                "<form method='post' action='/logout'><button id='logout'>Sign out</button></form>")
+
+
+@app.get("/admin")
+@app.get("/admin/")
+def admin() -> str:
+    return page("Admin", "<p id='admin'>Only admins see this.</p>")
+
+
+@app.get("/admin/users")
+def admin_users() -> Any:
+    return jsonify(users=sorted(USERS))
+
+
+@app.get("/orgs/<org_id>/projects")
+def projects(org_id: str) -> Any:
+    return jsonify(org=org_id, projects=[f"{org_id}-website", f"{org_id}-billing"])

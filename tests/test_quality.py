@@ -1,0 +1,23 @@
+"""The package stays typed (mypy --strict) and lint-clean (ruff): checked with the suite."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def test_mypy_strict_is_clean():
+    result = run("mypy", "--no-error-summary")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_is_clean():
+    result = run("ruff", "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
