@@ -34,6 +34,15 @@ def call(fn: Callable[..., Any], *args: Any) -> Effect:
     return Effect(_call_maybe_awaitable, _acall_maybe_awaitable, (fn, *args))
 
 
+def awaiting(awaitable: Awaitable[Any]) -> Effect:
+    """An effect that waits for an awaitable (on a private event loop under WSGI)."""
+    return Effect(_run_awaitable, _await, (awaitable,))
+
+
+async def _await(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
 def _call_maybe_awaitable(fn: Callable[..., Any], *args: Any) -> Any:
     result = fn(*args)
     if inspect.isawaitable(result):
