@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
@@ -25,7 +25,7 @@ _DENIAL_EXTENSION = "websocket.http.response"
 _POLICY_VIOLATION = 1008
 
 
-def request_from_scope(scope: Scope) -> RequestView:
+def request_from_scope(scope: Mapping[str, Any]) -> RequestView:
     """The request view of an ``http`` or ``websocket`` scope."""
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers") or ():
@@ -82,6 +82,7 @@ class ASGIGuard:
             identity = decision.identity
             scope["routeguard.identity"] = identity
             scope["routeguard.decision"] = decision
+            scope["routeguard.guard"] = guard
             if identity is None:
                 scope["user"] = _ANONYMOUS_USER
                 scope["auth"] = _NO_CREDENTIALS

@@ -8,73 +8,49 @@ key; unknown keys are errors everywhere, so a typo never silently widens access.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import difflib
 import os
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    SecretStr,
-    StrictBool,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import BaseModel, PrivateAttr, StrictBool, ValidationError, field_validator, model_validator
+
+from .authconfig import (
+    APIKeyConfig,
+    APIKeyEntry,
+    AuthConfig,
+    BearerConfig,
+    FirewallConfig,
+    SessionConfig,
+    StoreConfig,
+    loading,
+    resolving,
 )
-
+from .authconfig import Model as _Model
 from .backends.base import Backend
-from .backends.bearer import HMAC, BearerBackend, algorithm_family, hmac_key, public_key
-from .backends.session import SessionCookieBackend
 from .errors import PatternError, PolicyError
-from .firewall import CLASSES as FIREWALL_CLASSES
 from .firewall import Firewall
-from .rules import ACCESS_VALUES, Access, CompiledRule, Segment, parse_pattern, pattern_params
+from .rules import ACCESS_VALUES, Access, CompiledRule, Matcher, Segment, parse_pattern, pattern_params
+from .stores import Store
 
-# Set while a policy is being loaded: where relative file paths start, and whether secrets are
-# read from the environment (``routeguard check`` lints a policy without its secrets).
-_BASE_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("routeguard_base_dir", default=None)
-_RESOLVE_SECRETS: contextvars.ContextVar[bool] = contextvars.ContextVar("routeguard_secrets", default=True)
+__all__ = [
+    "APIKeyConfig",
+    "APIKeyEntry",
+    "AuthConfig",
+    "BearerConfig",
+    "FirewallConfig",
+    "Policy",
+    "Rule",
+    "SessionConfig",
+    "StoreConfig",
+    "loading",
+]
+
+# Set while a Policy validates its rules, so a rule error is reported with its position.
 _IN_POLICY: contextvars.ContextVar[bool] = contextvars.ContextVar("routeguard_in_policy", default=False)
-
-
-@contextlib.contextmanager
-def loading(base_dir: Path | None = None, resolve_secrets: bool = True) -> Iterator[None]:
-    """Load policies relative to ``base_dir``; ``resolve_secrets=False`` skips env secrets."""
-    base_token = _BASE_DIR.set(base_dir)
-    secrets_token = _RESOLVE_SECRETS.set(resolve_secrets)
-    try:
-        yield
-    finally:
-        _BASE_DIR.reset(base_token)
-        _RESOLVE_SECRETS.reset(secrets_token)
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-
-
-def _env_secret(env: str, where: str) -> str:
-    value = os.environ.get(env)
-    if not value:
-        raise PolicyError(f"{where}: environment variable {env!r} is not set or empty")
-    return value
-
-
-def _file_text(path: Path, where: str) -> str:
-    base = _BASE_DIR.get()
-    if not path.is_absolute() and base is not None:
-        path = base / path
-    try:
-        return path.read_text()
-    except OSError as exc:
-        raise PolicyError(f"{where}: cannot read {str(path)!r} ({exc.strerror})") from None
 
 
 def _nonempty_strings(values: list[str] | None, key: str) -> list[str] | None:
@@ -183,150 +159,6 @@ class Rule(_Model):
         )
 
 
-class BearerConfig(_Model):
-    """``[auth.bearer]``: JWTs in ``Authorization: Bearer``."""
-
-    algorithms: list[str]
-    secret_env: str | None = None
-    secret: SecretStr | None = None
-    public_key_file: Path | None = None
-    public_key: str | None = None
-    audience: str | list[str] | None = None
-    issuer: str | list[str] | None = None
-    leeway: float = Field(default=0, ge=0, le=300)
-    require_exp: StrictBool = True
-    subject_claim: str = "sub"
-    roles_claim: str = "roles"
-    permissions_claim: str = "scope"
-    tenants_claim: str = "tenants"
-    max_header_bytes: int = Field(default=8192, ge=256, le=65536)
-    cache_size: int = Field(default=10_000, ge=0)
-
-    @model_validator(mode="after")
-    def _one_key(self) -> BearerConfig:
-        family = algorithm_family(self.algorithms)
-        sources = [k for k in ("secret_env", "secret", "public_key_file", "public_key") if getattr(self, k)]
-        if len(sources) != 1:
-            raise ValueError(
-                "give exactly one key source: secret_env (HS*), public_key_file (RS*/PS*/ES*/EdDSA)"
-                + (f"; got {', '.join(sources)}" if sources else "")
-            )
-        if family == HMAC and sources[0] in ("public_key_file", "public_key"):
-            raise ValueError(f"{sources[0]} cannot verify {', '.join(self.algorithms)}; use secret_env")
-        if family != HMAC and sources[0] in ("secret_env", "secret"):
-            raise ValueError(f"{sources[0]} cannot verify {', '.join(self.algorithms)}; use public_key_file")
-        return self
-
-    def build(self) -> BearerBackend:
-        """The backend, with its key read from the environment or a file."""
-        where = "auth.bearer"
-        if self.secret_env:
-            key: Any = hmac_key(_env_secret(self.secret_env, f"{where}.secret_env"), self.algorithms)
-        elif self.secret is not None:
-            key = hmac_key(self.secret.get_secret_value(), self.algorithms)
-        else:
-            pem = self.public_key or _file_text(self.public_key_file or Path(), f"{where}.public_key_file")
-            key = public_key(pem, algorithm_family(self.algorithms))
-        return BearerBackend(
-            algorithms=self.algorithms,
-            key=key,
-            audience=self.audience,
-            issuer=self.issuer,
-            leeway=self.leeway,
-            require_exp=self.require_exp,
-            subject_claim=self.subject_claim,
-            roles_claim=self.roles_claim,
-            permissions_claim=self.permissions_claim,
-            tenants_claim=self.tenants_claim,
-            max_header_bytes=self.max_header_bytes,
-            cache_size=self.cache_size,
-        )
-
-
-class SessionConfig(_Model):
-    """``[auth.session]``: the signed session cookie of Starlette or Flask."""
-
-    format: Literal["starlette", "flask"] = "starlette"
-    secret_env: str | None = None
-    secret: SecretStr | None = None
-    fallback_secret_envs: list[str] = []
-    cookie: str = "session"
-    max_age: int | None = Field(default=None, gt=0)
-    user_key: str = "user_id"
-    roles_key: str = "roles"
-    permissions_key: str = "permissions"
-    tenants_key: str = "tenants"
-
-    @model_validator(mode="after")
-    def _one_secret(self) -> SessionConfig:
-        if (self.secret_env is None) == (self.secret is None):
-            raise ValueError("give exactly one of secret_env or secret (the app's session secret)")
-        return self
-
-    def build(self) -> SessionCookieBackend:
-        """The backend, with its secrets read from the environment."""
-        where = "auth.session"
-        if self.secret_env:
-            current = _env_secret(self.secret_env, f"{where}.secret_env")
-        else:
-            current = self.secret.get_secret_value() if self.secret else ""
-        older = [_env_secret(env, f"{where}.fallback_secret_envs") for env in self.fallback_secret_envs]
-        return SessionCookieBackend(
-            format=self.format,
-            secrets=[current, *older],
-            cookie=self.cookie,
-            max_age=self.max_age,
-            user_key=self.user_key,
-            roles_key=self.roles_key,
-            permissions_key=self.permissions_key,
-            tenants_key=self.tenants_key,
-        )
-
-
-class AuthConfig(_Model):
-    """``[auth]``: authentication backends, tried in the order they are written."""
-
-    bearer: BearerConfig | None = None
-    session: SessionConfig | None = None
-    order: list[Literal["bearer", "session"]] | None = None
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _remember_order(cls, data: Any, handler: Any) -> AuthConfig:
-        model: AuthConfig = handler(data)
-        if model.order is None and isinstance(data, Mapping):
-            written = [k for k in data if k in ("bearer", "session") and data[k] is not None]
-            object.__setattr__(model, "order", written)
-        return model
-
-    @model_validator(mode="after")
-    def _order_names_configured(self) -> AuthConfig:
-        for name in self.order or ():
-            if getattr(self, name) is None:
-                raise ValueError(f"order names {name!r}, which is not configured")
-        return self
-
-    def backend_order(self) -> list[str]:
-        """Configured backend names in trial order."""
-        names: list[str] = list(self.order or [])
-        names += [n for n in ("bearer", "session") if getattr(self, n) is not None and n not in names]
-        return names
-
-
-class FirewallConfig(_Model):
-    """``[firewall]``: relax named classes of the strict request firewall (default: none)."""
-
-    relax: list[str] = []
-
-    @field_validator("relax")
-    @classmethod
-    def _known(cls, relax: list[str]) -> list[str]:
-        for name in relax:
-            if name not in FIREWALL_CLASSES:
-                raise ValueError(f"unknown firewall class {name!r}; known: {', '.join(FIREWALL_CLASSES)}")
-        return relax
-
-
 class Policy(_Model):
     """The whole access policy: ordered rules, authentication backends and settings.
 
@@ -338,10 +170,14 @@ class Policy(_Model):
     mode: Literal["enforce", "report"] = "enforce"
     rules: list[Rule] = []
     auth: AuthConfig = AuthConfig()
+    store: StoreConfig = StoreConfig()
     firewall: FirewallConfig = FirewallConfig()
 
     _compiled: tuple[CompiledRule, ...] = PrivateAttr(default=())
     _backends: tuple[Backend, ...] = PrivateAttr(default=())
+    _store: Store | None = PrivateAttr(default=None)
+    _loader: Callable[[str], Any] | None = PrivateAttr(default=None)
+    _built: bool = PrivateAttr(default=False)
     _runtime: Any = PrivateAttr(default=None)  # the Guard built from this policy, shared by adapters
 
     def __init__(self, /, **data: Any) -> None:
@@ -365,13 +201,11 @@ class Policy(_Model):
         self._compiled = tuple(rule.compile(i) for i, rule in enumerate(self.rules))
         if self.login_url is not None:
             self._check_login_url(self.login_url)
-        if _RESOLVE_SECRETS.get():
-            self._backends = self.build_backends()
+        if resolving():
+            self.build()
         return self
 
     def _check_login_url(self, url: str) -> None:
-        from .rules import Matcher
-
         found = Matcher(self._compiled).match("GET", url.partition("?")[0])
         if found is None or found[0].access != "public":
             covered = (
@@ -381,14 +215,21 @@ class Policy(_Model):
             )
             raise ValueError(f"login_url {url!r} must be covered by a public rule for GET; {covered}")
 
-    def build_backends(self) -> tuple[Backend, ...]:
-        """Instantiate the configured backends (reads secrets and key files)."""
-        built: list[Backend] = []
-        for name in self.auth.backend_order():
-            config: BearerConfig | SessionConfig | None = getattr(self.auth, name)
-            if config is not None:
-                built.append(config.build())
-        return tuple(built)
+    def build(self) -> None:
+        """Open the store and instantiate backends and hooks (reads secrets and key files).
+
+        Runs when the policy is loaded, unless it was loaded with ``resolve_secrets=False``;
+        then the first guard built from it runs it.
+        """
+        store = self.store.build()
+        self._backends = self.auth.build(store)
+        self._loader = self.auth.loader()
+        self._store = store
+        self._built = True
+
+    def _ensure_built(self) -> None:
+        if not self._built:
+            self.build()
 
     @property
     def compiled_rules(self) -> tuple[CompiledRule, ...]:
@@ -397,8 +238,20 @@ class Policy(_Model):
 
     @property
     def backends(self) -> tuple[Backend, ...]:
-        """The authentication backends, in trial order."""
+        """The authentication backends, in trial order (empty until built)."""
         return self._backends
+
+    @property
+    def runtime_store(self) -> Store:
+        """The store, opened on first use."""
+        self._ensure_built()
+        return cast(Store, self._store)
+
+    @property
+    def identity_loader(self) -> Callable[[str], Any] | None:
+        """The identity loader hook, if any."""
+        self._ensure_built()
+        return self._loader
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str], *, resolve_secrets: bool = True) -> Policy:
@@ -441,7 +294,8 @@ class Policy(_Model):
 
 _MODELS: dict[str, type[BaseModel]] = {
     "": Policy, "rules": Rule, "auth": AuthConfig, "auth.bearer": BearerConfig,
-    "auth.session": SessionConfig, "firewall": FirewallConfig,
+    "auth.session": SessionConfig, "auth.api_key": APIKeyConfig, "auth.api_key.keys": APIKeyEntry,
+    "store": StoreConfig, "firewall": FirewallConfig,
 }  # fmt: skip
 
 

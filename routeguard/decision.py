@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ._empty import EMPTY
+from .backends.base import Credential
 from .identity import Identity
 from .rules import CompiledRule
 
@@ -32,7 +33,8 @@ class Decision:
 
     ``invalid_credentials`` marks a 401 caused by a credential that was presented but
     rejected, which API clients learn from ``WWW-Authenticate: Bearer error="invalid_token"``.
-    ``report_only`` marks a refusal that was logged but not enforced.
+    ``report_only`` marks a refusal that was logged but not enforced. ``credential`` is what
+    proved the identity of an allowed request (``routeguard.logout`` revokes it).
     """
 
     outcome: Outcome
@@ -43,6 +45,7 @@ class Decision:
     invalid_credentials: bool = False
     report_only: bool = False
     retry_after: int | None = None
+    credential: Credential | None = None
 
     @property
     def allowed(self) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from ._empty import EMPTY
+from .backends.base import Credential
 from .decision import Decision, Outcome
 from .firewall import Firewall
 from .identity import Identity
@@ -26,6 +27,7 @@ class AuthResult:
 
     identity: Identity | None = None
     invalid: str | None = None  # why a presented credential was rejected
+    credential: Credential | None = None  # what proved the identity (for logout and revocation)
 
     @property
     def presented(self) -> bool:
@@ -87,7 +89,7 @@ class Engine:
         rule, params = route.rule, route.params
         identity = auth.identity
         if rule is not None and rule.access == "public":
-            return Decision(Outcome.ALLOW, "public", rule, identity, params)
+            return Decision(Outcome.ALLOW, "public", rule, identity, params, credential=auth.credential)
         if identity is None:
             reason = f"invalid credentials: {auth.invalid}" if auth.invalid else "no credentials"
             return self._refuse(Outcome.UNAUTHENTICATED, reason, rule, None, params, auth.invalid is not None)
@@ -97,7 +99,7 @@ class Engine:
         if refusal is not None:
             outcome = Outcome.NOT_FOUND if rule.hide else Outcome.FORBIDDEN
             return self._refuse(outcome, refusal, rule, identity, params)
-        return Decision(Outcome.ALLOW, "allowed", rule, identity, params)
+        return Decision(Outcome.ALLOW, "allowed", rule, identity, params, credential=auth.credential)
 
     @staticmethod
     def refusal(rule: CompiledRule, identity: Identity, params: Mapping[str, str]) -> str | None:

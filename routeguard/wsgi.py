@@ -21,7 +21,7 @@ class EnvironHeaders(Mapping[str, str]):
 
     __slots__ = ("_environ",)
 
-    def __init__(self, environ: Environ) -> None:
+    def __init__(self, environ: Mapping[str, Any]) -> None:
         self._environ = environ
 
     def __getitem__(self, name: str) -> str:
@@ -61,7 +61,7 @@ def _wsgi_str(value: str) -> tuple[str, str | None]:
         return value.encode("latin-1").decode("utf-8", "replace"), INVALID_UTF8
 
 
-def request_from_environ(environ: Environ) -> RequestView:
+def request_from_environ(environ: Mapping[str, Any]) -> RequestView:
     """The request view of a WSGI environ (PATH_INFO below SCRIPT_NAME)."""
     script_name, prefix_error = _wsgi_str(environ.get("SCRIPT_NAME") or "")
     path_info, path_error = _wsgi_str(environ.get("PATH_INFO") or "")
@@ -104,6 +104,7 @@ class WSGIGuard:
         if decision.allowed:
             environ["routeguard.identity"] = decision.identity
             environ["routeguard.decision"] = decision
+            environ["routeguard.guard"] = guard
             return self.app(environ, start_response)
         response = guard.respond(decision, request)
         start_response(f"{response.status} {HTTPStatus(response.status).phrase}", list(response.headers))

@@ -15,13 +15,15 @@ from ..request import RequestView
 class Credential:
     """A verified credential: the identity it proves and how to revoke it.
 
-    ``revocation_key`` names the credential in a store (``jti:<id>``, ``cookie:<digest>``,
-    ``session:<id>``); ``expires_at`` (epoch seconds) bounds how long a revocation must last.
+    ``revocation_key`` names the credential on the store's deny list (``jti:<id>``,
+    ``cookie:<digest>``); ``expires_at`` (epoch seconds) bounds how long a revocation must
+    last; ``session_key`` is the store key of a server-side session (deleted at logout).
     """
 
     identity: Identity
     revocation_key: str | None = None
     expires_at: float | None = None
+    session_key: str | None = None
 
 
 #: What a backend's ``authenticate`` returns: no credentials (None), a verified credential,

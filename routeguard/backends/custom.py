@@ -1,0 +1,53 @@
+"""Custom backends: any object with ``authenticate(request)``, sync or async.
+
+The protocol, in full::
+
+    class MyBackend:
+        name = "my-backend"                    # shown in logs and Identity.backend
+        def authenticate(self, request: RequestView) -> Identity | None: ...
+        # or: async def authenticate(self, request) -> Identity | None
+
+Return None when the request carries none of your credentials, an :class:`Identity` (or a
+:class:`Credential`) when it does, and raise :class:`routeguard.AuthenticationError` when a
+credential is present but invalid (the client gets 401 ``invalid_token``). Any other exception
+also refuses the request. A plain function ``f(request)`` works as a backend too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import PolicyError
+from ..request import RequestView
+
+
+class FunctionBackend:
+    """Adapts a function ``f(request) -> Identity | None`` (sync or async) to the protocol."""
+
+    def __init__(self, function: Callable[[RequestView], Any], name: str | None = None) -> None:
+        self.function = function
+        self.name = name or getattr(function, "__name__", "custom")
+
+    def authenticate(self, request: RequestView) -> Any:
+        """Call the function."""
+        return self.function(request)
+
+
+def as_backend(target: Any) -> Any:
+    """A backend from an object with ``authenticate``, a class (instantiated) or a function."""
+    if isinstance(target, type):
+        try:
+            target = target()
+        except TypeError as exc:
+            raise PolicyError(f"auth.custom: cannot instantiate {target.__name__} without arguments ({exc})") from None
+    if callable(getattr(target, "authenticate", None)):
+        if not isinstance(getattr(target, "name", None), str):
+            try:
+                target.name = type(target).__name__
+            except AttributeError:
+                raise PolicyError("auth.custom: a backend needs a string 'name' attribute") from None
+        return target
+    if callable(target):
+        return FunctionBackend(target)
+    raise PolicyError(f"auth.custom: {target!r} has no authenticate(request) method")

@@ -1,0 +1,139 @@
+"""Keys from a JWKS URL: cached, refreshed on an unknown ``kid`` at most once per interval.
+
+Defends against key-server abuse (a token with a made-up ``kid`` cannot make the guard fetch
+more often than ``min_refresh`` seconds), algorithm confusion (a JWK is used only when its key
+type belongs to the configured algorithm family and its ``alg``, if any, matches the token) and
+fail-open on outages (when a needed key cannot be fetched the request is refused with 503).
+The fetch runs in a worker thread under ASGI, so the event loop never blocks on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, Final
+
+import jwt
+
+from ..effects import Effect
+from ..errors import AuthenticationError, PolicyError, ServiceUnavailableError
+
+_KTY: Final = {"HMAC": "oct", "RSA": "RSA", "EC": "EC", "OKP": "OKP"}
+_MAX_BYTES: Final = 1 << 20
+
+
+def fetch_json(url: str, timeout: float) -> Any:
+    """GET ``url`` and parse JSON; :class:`ServiceUnavailableError` on any failure."""
+    headers = {"Accept": "application/json", "User-Agent": "routeguard"}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http(s) only, checked at load
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked at load
+            if response.status != 200:
+                raise ServiceUnavailableError(f"jwks: HTTP {response.status}")
+            return json.loads(response.read(_MAX_BYTES + 1)[:_MAX_BYTES])
+    except ServiceUnavailableError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ServiceUnavailableError(f"jwks: {type(exc).__name__}") from None
+
+
+class JWKSKeys:
+    """Resolves the verification key for a token header from a JWKS document.
+
+    Use as ``BearerBackend(algorithms=["RS256"], resolve_key=JWKSKeys(url, family="RSA"))``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        family: str,
+        min_refresh: float = 60,
+        max_age: float = 3600,
+        timeout: float = 3.0,
+        fetch: Callable[[str, float], Any] = fetch_json,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not url.startswith(("https://", "http://")):
+            raise PolicyError(f"auth.bearer.jwks_url: {url!r} must be an http(s) URL")
+        self.url = url
+        self.family = family
+        self.min_refresh = min_refresh
+        self.max_age = max_age
+        self.timeout = timeout
+        self._fetch = fetch
+        self._clock = clock
+        self._keys: dict[str | None, tuple[Any, str | None]] = {}  # kid -> (key, alg)
+        self._fetched_at = float("-inf")
+        self._attempted_at = float("-inf")
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    def __call__(self, header: Mapping[str, Any]) -> Any:
+        """The key for ``header``, or a flow that fetches the set first."""
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise AuthenticationError("malformed key id")
+        now = self._clock()
+        key = self._lookup(kid, header)
+        stale = now - self._fetched_at >= self.max_age
+        if key is not None and not stale:
+            return key
+        if now - self._attempted_at < self.min_refresh:
+            if key is not None:
+                return key  # stale but known: keep verifying with it until a refresh succeeds
+            raise AuthenticationError("unknown key id")
+        return self._refresh(kid, header, key)
+
+    def _refresh(self, kid: str | None, header: Mapping[str, Any], known: Any) -> Generator[Effect, Any, Any]:
+        with self._lock:
+            self._attempted_at = self._clock()
+        try:
+            document = yield Effect(self._fetch, self._afetch, (self.url, self.timeout))
+        except ServiceUnavailableError:
+            if known is not None:
+                return known
+            raise
+        self.install(document)
+        key = self._lookup(kid, header)
+        if key is None:
+            raise AuthenticationError("unknown key id")
+        return key
+
+    async def _afetch(self, url: str, timeout: float) -> Any:
+        return await asyncio.to_thread(self._fetch, url, timeout)
+
+    def install(self, document: Any) -> None:
+        """Replace the cached keys with those of a JWKS document usable for this family."""
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise ServiceUnavailableError("jwks: not a JWK Set")
+        keys: dict[str | None, tuple[Any, str | None]] = {}
+        for item in document["keys"]:
+            if not isinstance(item, dict) or item.get("kty") != _KTY[self.family]:
+                continue
+            if item.get("use", "sig") != "sig":
+                continue
+            try:
+                keys[item.get("kid")] = (jwt.PyJWK(item).key, item.get("alg"))
+            except jwt.PyJWTError:
+                continue  # an unusable key is skipped; tokens naming it are refused
+        self.fetches += 1
+        with self._lock:
+            self._keys = keys
+            self._fetched_at = self._clock()
+
+    def _lookup(self, kid: str | None, header: Mapping[str, Any]) -> Any:
+        keys = self._keys
+        entry = keys.get(kid)
+        if entry is None and kid is None and len(keys) == 1:
+            entry = next(iter(keys.values()))
+        if entry is None:
+            return None
+        key, alg = entry
+        if alg is not None and alg != header.get("alg"):
+            raise AuthenticationError("key not valid for this algorithm")
+        return key

@@ -1,0 +1,39 @@
+"""Stores for revocations, server-side sessions and counters, chosen by URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..errors import PolicyError
+from .base import Store
+from .memory import MemoryStore
+from .sqlite import SQLiteStore
+
+__all__ = ["MemoryStore", "SQLiteStore", "Store", "open_store"]
+
+
+def open_store(url: str, timeout: float = 1.0, prefix: str = "routeguard:") -> Store:
+    """The store for ``url``: ``memory://``, ``sqlite:///abs/path.db`` or ``redis://host:port/db``.
+
+    Connections are opened lazily, on first use. ``prefix`` namespaces Redis keys, so several
+    apps can share one Redis database.
+    """
+    scheme = url.partition(":")[0].lower()
+    if url in ("memory://", "memory:"):
+        store: Store = MemoryStore()
+    elif scheme == "sqlite":
+        path = urlsplit(url).path
+        if not url.startswith("sqlite:///") or not path or path == "/":
+            raise PolicyError(f"store.url: {url!r}: write sqlite:///absolute/path/to/file.db")
+        directory = Path(path).parent
+        if not directory.is_dir():
+            raise PolicyError(f"store.url: directory {str(directory)!r} does not exist")
+        store = SQLiteStore(path, timeout=max(timeout, 0.1))
+    elif scheme in ("redis", "rediss", "unix"):
+        from .redis import RedisStore
+
+        store = RedisStore(url, timeout=timeout, prefix=prefix)
+    else:
+        raise PolicyError(f"store.url: {url!r}: use memory://, sqlite:///path or redis://host:port/db")
+    return store

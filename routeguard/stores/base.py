@@ -1,0 +1,71 @@
+"""One small key-value interface with expiry behind every store (memory, SQLite, Redis).
+
+Revocations, server-side sessions and failed-credential counters are all keys with a TTL.
+Each operation has a blocking form (WSGI) and an async form (ASGI); a store that fails raises
+:class:`routeguard.ServiceUnavailableError`, which the guard turns into a refusal (503), never
+an allow.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from typing import Any
+
+from ..effects import Effect
+
+
+class Store(abc.ABC):
+    """Keys with values (bytes) and an expiry; every method is safe to call from many threads."""
+
+    url: str = ""
+
+    @abc.abstractmethod
+    def get(self, key: str) -> bytes | None:
+        """The live value of ``key``, or None."""
+
+    @abc.abstractmethod
+    def set(self, key: str, value: bytes, ttl: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds (a non-positive ttl deletes it)."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Forget ``key``."""
+
+    @abc.abstractmethod
+    def incr(self, key: str, ttl: float) -> int:
+        """Add one to the counter ``key`` and return it; a new counter expires after ``ttl``."""
+
+    @abc.abstractmethod
+    def ttl(self, key: str) -> float | None:
+        """Seconds until ``key`` expires, or None when it does not exist."""
+
+    # Async forms: by default the blocking call runs in a worker thread, so the event loop
+    # never waits on I/O. Stores with a native async client override these.
+    async def aget(self, key: str) -> bytes | None:
+        """Async :meth:`get`."""
+        return await asyncio.to_thread(self.get, key)
+
+    async def aset(self, key: str, value: bytes, ttl: float) -> None:
+        """Async :meth:`set`."""
+        await asyncio.to_thread(self.set, key, value, ttl)
+
+    async def adelete(self, key: str) -> None:
+        """Async :meth:`delete`."""
+        await asyncio.to_thread(self.delete, key)
+
+    async def aincr(self, key: str, ttl: float) -> int:
+        """Async :meth:`incr`."""
+        return await asyncio.to_thread(self.incr, key, ttl)
+
+    async def attl(self, key: str) -> float | None:
+        """Async :meth:`ttl`."""
+        return await asyncio.to_thread(self.ttl, key)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections (optional)."""
+
+    # Effects, for flows that run under both adapters.
+    def effect(self, operation: str, *args: Any) -> Effect:
+        """The effect performing ``operation`` (``get``, ``set``, ...) with ``args``."""
+        return Effect(getattr(self, operation), getattr(self, "a" + operation), args)
