@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import secrets
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import jwt
 
@@ -15,9 +18,13 @@ DEV_SESSION_SECRET = "dev-only-session-secret-change-me-0123456789"
 
 
 def use_dev_secrets() -> None:
-    """Fill APP_JWT_SECRET / APP_SESSION_SECRET with development values when unset."""
+    """Fill APP_JWT_SECRET / APP_SESSION_SECRET / APP_STORE_URL with development values when unset.
+
+    The store defaults to one SQLite file, so logouts hold across every worker process."""
     os.environ.setdefault("APP_JWT_SECRET", DEV_JWT_SECRET)
     os.environ.setdefault("APP_SESSION_SECRET", DEV_SESSION_SECRET)
+    store = Path(tempfile.gettempdir()) / "routeguard-example.db"
+    os.environ.setdefault("APP_STORE_URL", f"sqlite:///{store}")
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,7 @@ def issue_token(user: User, ttl: int = 900) -> str:
     """A bearer token for the JSON API, signed with APP_JWT_SECRET."""
     now = int(time.time())
     claims = {"sub": user.name, "roles": list(user.roles), "tenants": list(user.tenants),
-              "aud": "routeguard-example", "iat": now, "exp": now + ttl}
+              "aud": "routeguard-example", "iat": now, "exp": now + ttl, "jti": secrets.token_urlsafe(16)}
     return jwt.encode(claims, os.environ["APP_JWT_SECRET"], algorithm="HS256")
 
 

@@ -340,12 +340,14 @@ class StoreConfig(Model):
     """``[store]``: where revocations, server-side sessions and counters live."""
 
     url: str = "memory://"
+    url_env: str | None = None
     timeout: float = Field(default=1.0, gt=0, le=30)
     prefix: str = "routeguard:"
 
     def build(self) -> Store:
-        """Open the store (connections are made lazily)."""
-        return open_store(self.url, timeout=self.timeout, prefix=self.prefix)
+        """Open the store (connections are made lazily); ``url_env`` names a variable holding the URL."""
+        url = env_secret(self.url_env, "store.url_env") if self.url_env else self.url
+        return open_store(url, timeout=self.timeout, prefix=self.prefix)
 
 
 class FirewallConfig(Model):

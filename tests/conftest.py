@@ -6,7 +6,7 @@ import pytest
 
 from routeguard import Policy
 
-from .support import JWT_SECRET, POLICY_TOML, SESSION_SECRET, Send, sender
+from .support import JWT_SECRET, POLICY_TOML, SESSION_SECRET, RedisServer, Send, require, sender
 
 
 @pytest.fixture(autouse=True)
@@ -24,3 +24,29 @@ def policy() -> Policy:
 def send(request: pytest.FixtureRequest, policy: Policy) -> Send:
     """send(method, target, headers=None) through the guard in front of a real router."""
     return sender(request.param, policy)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory):
+    """A private redis-server for the whole test session (the suite never touches port 6379)."""
+    import shutil
+
+    require(shutil.which("redis-server") is not None, "redis-server")
+    server = RedisServer(str(tmp_path_factory.mktemp("redis")))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """Each kind of store, empty."""
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/routeguard.db"
+    server = request.getfixturevalue("redis_server")
+    import redis
+
+    redis.Redis.from_url(server.url).flushdb()
+    return server.url

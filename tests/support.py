@@ -136,3 +136,63 @@ def sender(kind: str, policy: Policy) -> Send:
     return lambda method, target, headers=None, **kw: call_wsgi(wsgi, method, target, headers, **kw)
 
 
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def require(condition: bool, what: str) -> None:
+    """Skip locally when a system tool is missing; in CI (ROUTEGUARD_REQUIRE_ALL=1) fail instead."""
+    import os
+
+    import pytest
+
+    if not condition:
+        if os.environ.get("ROUTEGUARD_REQUIRE_ALL"):
+            pytest.fail(f"{what} is required in CI")
+        pytest.skip(f"{what} not available")
+
+
+class RedisServer:
+    """A private redis-server on a free loopback port (never the machine's own Redis)."""
+
+    def __init__(self, tmp_dir: str) -> None:
+        self.dir = tmp_dir
+        self.port = free_port()
+        self.process: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import subprocess
+        import time
+
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.dir, "--daemonize", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5)
+        for _ in range(100):
+            try:
+                client.ping()
+                client.close()
+                return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None

@@ -34,6 +34,27 @@ def location(response) -> str:
     return response.headers["location"]
 
 
+def session_value(client) -> str:
+    if hasattr(client, "get_cookie"):
+        return client.get_cookie("session").value
+    return client.cookies.get("session")
+
+
+def set_session(client, value: str) -> None:
+    if hasattr(client, "set_cookie"):
+        client.set_cookie("session", value)
+    else:
+        client.cookies.set("session", value)
+
+
+def fresh_client(client):
+    if hasattr(client, "application"):
+        return client.application.test_client()
+    from starlette.testclient import TestClient
+
+    return TestClient(client.app, follow_redirects=False)
+
+
 def login(client, user, password, next_="/"):
     return client.post("/login", data={"username": user, "password": password, "next": next_})
 
@@ -51,8 +72,12 @@ def test_browser_login_flow(client):
     assert status(refused) == 403 and refused.headers["content-type"].startswith("text/html")
     assert status(client.get("/orgs/acme/projects")) == 200
     assert status(client.get("/orgs/globex/projects")) == 403
+    stolen = session_value(client)
     client.post("/logout")
     assert status(client.get("/dashboard", headers={"Accept": BROWSER})) == 302
+    replay = fresh_client(client)
+    set_session(replay, stolen)  # a copy of the cookie taken before logout is refused everywhere
+    assert status(replay.get("/api/me")) == 401
 
 
 def test_login_page_never_redirects_off_site(client):
@@ -77,6 +102,8 @@ def test_json_api_with_bearer_tokens(client):
     assert status(admin) == 200 and "alice" in body(admin)["users"]
     tampered = {"Authorization": "Bearer " + issued["access_token"][:-3] + "xyz"}
     assert status(client.get("/api/me", headers=tampered)) == 401
+    assert body(client.post("/api/logout", headers=headers)) == {"revoked": True}
+    assert status(client.get("/api/me", headers=headers)) == 401
 
 
 def test_unlisted_routes_are_denied(client):

@@ -58,9 +58,16 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
 
 
 @app.post("/logout")
-def logout(request: Request) -> RedirectResponse:
+async def logout(request: Request) -> RedirectResponse:
+    await routeguard.alogout(request.scope)  # this cookie is refused from now on, on every worker
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
+
+
+@app.post("/api/logout")
+async def api_logout(request: Request) -> dict[str, bool]:
+    result = await routeguard.alogout(request.scope)  # the token's jti is denied until it expires
+    return {"revoked": result.revoked}
 
 
 @app.post("/api/token")

@@ -59,8 +59,15 @@ def login() -> Any:
 
 @app.post("/logout")
 def logout() -> Any:
+    routeguard.logout(request.environ)  # this cookie is refused from now on, on every worker
     session.clear()
     return redirect("/login", code=303)
+
+
+@app.post("/api/logout")
+def api_logout() -> Any:
+    result = routeguard.logout(request.environ)  # the token's jti is denied until it expires
+    return jsonify(revoked=result.revoked)
 
 
 @app.post("/api/token")

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ..errors import PolicyError, ServiceUnavailableError
 from .base import Store
 
 _INCR = "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n"
+
+
+async def _close_on_shutdown(client: Any) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 def _client_module() -> Any:
@@ -38,17 +46,22 @@ class RedisStore(Store):
         )
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
-    def _aclient(self) -> Any:
+    async def _aclient(self) -> Any:
         loop = asyncio.get_running_loop()
-        client = self._async.get(loop)
-        if client is None:
+        entry = self._async.get(loop)
+        if entry is None:
             from redis import asyncio as aioredis
 
             client = aioredis.Redis.from_url(
                 self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
             )
-            self._async[loop] = client
-        return client
+            # Close the client when its loop shuts down: the loop finalizes every async
+            # generator it has seen (asyncio.run, uvicorn), and this one closes the client.
+            closer = _close_on_shutdown(client)
+            await closer.__anext__()
+            entry = (client, closer)
+            self._async[loop] = entry
+        return entry[0]
 
     def _fail(self, exc: Exception) -> ServiceUnavailableError:
         return ServiceUnavailableError(f"redis store: {type(exc).__name__}")
@@ -90,7 +103,7 @@ class RedisStore(Store):
 
     async def aget(self, key: str) -> bytes | None:
         try:
-            value = await self._aclient().get(self.prefix + key)
+            value = await (await self._aclient()).get(self.prefix + key)
         except (self._redis.RedisError, OSError) as exc:
             raise self._fail(exc) from None
         return value if value is None else bytes(value)
@@ -98,27 +111,27 @@ class RedisStore(Store):
     async def aset(self, key: str, value: bytes, ttl: float) -> None:
         try:
             if ttl <= 0:
-                await self._aclient().delete(self.prefix + key)
+                await (await self._aclient()).delete(self.prefix + key)
             else:
-                await self._aclient().set(self.prefix + key, value, px=max(1, int(ttl * 1000)))
+                await (await self._aclient()).set(self.prefix + key, value, px=max(1, int(ttl * 1000)))
         except (self._redis.RedisError, OSError) as exc:
             raise self._fail(exc) from None
 
     async def adelete(self, key: str) -> None:
         try:
-            await self._aclient().delete(self.prefix + key)
+            await (await self._aclient()).delete(self.prefix + key)
         except (self._redis.RedisError, OSError) as exc:
             raise self._fail(exc) from None
 
     async def aincr(self, key: str, ttl: float) -> int:
         try:
-            return int(await self._aclient().eval(_INCR, 1, self.prefix + key, max(1, int(ttl * 1000))))
+            return int(await (await self._aclient()).eval(_INCR, 1, self.prefix + key, max(1, int(ttl * 1000))))
         except (self._redis.RedisError, OSError) as exc:
             raise self._fail(exc) from None
 
     async def attl(self, key: str) -> float | None:
         try:
-            millis = int(await self._aclient().pttl(self.prefix + key))
+            millis = int(await (await self._aclient()).pttl(self.prefix + key))
         except (self._redis.RedisError, OSError) as exc:
             raise self._fail(exc) from None
         return millis / 1000 if millis >= 0 else None

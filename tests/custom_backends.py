@@ -1,0 +1,60 @@
+"""Custom backends and an identity loader, importable by TOML policies in the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+
+from routeguard import AuthenticationError, Identity, RequestView
+
+USERS = {"alice": {"roles": ["user"], "tenants": ["acme"]}, "root": {"roles": ["admin"]}}
+CALLS: list[str] = []
+
+
+class HeaderBackend:
+    """X-Demo-User: <name>:<signature> (a stand-in for an HMAC-signed internal header)."""
+
+    name = "demo-header"
+
+    def authenticate(self, request: RequestView) -> Identity | None:
+        value = request.headers.get("x-demo-user")
+        if value is None:
+            return None
+        user, _, signature = value.partition(":")
+        if not hmac.compare_digest(signature, f"sig-{user}"):
+            raise AuthenticationError("bad signature")
+        return Identity.of(user, roles=USERS.get(user, {}).get("roles", ()))
+
+
+class AsyncBackend:
+    name = "async-demo"
+
+    async def authenticate(self, request: RequestView) -> Identity | None:
+        await asyncio.sleep(0)
+        token = request.headers.get("x-async-token")
+        if token is None:
+            return None
+        if token == "crash":
+            raise RuntimeError("backend exploded")
+        if token != "good":
+            raise AuthenticationError("unknown token")
+        return Identity.of("async-user", roles=["user"])
+
+
+def function_backend(request: RequestView) -> Identity | None:
+    return Identity.of("fn-user") if request.headers.get("x-fn") == "yes" else None
+
+
+def load_user(subject: str):
+    CALLS.append(subject)
+    return USERS.get(subject)
+
+
+async def aload_user(subject: str):
+    CALLS.append(subject)
+    await asyncio.sleep(0)
+    return USERS.get(subject)
+
+
+def broken_loader(subject: str):
+    raise ConnectionError("database down")

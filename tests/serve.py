@@ -1,0 +1,43 @@
+"""Serve the session test app (tests/apps.py) on 127.0.0.1 in its own process.
+
+    python -m tests.serve --kind asgi|wsgi --port N --store URL [--session server|starlette]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kind", choices=["asgi", "wsgi"], required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--store", required=True)
+    args = parser.parse_args()
+    os.environ.setdefault("RG_TEST_JWT_SECRET", "tests-jwt-secret-0123456789abcdef-0123456789abcdef")
+    os.environ.setdefault("RG_TEST_SESSION_SECRET", "tests-session-secret-0123456789abcdef")
+
+    from routeguard import ASGIGuard, WSGIGuard
+
+    from .apps import flask_app, policy, starlette_app
+
+    guard_policy = policy(args.store, secure=False)
+    if args.kind == "asgi":
+        import uvicorn
+
+        uvicorn.run(ASGIGuard(starlette_app(), policy=guard_policy), host="127.0.0.1", port=args.port,
+                    log_level="warning")
+    else:
+        from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+        class Quiet(WSGIRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+        make_server("127.0.0.1", args.port, WSGIGuard(flask_app().wsgi_app, policy=guard_policy),
+                    handler_class=Quiet).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
