@@ -8,10 +8,10 @@ from typing import Any
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
 from .config import Policy
-from .decision import Decision
 from .effects import run_async
 from .guard import Guard
 from .request import RequestView, route_path
+from .responses import Response
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -77,8 +77,8 @@ class ASGIGuard:
         except Exception as exc:
             request = RequestView(method=str(scope.get("method", "GET")), path="?")
             decision = guard.failed(exc)
-        guard.record(decision, request)
-        if decision.allowed:
+        response = guard.finish(decision, request)
+        if response is None:
             identity = decision.identity
             scope["routeguard.identity"] = identity
             scope["routeguard.decision"] = decision
@@ -91,12 +91,11 @@ class ASGIGuard:
                 scope["auth"] = AuthCredentials(identity.scopes)
             await self.app(scope, receive, send)
         elif kind == "http":
-            await self._send_http(decision, request, send)
+            await self._send_http(response, request, send)
         else:
-            await self._refuse_websocket(decision, request, scope, receive, send)
+            await self._refuse_websocket(response, scope, receive, send)
 
-    async def _send_http(self, decision: Decision, request: RequestView, send: Send) -> None:
-        response = self.guard.respond(decision, request)
+    async def _send_http(self, response: Response, request: RequestView, send: Send) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -107,14 +106,11 @@ class ASGIGuard:
         body = b"" if request.method == "HEAD" else response.body
         await send({"type": "http.response.body", "body": body})
 
-    async def _refuse_websocket(
-        self, decision: Decision, request: RequestView, scope: Scope, receive: Receive, send: Send
-    ) -> None:
+    async def _refuse_websocket(self, response: Response, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()  # websocket.connect: the handshake is refused before accept
         if message.get("type") != "websocket.connect":
             return
         if _DENIAL_EXTENSION in (scope.get("extensions") or {}):
-            response = self.guard.respond(decision, request)
             await send(
                 {
                     "type": "websocket.http.response.start",

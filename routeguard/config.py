@@ -11,29 +11,35 @@ from __future__ import annotations
 import contextvars
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from pydantic import BaseModel, PrivateAttr, StrictBool, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, StrictBool, ValidationError, field_validator, model_validator
 
-from .authconfig import (
+from .backends.base import Backend
+from .errors import PatternError, PolicyError
+from .firewall import Firewall
+from .identity import Identity
+from .rules import ACCESS_VALUES, Access, CompiledRule, Matcher, Segment, parse_pattern, pattern_params
+from .settings import (
     APIKeyConfig,
     APIKeyEntry,
     AuthConfig,
     BearerConfig,
+    CSRFConfig,
     FirewallConfig,
     SessionConfig,
     StoreConfig,
+    ThrottleConfig,
+    import_ref,
     loading,
     resolving,
 )
-from .authconfig import Model as _Model
-from .backends.base import Backend
-from .errors import PatternError, PolicyError
-from .firewall import Firewall
-from .rules import ACCESS_VALUES, Access, CompiledRule, Matcher, Segment, parse_pattern, pattern_params
+from .settings import Model as _Model
 from .stores import Store
 
 __all__ = [
@@ -41,13 +47,37 @@ __all__ = [
     "APIKeyEntry",
     "AuthConfig",
     "BearerConfig",
+    "CSRFConfig",
     "FirewallConfig",
     "Policy",
     "Rule",
+    "Runtime",
     "SessionConfig",
     "StoreConfig",
+    "ThrottleConfig",
     "loading",
 ]
+
+_REF = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+
+def _callable_name(target: Any) -> str | None:
+    if target is None:
+        return None
+    return f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', repr(target))}"
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What a policy builds to run: rules with their checks imported, backends, store, hooks."""
+
+    rules: tuple[CompiledRule, ...]
+    backends: tuple[Backend, ...]
+    store: Store
+    identity_loader: Callable[[str], Any] | None
+    tenant_membership: Callable[[Identity, str], Any] | None
+    on_decision: Callable[[Any], Any] | None
+
 
 # Set while a Policy validates its rules, so a rule error is reported with its position.
 _IN_POLICY: contextvars.ContextVar[bool] = contextvars.ContextVar("routeguard_in_policy", default=False)
@@ -79,6 +109,7 @@ class Rule(_Model):
     tenant: str | None = None
     hide: StrictBool = False
     mode: Literal["enforce", "report"] | None = None
+    check: Any = None
 
     _segments: tuple[Segment, ...] = PrivateAttr(default=())
 
@@ -121,16 +152,20 @@ class Rule(_Model):
             segments = parse_pattern(self.path)
         except PatternError as exc:
             raise ValueError(f"path: {exc}") from None
-        needs_identity = [k for k in ("roles", "permissions", "tenant") if getattr(self, k) is not None]
+        needs_identity = [k for k in ("roles", "permissions", "tenant", "check") if getattr(self, k) is not None]
         if needs_identity and self.access in ("public", "deny"):
             raise ValueError(
                 f"{needs_identity[0]} cannot be combined with access = {self.access!r} "
-                "(roles, permissions and tenant imply access = 'authenticated')"
+                "(roles, permissions, tenant and check imply access = 'authenticated')"
             )
         if self.tenant is not None and self.tenant not in pattern_params(segments):
             raise ValueError(f"tenant = {self.tenant!r} does not name a {{parameter}} of the path")
         if self.hide and self.access == "public":
             raise ValueError("hide = true has no effect on a public rule")
+        if isinstance(self.check, str) and not _REF.fullmatch(self.check):
+            raise ValueError(f"check = {self.check!r} must look like 'package.module:function'")
+        if self.check is not None and not isinstance(self.check, str) and not callable(self.check):
+            raise ValueError("check must be a 'package.module:function' reference or a callable")
         self._segments = segments
         return self
 
@@ -139,8 +174,8 @@ class Rule(_Model):
         """The access level, with the default (``authenticated``) applied."""
         return self.access or "authenticated"
 
-    def compile(self, index: int) -> CompiledRule:
-        """This rule as the engine sees it, at 0-based ``index``."""
+    def compile(self, index: int, resolve: bool = False) -> CompiledRule:
+        """This rule as the engine sees it, at 0-based ``index``; ``resolve`` imports ``check``."""
         methods = None
         if self.methods is not None:
             methods = frozenset(self.methods) | ({"HEAD"} if "GET" in self.methods else set())
@@ -155,6 +190,8 @@ class Rule(_Model):
             tenant=self.tenant,
             hide=self.hide,
             report=None if self.mode is None else self.mode == "report",
+            check=import_ref(self.check, f"rule #{index + 1} ({self.path!r}) check") if resolve else None,
+            check_name=self.check if isinstance(self.check, str) else _callable_name(self.check),
             params=pattern_params(self._segments),
         )
 
@@ -168,16 +205,19 @@ class Policy(_Model):
 
     login_url: str | None = None
     mode: Literal["enforce", "report"] = "enforce"
+    allow_preflight: StrictBool = False
+    tenant_membership: Any = None
+    membership_cache_ttl: float = Field(default=30, ge=0, le=3600)
+    on_decision: Any = None
     rules: list[Rule] = []
     auth: AuthConfig = AuthConfig()
     store: StoreConfig = StoreConfig()
     firewall: FirewallConfig = FirewallConfig()
+    csrf: CSRFConfig = CSRFConfig()
+    throttle: ThrottleConfig = ThrottleConfig()
 
     _compiled: tuple[CompiledRule, ...] = PrivateAttr(default=())
-    _backends: tuple[Backend, ...] = PrivateAttr(default=())
-    _store: Store | None = PrivateAttr(default=None)
-    _loader: Callable[[str], Any] | None = PrivateAttr(default=None)
-    _built: bool = PrivateAttr(default=False)
+    _built: Runtime | None = PrivateAttr(default=None)
     _runtime: Any = PrivateAttr(default=None)  # the Guard built from this policy, shared by adapters
 
     def __init__(self, /, **data: Any) -> None:
@@ -188,6 +228,15 @@ class Policy(_Model):
             raise PolicyError(_describe(exc, data)) from None
         finally:
             _IN_POLICY.reset(token)
+
+    @field_validator("tenant_membership", "on_decision")
+    @classmethod
+    def _hook_ref(cls, value: Any) -> Any:
+        if isinstance(value, str) and not _REF.fullmatch(value):
+            raise ValueError(f"{value!r} must look like 'package.module:function'")
+        if value is not None and not isinstance(value, str) and not callable(value):
+            raise ValueError("must be a 'package.module:function' reference or a callable")
+        return value
 
     @field_validator("login_url")
     @classmethod
@@ -215,21 +264,24 @@ class Policy(_Model):
             )
             raise ValueError(f"login_url {url!r} must be covered by a public rule for GET; {covered}")
 
-    def build(self) -> None:
-        """Open the store and instantiate backends and hooks (reads secrets and key files).
-
-        Runs when the policy is loaded, unless it was loaded with ``resolve_secrets=False``;
-        then the first guard built from it runs it.
-        """
+    def build(self) -> Runtime:
+        """Open the store, instantiate backends, import checks and hooks (reads secrets and
+        key files). Runs when the policy is loaded, unless it was loaded with
+        ``resolve_secrets=False``; then the first guard built from it runs it."""
         store = self.store.build()
-        self._backends = self.auth.build(store)
-        self._loader = self.auth.loader()
-        self._store = store
-        self._built = True
+        self._built = Runtime(
+            rules=tuple(rule.compile(i, resolve=True) for i, rule in enumerate(self.rules)),
+            backends=self.auth.build(store),
+            store=store,
+            identity_loader=self.auth.loader(),
+            tenant_membership=_hook(self.tenant_membership, "tenant_membership"),
+            on_decision=_hook(self.on_decision, "on_decision"),
+        )
+        return self._built
 
-    def _ensure_built(self) -> None:
-        if not self._built:
-            self.build()
+    def runtime(self) -> Runtime:
+        """The built runtime (building it on first use)."""
+        return self._built if self._built is not None else self.build()
 
     @property
     def compiled_rules(self) -> tuple[CompiledRule, ...]:
@@ -239,19 +291,7 @@ class Policy(_Model):
     @property
     def backends(self) -> tuple[Backend, ...]:
         """The authentication backends, in trial order (empty until built)."""
-        return self._backends
-
-    @property
-    def runtime_store(self) -> Store:
-        """The store, opened on first use."""
-        self._ensure_built()
-        return cast(Store, self._store)
-
-    @property
-    def identity_loader(self) -> Callable[[str], Any] | None:
-        """The identity loader hook, if any."""
-        self._ensure_built()
-        return self._loader
+        return self._built.backends if self._built is not None else ()
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str], *, resolve_secrets: bool = True) -> Policy:
@@ -290,12 +330,21 @@ class Policy(_Model):
                 raise PolicyError(f"{source}: {exc}") from None
 
 
+def _hook(ref: Any, where: str) -> Callable[..., Any] | None:
+    if ref is None:
+        return None
+    hook = import_ref(ref, where)
+    if not callable(hook):
+        raise PolicyError(f"{where}: {ref!r} is not callable")
+    return hook  # type: ignore[no-any-return]
+
+
 # -- error messages --------------------------------------------------------------------------
 
 _MODELS: dict[str, type[BaseModel]] = {
     "": Policy, "rules": Rule, "auth": AuthConfig, "auth.bearer": BearerConfig,
     "auth.session": SessionConfig, "auth.api_key": APIKeyConfig, "auth.api_key.keys": APIKeyEntry,
-    "store": StoreConfig, "firewall": FirewallConfig,
+    "store": StoreConfig, "firewall": FirewallConfig, "csrf": CSRFConfig, "throttle": ThrottleConfig,
 }  # fmt: skip
 
 

@@ -36,6 +36,8 @@ class AuthResult:
 
 
 ANONYMOUS = AuthResult()
+TENANT_REFUSAL = "tenant not allowed"
+PREFLIGHT = "cors preflight"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,16 @@ class Route:
     params: Mapping[str, str] = _NO_PARAMS
 
 
+def is_preflight(request: RequestView) -> bool:
+    """A CORS preflight: OPTIONS with ``Origin`` and ``Access-Control-Request-Method``."""
+    headers = request.headers
+    return (
+        request.method == "OPTIONS"
+        and headers.get("origin") is not None
+        and headers.get("access-control-request-method") is not None
+    )
+
+
 class Engine:
     """Firewall, first-match lookup and authorization over a compiled rule list.
 
@@ -53,12 +65,19 @@ class Engine:
     call :meth:`route` first so that a firewall rejection costs no authentication.
     """
 
-    __slots__ = ("firewall", "matcher", "report")
+    __slots__ = ("allow_preflight", "firewall", "matcher", "report")
 
-    def __init__(self, rules: Sequence[CompiledRule], firewall: Firewall | None = None, report: bool = False):
+    def __init__(
+        self,
+        rules: Sequence[CompiledRule],
+        firewall: Firewall | None = None,
+        report: bool = False,
+        allow_preflight: bool = False,
+    ):
         self.matcher = Matcher(rules)
         self.firewall = firewall or Firewall()
         self.report = report
+        self.allow_preflight = allow_preflight
 
     @property
     def rules(self) -> tuple[CompiledRule, ...]:
@@ -66,10 +85,13 @@ class Engine:
         return self.matcher.rules
 
     def route(self, request: RequestView) -> Route | Decision:
-        """The matching route, or a 400 decision when the firewall rejects the path."""
+        """The matching route; or a final decision: 400 from the firewall, or an allowed
+        CORS preflight (when enabled; it carries no credentials by design)."""
         violation = self.firewall.check(request.raw_path, request.path, request.path_error)
         if violation is not None:
             return Decision(Outcome.BAD_REQUEST, f"firewall: {violation}")
+        if self.allow_preflight and is_preflight(request):
+            return Decision(Outcome.ALLOW, PREFLIGHT)
         method = "GET" if request.websocket else request.method
         found = self.matcher.match(method, request.path)
         if found is None:
@@ -84,8 +106,11 @@ class Engine:
             return route
         return self.authorize(route, auth)
 
-    def authorize(self, route: Route, auth: AuthResult) -> Decision:
-        """Apply the route's rule (or default deny) to the authentication result."""
+    def authorize(self, route: Route, auth: AuthResult, member: bool = False) -> Decision:
+        """Apply the route's rule (or default deny) to the authentication result.
+
+        ``member`` says a membership hook vouched for the identity in the route's tenant.
+        """
         rule, params = route.rule, route.params
         identity = auth.identity
         if rule is not None and rule.access == "public":
@@ -95,14 +120,16 @@ class Engine:
             return self._refuse(Outcome.UNAUTHENTICATED, reason, rule, None, params, auth.invalid is not None)
         if rule is None:
             return self._refuse(Outcome.FORBIDDEN, "no rule matches (default deny)", None, identity, params)
-        refusal = self.refusal(rule, identity, params)
+        refusal = self.refusal(rule, identity, params, member)
         if refusal is not None:
             outcome = Outcome.NOT_FOUND if rule.hide else Outcome.FORBIDDEN
             return self._refuse(outcome, refusal, rule, identity, params)
         return Decision(Outcome.ALLOW, "allowed", rule, identity, params, credential=auth.credential)
 
     @staticmethod
-    def refusal(rule: CompiledRule, identity: Identity, params: Mapping[str, str]) -> str | None:
+    def refusal(
+        rule: CompiledRule, identity: Identity, params: Mapping[str, str], member: bool = False
+    ) -> str | None:
         """Why ``rule`` refuses ``identity`` (None: it does not)."""
         if rule.access == "deny":
             return "rule denies access"
@@ -110,8 +137,8 @@ class Engine:
             return "missing role"
         if rule.permissions and not rule.permissions <= identity.permissions:
             return "missing permission"
-        if rule.tenant is not None and params.get(rule.tenant) not in identity.tenants:
-            return "tenant not allowed"
+        if rule.tenant is not None and not member and params.get(rule.tenant) not in identity.tenants:
+            return TENANT_REFUSAL
         return None
 
     def refuse(self, outcome: Outcome, reason: str, route: Route, identity: Identity | None) -> Decision:

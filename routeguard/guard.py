@@ -1,4 +1,8 @@
-"""The request flow both adapters share: firewall -> authenticate -> match -> authorize.
+"""The request flow both adapters share.
+
+firewall -> (CORS preflight) -> match -> authenticate (revocation, identity loader) ->
+throttle failed credentials -> CSRF for cookie sessions -> authorize (membership hook,
+ownership check) -> app or guard response.
 
 Written once as an effect flow (see :mod:`routeguard.effects`) and driven synchronously by
 :class:`routeguard.WSGIGuard` and asynchronously by :class:`routeguard.ASGIGuard`. Anything
@@ -9,36 +13,29 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import logging
-import re
+import ipaddress
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any, Final
 
 from ._cache import TTLCache
+from .audit import Recorder, logger, printable
 from .backends.base import Backend, Credential
 from .backends.server_session import ServerSessionBackend
+from .backends.session import SessionCookieBackend
 from .config import Policy
+from .csrf import cross_origin
 from .decision import Decision, Outcome
 from .effects import Effect, Flow, awaiting, call
-from .engine import ANONYMOUS, AuthResult, Engine, Route
+from .engine import ANONYMOUS, TENANT_REFUSAL, AuthResult, Engine, Route
 from .errors import AuthenticationError, ServiceUnavailableError
 from .firewall import Firewall
 from .identity import Identity
 from .request import RequestView
-from .responses import Responder, Response, safe_next
+from .responses import Responder, Response
+from .settings import ThrottleConfig
 
-logger: Final = logging.getLogger("routeguard")
-_UNPRINTABLE: Final = re.compile(r"[^\x21-\x7e]")
-#: How long a revocation lasts for a credential without an expiry of its own.
-DEFAULT_REVOCATION_TTL: Final = 24 * 3600.0
-
-
-def printable(text: str, limit: int = 512) -> str:
-    """``text`` safe for one log line: non-printable and non-ASCII characters escaped."""
-    if len(text) > limit:
-        text = text[:limit] + "..."
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode() or "?", text)
+_HOOK_CACHE_SIZE: Final = 10_000
 
 
 def revocation_entry(key: str) -> str:
@@ -81,26 +78,39 @@ def _loaded(result: Any, subject: str) -> _Loaded:
 
 
 class Guard:
-    """The policy at run time: engine, backends, store and responses, shared by both adapters.
+    """The policy at run time, shared by both adapters (one per Policy: see :meth:`for_policy`).
 
-    One Guard per Policy (see :meth:`for_policy`), so an ASGI and a WSGI adapter built from the
-    same policy share caches and stores.
+    ``guard.counters()`` gives decisions by (rule position, outcome, report_only) for a dashboard.
     """
 
     def __init__(self, policy: Policy) -> None:
+        runtime = policy.runtime()
         self.policy = policy
-        self.store = policy.runtime_store
+        self.store = runtime.store
         self.engine = Engine(
-            policy.compiled_rules,
+            runtime.rules,
             Firewall(policy.firewall.relax),
             report=policy.mode == "report",
+            allow_preflight=policy.allow_preflight,
         )
         self.responder = Responder(policy.login_url)
-        self.backends: tuple[Backend, ...] = policy.backends
+        self.recorder = Recorder(runtime.on_decision)
+        self.backends: tuple[Backend, ...] = runtime.backends
         self.server_sessions = next((b for b in self.backends if isinstance(b, ServerSessionBackend)), None)
-        self.loader = policy.identity_loader
+        self.cookie_backends = frozenset(
+            b.name for b in self.backends
+            if isinstance(b, SessionCookieBackend | ServerSessionBackend) or getattr(b, "cookie_based", False)
+        )
+        self.loader = runtime.identity_loader
         self.loader_ttl = policy.auth.identity_cache_ttl
-        self._loaded: TTLCache[_Loaded] = TTLCache(10_000)
+        self.membership = runtime.tenant_membership
+        self.membership_ttl = policy.membership_cache_ttl
+        self.csrf_origins = frozenset(policy.csrf.trusted_origins) if policy.csrf.enabled else None
+        throttle = policy.throttle
+        self.throttle = throttle if throttle.enabled else None
+        self.trusted_proxies = tuple(ipaddress.ip_network(p, strict=False) for p in throttle.trusted_proxies)
+        self._loaded: TTLCache[_Loaded] = TTLCache(_HOOK_CACHE_SIZE)
+        self._members: TTLCache[bool] = TTLCache(_HOOK_CACHE_SIZE)
 
     @classmethod
     def for_policy(cls, policy: Policy) -> Guard:
@@ -111,21 +121,47 @@ class Guard:
             policy._runtime = guard
         return guard
 
+    def counters(self) -> dict[tuple[int | None, str, bool], int]:
+        """Decisions so far by (rule position or None, outcome, report_only)."""
+        return self.recorder.counters()
+
     # -- the flow ---------------------------------------------------------------------------
     def evaluate(self, request: RequestView) -> Flow[Decision]:
         """Decide one request (a flow: drive it with ``run_sync`` or ``run_async``)."""
         route = self.engine.route(request)
         if isinstance(route, Decision):
             return route
+        public = route.rule is not None and route.rule.access == "public"
         try:
             auth = yield from self.authenticate(request)
+            if auth.invalid is not None and not public and self.throttle is not None:
+                throttled = yield from self._count_failure(self.throttle, request, route)
+                if throttled is not None:
+                    return throttled
+            if auth.identity is not None and self.csrf_origins is not None:
+                forged = self._csrf(request, auth)
+                if forged is not None:
+                    if public:
+                        auth = ANONYMOUS  # the request goes on, without the ambient session
+                    else:
+                        return self.engine.refuse(Outcome.FORBIDDEN, forged, route, auth.identity)
+            decision = self.engine.authorize(route, auth)
+            membership, identity, rule = self.membership, auth.identity, route.rule
+            if (
+                decision.reason == TENANT_REFUSAL
+                and membership is not None
+                and identity is not None
+                and (yield from self._member(membership, identity, route))
+            ):
+                decision = self.engine.authorize(route, auth, member=True)
+            if decision.outcome is Outcome.ALLOW and rule is not None and rule.check is not None:
+                decision = yield from self._check_owner(rule.check, route, decision)
+            return decision
         except ServiceUnavailableError as exc:
-            if _is_public(route):
-                auth = ANONYMOUS  # a public page never depends on a store being up
-            else:
-                logger.warning("refusing %s %s: %s", request.method, printable(request.path), exc)
-                return Decision(Outcome.UNAVAILABLE, f"unavailable: {exc}", route.rule)
-        return self.engine.authorize(route, auth)
+            if public:
+                return self.engine.authorize(route, ANONYMOUS)  # a public page never needs the store
+            logger.warning("refusing %s %s: %s", printable(request.method, 32), printable(request.path), exc)
+            return Decision(Outcome.UNAVAILABLE, f"unavailable: {exc}", route.rule)
 
     def authenticate(self, request: RequestView) -> Generator[Effect, Any, AuthResult]:
         """Try each backend in order; the first that finds credentials decides."""
@@ -163,8 +199,7 @@ class Guard:
         loaded = self._loaded.get(subject, now)
         if loaded is None:
             try:
-                answer = yield call(loader, subject)
-                loaded = _loaded(answer, subject)
+                loaded = _loaded((yield call(loader, subject)), subject)
             except AuthenticationError:
                 raise
             except Exception as exc:
@@ -180,52 +215,86 @@ class Guard:
             tenants=identity.tenants if loaded.tenants is None else loaded.tenants,
         )
 
+    def _member(
+        self, hook: Callable[[Identity, str], Any], identity: Identity, route: Route
+    ) -> Generator[Effect, Any, bool]:
+        """Ask the membership hook whether ``identity`` belongs to the route's tenant."""
+        tenant = route.params.get(route.rule.tenant or "") if route.rule is not None else None
+        if not tenant:
+            return False
+        key = (identity.subject, tenant)
+        now = time.time()
+        cached = self._members.get(key, now)
+        if cached is not None:
+            return cached
+        try:
+            answer = (yield call(hook, identity, tenant)) is True
+        except Exception as exc:
+            logger.error("tenant membership hook failed: %s", type(exc).__name__)
+            raise ServiceUnavailableError(f"membership hook: {type(exc).__name__}") from None
+        if self.membership_ttl > 0:
+            self._members.set(key, answer, now + self.membership_ttl)
+        return answer
+
+    def _check_owner(
+        self, check: Callable[..., Any], route: Route, decision: Decision
+    ) -> Generator[Effect, Any, Decision]:
+        """Run the rule's ``check`` predicate; False or an error refuses."""
+        try:
+            allowed = (yield call(check, decision.identity, dict(route.params))) is True
+        except ServiceUnavailableError:
+            raise
+        except Exception as exc:
+            name = route.rule.check_name if route.rule is not None else "?"
+            logger.error("check %s failed: %s", name, type(exc).__name__)
+            return self.engine.refuse(Outcome.FORBIDDEN, f"check error ({type(exc).__name__})", route,
+                                      decision.identity)
+        if allowed:
+            return decision
+        return self.engine.refuse(Outcome.FORBIDDEN, "check refused", route, decision.identity)
+
+    def _csrf(self, request: RequestView, auth: AuthResult) -> str | None:
+        identity = auth.identity
+        if identity is None or identity.backend not in self.cookie_backends:
+            return None
+        return cross_origin(request, self.csrf_origins or frozenset())
+
+    def client_address(self, request: RequestView) -> str:
+        """The client: the peer, or the forwarded address when the peer is a trusted proxy."""
+        peer = request.client or "unknown"
+        if not self.trusted_proxies or not _in_networks(peer, self.trusted_proxies):
+            return peer
+        forwarded = request.headers.get("x-forwarded-for")
+        if not forwarded:
+            return peer
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        for hop in reversed(hops):  # the rightmost address no trusted proxy added
+            if not _in_networks(hop, self.trusted_proxies):
+                return hop
+        return hops[0] or peer
+
+    def _count_failure(
+        self, throttle: ThrottleConfig, request: RequestView, route: Route
+    ) -> Generator[Effect, Any, Decision | None]:
+        """Count a failed credential for the client; a 429 decision once over the limit."""
+        key = "throttle:" + self.client_address(request)
+        try:
+            failures = yield self.store.effect("incr", key, throttle.window)
+            if failures <= throttle.max_failures:
+                return None
+            remaining = yield self.store.effect("ttl", key)
+        except ServiceUnavailableError:
+            return None  # the request is refused as unauthenticated anyway
+        retry_after = max(1, int(remaining + 0.999)) if remaining is not None else throttle.window
+        return Decision(Outcome.TOO_MANY_REQUESTS, f"too many failed credentials ({failures})", route.rule,
+                        retry_after=retry_after)
+
     def forget_user(self, subject: str | None = None) -> None:
         """Drop the identity loader's cache (for one subject, or all)."""
         if subject is None:
             self._loaded.clear()
         else:
             self._loaded.discard(subject)
-
-    # -- login and logout -------------------------------------------------------------------
-    def login_flow(
-        self,
-        request: RequestView,
-        current: Credential | None,
-        subject: str,
-        roles: Iterable[str],
-        permissions: Iterable[str],
-        tenants: Iterable[str],
-        next_url: str | None,
-        default: str,
-    ) -> Generator[Effect, Any, tuple[str, list[tuple[str, str]]]]:
-        """Start a server-side session (if configured) under a fresh id; where to go next."""
-        location = safe_next(next_url, default) or default
-        backend = self.server_sessions
-        if backend is None:
-            return location, []
-        replaces = current.session_key if current is not None else None
-        session_id = yield from backend.create(subject, roles, permissions, tenants, replaces=replaces)
-        return location, [("set-cookie", backend.set_cookie(session_id, request.prefix or "/"))]
-
-    def logout_flow(
-        self, request: RequestView, current: Credential | None
-    ) -> Generator[Effect, Any, tuple[bool, list[tuple[str, str]]]]:
-        """Revoke the credential that authenticated ``request``; headers that clear cookies."""
-        revoked = False
-        if current is not None and current.session_key is not None:
-            yield self.store.effect("delete", current.session_key)
-            revoked = True
-        elif current is not None and current.revocation_key is not None:
-            now = time.time()
-            ttl = current.expires_at - now if current.expires_at is not None else DEFAULT_REVOCATION_TTL
-            if ttl > 0:
-                yield self.store.effect("set", revocation_entry(current.revocation_key), b"1", ttl + 1)
-            revoked = True
-        headers = []
-        if self.server_sessions is not None:
-            headers.append(("set-cookie", self.server_sessions.clear_cookie(request.prefix or "/")))
-        return revoked, headers
 
     # -- after the decision -----------------------------------------------------------------
     def failed(self, exc: BaseException) -> Decision:
@@ -238,53 +307,19 @@ class Guard:
         logger.error("error while deciding: %s at %s", type(exc).__name__, where)
         return Decision(Outcome.UNAVAILABLE, f"internal error ({type(exc).__name__})")
 
-    def record(self, decision: Decision, request: RequestView) -> None:
-        """Log the decision: every refusal at INFO, every allow at DEBUG (never credentials)."""
-        refused = decision.refused
-        level = logging.INFO if refused else logging.DEBUG
-        if not logger.isEnabledFor(level):
-            return
-        rule = decision.rule
-        identity = decision.identity
-        event = {
-            "method": request.method,
-            "path": printable(request.path),
-            "rule": rule.position if rule else None,
-            "pattern": rule.pattern if rule else None,
-            "outcome": decision.outcome.value,
-            "reason": decision.reason,
-            "subject": identity.subject if identity else None,
-            "backend": identity.backend if identity else None,
-            "report_only": decision.report_only,
-        }
-        verb = "would refuse" if decision.report_only else ("refused" if refused else "allowed")
-        if rule is not None:
-            matched = f"rule #{rule.position} {rule.pattern!r}"
-        elif decision.outcome is Outcome.BAD_REQUEST:
-            matched = "firewall"
-        else:
-            matched = "no rule (default deny)"
-        logger.log(
-            level,
-            "%s %s%s %s: %s (%s; %s; subject %s)",
-            verb,
-            "websocket " if request.websocket else "",
-            printable(request.method, 32),
-            event["path"],
-            decision.outcome.value,
-            decision.reason,
-            matched,
-            printable(identity.subject, 128) if identity else "-",
-            extra={"routeguard": event},
-        )
-
-    def respond(self, decision: Decision, request: RequestView) -> Response:
-        """The guard's response to a refusal."""
-        return self.responder.render(decision, request)
+    def finish(self, decision: Decision, request: RequestView) -> Response | None:
+        """Record the decision; the guard's response, or None when the app should answer."""
+        response = None if decision.allowed else self.responder.render(decision, request)
+        self.recorder.record(decision, request, response.status if response is not None else None)
+        return response
 
 
-def _is_public(route: Route) -> bool:
-    return route.rule is not None and route.rule.access == "public"
+def _in_networks(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def _as_credential(result: Any, backend_name: str) -> Credential:

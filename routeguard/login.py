@@ -21,14 +21,21 @@ its ``max_age``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+from .backends.base import Credential
 from .decision import Decision
-from .effects import run_async, run_sync
+from .effects import Effect, run_async, run_sync
 from .errors import RouteGuardError
-from .guard import Guard
+from .guard import Guard, revocation_entry
+from .request import RequestView
+from .responses import safe_next
+
+#: How long a revocation lasts for a credential without an expiry of its own.
+DEFAULT_REVOCATION_TTL: Final = 24 * 3600.0
 
 GUARD_KEY = "routeguard.guard"
 DECISION_KEY = "routeguard.decision"
@@ -50,6 +57,44 @@ class LogoutResult:
     headers: list[tuple[str, str]]
 
 
+def login_flow(
+    guard: Guard,
+    request: RequestView,
+    current: Credential | None,
+    subject: str,
+    roles: Iterable[str],
+    permissions: Iterable[str],
+    tenants: Iterable[str],
+    next_url: str | None,
+    default: str,
+) -> Generator[Effect, Any, LoginResult]:
+    """Start a server-side session (if configured) under a fresh id; where to go next."""
+    location = safe_next(next_url, default) or default
+    backend = guard.server_sessions
+    if backend is None:
+        return LoginResult(location, [])
+    replaces = current.session_key if current is not None else None
+    session_id = yield from backend.create(subject, roles, permissions, tenants, replaces=replaces)
+    return LoginResult(location, [("set-cookie", backend.set_cookie(session_id, request.prefix or "/"))])
+
+
+def logout_flow(guard: Guard, request: RequestView, current: Credential | None) -> Generator[Effect, Any, LogoutResult]:
+    """Revoke the credential that authenticated ``request``; headers that clear cookies."""
+    revoked = False
+    if current is not None and current.session_key is not None:
+        yield guard.store.effect("delete", current.session_key)
+        revoked = True
+    elif current is not None and current.revocation_key is not None:
+        ttl = current.expires_at - time.time() if current.expires_at is not None else DEFAULT_REVOCATION_TTL
+        if ttl > 0:
+            yield guard.store.effect("set", revocation_entry(current.revocation_key), b"1", ttl + 1)
+        revoked = True
+    headers = []
+    if guard.server_sessions is not None:
+        headers.append(("set-cookie", guard.server_sessions.clear_cookie(request.prefix or "/")))
+    return LogoutResult(revoked, headers)
+
+
 def _guard(carrier: Mapping[str, Any]) -> Guard:
     guard = carrier.get(GUARD_KEY)
     if not isinstance(guard, Guard):
@@ -57,7 +102,7 @@ def _guard(carrier: Mapping[str, Any]) -> Guard:
     return guard
 
 
-def _current(carrier: Mapping[str, Any]) -> Any:
+def _current(carrier: Mapping[str, Any]) -> Credential | None:
     decision = carrier.get(DECISION_KEY)
     return decision.credential if isinstance(decision, Decision) else None
 
@@ -75,10 +120,9 @@ def login(
     """Log ``subject`` in from a WSGI handler (see the module docstring)."""
     from .wsgi import request_from_environ
 
-    guard = _guard(environ)
-    flow = guard.login_flow(request_from_environ(environ), _current(environ), subject, roles, permissions,
-                            tenants, next, default)
-    return LoginResult(*run_sync(flow))
+    flow = login_flow(_guard(environ), request_from_environ(environ), _current(environ), subject, roles,
+                      permissions, tenants, next, default)
+    return run_sync(flow)
 
 
 async def alogin(
@@ -94,23 +138,20 @@ async def alogin(
     """Log ``subject`` in from an ASGI handler (see the module docstring)."""
     from .asgi import request_from_scope
 
-    guard = _guard(scope)
-    flow = guard.login_flow(request_from_scope(scope), _current(scope), subject, roles, permissions,
-                            tenants, next, default)
-    return LoginResult(*await run_async(flow))
+    flow = login_flow(_guard(scope), request_from_scope(scope), _current(scope), subject, roles,
+                      permissions, tenants, next, default)
+    return await run_async(flow)
 
 
 def logout(environ: Mapping[str, Any]) -> LogoutResult:
     """Revoke the credential of the current WSGI request (see the module docstring)."""
     from .wsgi import request_from_environ
 
-    guard = _guard(environ)
-    return LogoutResult(*run_sync(guard.logout_flow(request_from_environ(environ), _current(environ))))
+    return run_sync(logout_flow(_guard(environ), request_from_environ(environ), _current(environ)))
 
 
 async def alogout(scope: Mapping[str, Any]) -> LogoutResult:
     """Revoke the credential of the current ASGI request (see the module docstring)."""
     from .asgi import request_from_scope
 
-    guard = _guard(scope)
-    return LogoutResult(*await run_async(guard.logout_flow(request_from_scope(scope), _current(scope))))
+    return await run_async(logout_flow(_guard(scope), request_from_scope(scope), _current(scope)))

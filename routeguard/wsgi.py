@@ -100,12 +100,11 @@ class WSGIGuard:
         except Exception as exc:
             request = RequestView(method=str(environ.get("REQUEST_METHOD", "GET")), path="?")
             decision = guard.failed(exc)
-        guard.record(decision, request)
-        if decision.allowed:
+        response = guard.finish(decision, request)
+        if response is None:
             environ["routeguard.identity"] = decision.identity
             environ["routeguard.decision"] = decision
             environ["routeguard.guard"] = guard
             return self.app(environ, start_response)
-        response = guard.respond(decision, request)
         start_response(f"{response.status} {HTTPStatus(response.status).phrase}", list(response.headers))
         return [] if request.method == "HEAD" else [response.body]

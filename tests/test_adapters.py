@@ -279,8 +279,8 @@ class Exploding:
 
 
 def test_backend_crash_refuses_never_allows(send, policy, caplog):
-    guard_policy = Policy(rules=[Rule(path="/api/**"), Rule(path="/health", access="public")])
-    object.__setattr__(guard_policy, "_backends", (Exploding(),))
+    guard_policy = Policy(rules=[Rule(path="/api/**"), Rule(path="/health", access="public")],
+                          auth={"custom": [Exploding()]})
     from .support import sender
 
     for kind in ("asgi", "wsgi"):

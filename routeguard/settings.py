@@ -1,5 +1,5 @@
-"""Settings models for authentication backends, the store and the firewall (``[auth.*]``,
-``[store]``, ``[firewall]``), and how each builds its runtime object.
+"""Settings models (``[auth.*]``, ``[store]``, ``[firewall]``, ``[csrf]``, ``[throttle]``) and
+how each builds its runtime object.
 
 Shared by :mod:`routeguard.config`; secrets are read from the environment only when a policy is
 built (``resolve_secrets``), never stored in reprs, logs or error messages.
@@ -362,3 +362,43 @@ class FirewallConfig(Model):
             if name not in FIREWALL_CLASSES:
                 raise ValueError(f"unknown firewall class {name!r}; known: {', '.join(FIREWALL_CLASSES)}")
         return relax
+
+
+class CSRFConfig(Model):
+    """``[csrf]``: unsafe requests authenticated by a session cookie must come from this site.
+
+    Bearer and API-key requests are exempt (a browser never attaches them on its own).
+    """
+
+    enabled: StrictBool = True
+    trusted_origins: list[str] = []
+
+    @field_validator("trusted_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
+                raise ValueError(f"{origin!r} is not an origin such as 'https://app.example.com'")
+        return [o.lower() for o in origins]
+
+
+class ThrottleConfig(Model):
+    """``[throttle]``: after ``max_failures`` invalid credentials from one client within
+    ``window`` seconds, further invalid credentials get 429 until the window passes."""
+
+    enabled: StrictBool = True
+    max_failures: int = Field(default=20, ge=1)
+    window: int = Field(default=300, ge=1, le=86400)
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, proxies: list[str]) -> list[str]:
+        import ipaddress
+
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or network") from None
+        return proxies
