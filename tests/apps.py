@@ -47,11 +47,11 @@ SERVER_SESSION = 'format = "server"\nidle_timeout = {idle}\nmax_age = {max_age}\
 STARLETTE_SESSION = 'format = "starlette"\nsecret_env = "RG_TEST_SESSION_SECRET"'
 
 
-def policy(store: str, session: str | None = None, **settings: Any) -> Policy:
+def policy(store: str, session: str | None = None, extra: str = "", **settings: Any) -> Policy:
     if session is None:
         session = SERVER_SESSION.format(idle=settings.get("idle", 1800), max_age=settings.get("max_age", 3600),
                                         secure=str(settings.get("secure", True)).lower())
-    return Policy.from_toml_string(POLICY.format(store=store, session=session))
+    return Policy.from_toml_string(POLICY.format(store=store, session=session) + extra)
 
 
 def starlette_app() -> Any:

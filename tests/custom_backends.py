@@ -58,3 +58,38 @@ async def aload_user(subject: str):
 
 def broken_loader(subject: str):
     raise ConnectionError("database down")
+
+
+MEMBERSHIPS = {("alice", "initech"), ("alice", "hooli")}
+MEMBER_CALLS: list[tuple[str, str]] = []
+
+
+def is_member(identity: Identity, tenant: str) -> bool:
+    MEMBER_CALLS.append((identity.subject, tenant))
+    return (identity.subject, tenant) in MEMBERSHIPS
+
+
+async def ais_member(identity: Identity, tenant: str) -> bool:
+    await asyncio.sleep(0)
+    return is_member(identity, tenant)
+
+
+DOCUMENTS = {"1": "alice", "2": "bob"}
+
+
+def owns_document(identity: Identity, params: dict) -> bool:
+    if params["doc_id"] == "boom":
+        raise LookupError("database said no")
+    return DOCUMENTS.get(params["doc_id"]) == identity.subject
+
+
+async def aowns_document(identity: Identity, params: dict) -> bool:
+    await asyncio.sleep(0)
+    return owns_document(identity, params)
+
+
+EVENTS: list = []
+
+
+def collect(event) -> None:
+    EVENTS.append(event)

@@ -14,6 +14,7 @@ def main() -> None:
     parser.add_argument("--kind", choices=["asgi", "wsgi"], required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--store", required=True)
+    parser.add_argument("--throttle", type=int, default=0, help="max failed credentials per client (0: default)")
     args = parser.parse_args()
     os.environ.setdefault("RG_TEST_JWT_SECRET", "tests-jwt-secret-0123456789abcdef-0123456789abcdef")
     os.environ.setdefault("RG_TEST_SESSION_SECRET", "tests-session-secret-0123456789abcdef")
@@ -22,7 +23,8 @@ def main() -> None:
 
     from .apps import flask_app, policy, starlette_app
 
-    guard_policy = policy(args.store, secure=False)
+    extra = f"\n[throttle]\nmax_failures = {args.throttle}\nwindow = 60\n" if args.throttle else ""
+    guard_policy = policy(args.store, secure=False, extra=extra)
     if args.kind == "asgi":
         import uvicorn
 

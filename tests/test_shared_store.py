@@ -20,12 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Process:
-    def __init__(self, kind: str, store: str) -> None:
+    def __init__(self, kind: str, store: str, *options: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.serve", "--kind", kind, "--port", str(self.port), "--store", store],
+            [sys.executable, "-m", "tests.serve", "--kind", kind, "--port", str(self.port), "--store", store,
+             *options],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log,
         )
         deadline = time.time() + 20
@@ -54,8 +55,8 @@ class Process:
 def processes(request):
     started: list[Process] = []
 
-    def start(kind: str, store: str) -> Process:
-        process = Process(kind, store)
+    def start(kind: str, store: str, *options: str) -> Process:
+        process = Process(kind, store, *options)
         started.append(process)
         return process
 
@@ -128,3 +129,15 @@ def test_redis_outage_refuses_and_recovers(processes, tmp_path):
         assert httpx.get(server.url + "/me").status_code == 401  # anonymous never needed the store
     finally:
         redis.stop()
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
+def test_throttle_counter_is_shared_by_processes(processes, tmp_path, redis_server, store_kind):
+    store = shared_stores(tmp_path, redis_server)[store_kind]
+    a, b = processes("asgi", store, "--throttle", "4"), processes("wsgi", store, "--throttle", "4")
+    forged = bearer(token(key="forged-secret-0123456789abcdef-0123456789abcdef"))
+    statuses = [httpx.get(server.url + "/me", headers=forged).status_code for server in (a, b, a, b)]
+    assert statuses == [401, 401, 401, 401]
+    assert httpx.get(b.url + "/me", headers=forged).status_code == 429  # the fifth failure, on either process
+    assert httpx.get(a.url + "/me", headers=forged).status_code == 429
+    assert httpx.get(a.url + "/me", headers=bearer(token("alice"))).status_code == 200
