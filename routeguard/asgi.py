@@ -65,6 +65,10 @@ class ASGIGuard:
         self.policy = policy
         self.guard = Guard.for_policy(policy)
 
+    def counters(self) -> dict[tuple[int | None, str, bool], int]:
+        """Decisions so far by (rule position or None, outcome, report_only), for a dashboard."""
+        return self.guard.counters()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http" and kind != "websocket":

@@ -92,6 +92,10 @@ class WSGIGuard:
         self.policy = policy
         self.guard = Guard.for_policy(policy)
 
+    def counters(self) -> dict[tuple[int | None, str, bool], int]:
+        """Decisions so far by (rule position or None, outcome, report_only), for a dashboard."""
+        return self.guard.counters()
+
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         guard = self.guard
         try:

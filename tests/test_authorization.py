@@ -117,6 +117,8 @@ def test_report_mode_lets_refusals_through_and_records_them(kind, caplog):
     assert [(e.rule, e.outcome) for e in would] == [(1, "forbidden"), (None, "unauthenticated")]
     assert all(e.status is None for e in would)
     counters = Guard.for_policy(policy).counters()
+    assert ASGIGuard(starlette_app(), policy=policy).counters() == counters  # one guard per policy
+    assert WSGIGuard(flask_app().wsgi_app, policy=policy).counters() == counters
     assert counters[(1, "forbidden", True)] == 1
     assert counters[(2, "forbidden", False)] == 1
     assert counters[(None, "bad_request", False)] == 1
