@@ -68,8 +68,9 @@ def test_membership_hook_failure_refuses(kind, monkeypatch):
 
 @pytest.mark.parametrize("check", ["owns_document", "aowns_document"])
 def test_ownership_check(kind, check):
-    policy = make(rules=f'[[rules]]\npath = "/api/items/{{doc_id}}"\ncheck = "tests.custom_backends:{check}"\n'
-                        f'[[rules]]\npath = "/secret/{{doc_id}}"\ncheck = "tests.custom_backends:{check}"\nhide = true\n')
+    ref = f"tests.custom_backends:{check}"
+    policy = make(rules=f'[[rules]]\npath = "/api/items/{{doc_id}}"\ncheck = "{ref}"\n'
+                        f'[[rules]]\npath = "/secret/{{doc_id}}"\ncheck = "{ref}"\nhide = true\n')
     send = sender(kind, policy)
     assert send("GET", "/api/items/1", ALICE).status == 200
     refused = send("GET", "/api/items/2", ALICE)
@@ -86,7 +87,7 @@ def test_check_must_be_importable():
 
     with pytest.raises(PolicyError, match="check"):
         make(rules='[[rules]]\npath = "/x/{id}"\ncheck = "tests.custom_backends:nope"\n')
-    with pytest.raises(PolicyError, match="package.module:function"):
+    with pytest.raises(PolicyError, match=r"package\.module:function"):
         make(rules='[[rules]]\npath = "/x/{id}"\ncheck = "not a ref"\n')
     with pytest.raises(PolicyError, match="check cannot be combined"):
         make(rules='[[rules]]\npath = "/x/{id}"\naccess = "public"\ncheck = "tests.custom_backends:owns_document"\n')
