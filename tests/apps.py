@@ -40,6 +40,10 @@ path = "/orgs/{{org}}/**"
 tenant = "org"
 
 [[rules]]
+path = "/ws/{{org}}"
+tenant = "org"
+
+[[rules]]
 path = "/me"
 """
 
@@ -57,7 +61,13 @@ def policy(store: str, session: str | None = None, extra: str = "", **settings: 
 def starlette_app() -> Any:
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse, RedirectResponse
-    from starlette.routing import Route
+    from starlette.routing import Route, WebSocketRoute
+
+    async def feed(websocket: Any) -> None:
+        await websocket.accept()
+        await websocket.send_json({"hello": websocket.scope["routeguard.identity"].subject,
+                                   "org": websocket.path_params["org"]})
+        await websocket.close()
 
     async def login(request: Any) -> Any:
         body = await request.json()
@@ -80,7 +90,8 @@ def starlette_app() -> Any:
         return JSONResponse({"subject": identity.subject, "roles": sorted(identity.roles)})
 
     return Starlette(routes=[Route("/login", login, methods=["POST"]), Route("/logout", logout, methods=["POST"]),
-                             Route("/me", me), Route("/admin/x", me), Route("/orgs/{org}/x", me)])
+                             Route("/me", me), Route("/admin/x", me), Route("/orgs/{org}/x", me),
+                             WebSocketRoute("/ws/{org}", feed)])
 
 
 def flask_app() -> Any:

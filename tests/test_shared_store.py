@@ -141,3 +141,22 @@ def test_throttle_counter_is_shared_by_processes(processes, tmp_path, redis_serv
     assert httpx.get(b.url + "/me", headers=forged).status_code == 429  # the fifth failure, on either process
     assert httpx.get(a.url + "/me", headers=forged).status_code == 429
     assert httpx.get(a.url + "/me", headers=bearer(token("alice"))).status_code == 200
+
+
+def test_websockets_on_a_real_uvicorn_server(processes):
+    """Refused before accept: uvicorn supports the denial response, so clients see 401/403."""
+    import json
+
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    server = processes("asgi", "memory://")
+    ws = server.url.replace("http://", "ws://")
+    alice = bearer(token("alice", tenants=("acme",)))
+    with connect(ws + "/ws/acme", additional_headers=alice) as socket:
+        assert json.loads(socket.recv(timeout=5)) == {"hello": "alice", "org": "acme"}
+    for headers, status in [(alice, 403), ({}, 401), (bearer("garbage"), 401)]:
+        with pytest.raises(InvalidStatus) as info:
+            connect(ws + "/ws/globex", additional_headers=headers)
+        assert info.value.response.status_code == status
+        assert json.loads(info.value.response.body)["error"] in ("Forbidden", "Unauthorized")
