@@ -1,0 +1,208 @@
+"""The ``routeguard`` console script: ``check``, ``explain``, ``routes`` and ``init``.
+
+Exit status: 0 success; 1 the policy has errors, the app cannot be imported, or (with
+``--strict``) there are lint findings, routes falling to default deny or rules matching no
+route; 2 bad command-line usage (unknown method, malformed header). Every failure is one line
+on stderr, never a traceback. Policies are loaded with ``resolve_secrets=False``: no
+command needs a secret in the environment, and none prints one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from . import __version__
+from . import matrix as mx
+from .config import Policy
+from .errors import RouteGuardError
+from .explain import ExplainInputError, explain, render_json, render_text
+from .identity import Identity
+from .introspect import list_routes, load_app
+from .lint import lint
+from .matrix_html import render_html
+from .starter import starter_policy
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Raised for bad command-line input; exits with status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) on stderr."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _load_policy(path: str) -> Policy:
+    return Policy.from_toml(path, resolve_secrets=False)
+
+
+def _split(values: str | None) -> list[str]:
+    return [v.strip() for v in (values or "").split(",") if v.strip()]
+
+
+def _write(text: str, output: str | None, out: TextIO) -> None:
+    if output is None:
+        out.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise RouteGuardError(f"cannot write {output!r} ({exc.strerror})") from None
+    print(f"wrote {output}", file=sys.stderr)
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    """Validate and lint a policy."""
+    policy = _load_policy(args.file)
+    findings = lint(policy)
+    rules = policy.compiled_rules
+    out.write(f"{args.file}: valid: {len(rules)} rule(s), mode {policy.mode}, "
+              f"login_url {policy.login_url or '(none)'}\n")
+    for finding in findings:
+        out.write(f"warning: {finding}\n")
+    out.write(f"{len(findings)} warning(s)\n" if findings else "no findings\n")
+    return EXIT_ERROR if findings and args.strict else EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
+    """Explain how one request is judged."""
+    policy = _load_policy(args.file)
+    wants_identity = args.subject or args.roles or args.tenants or args.permissions
+    identity = None
+    if wants_identity:
+        identity = Identity.of(args.subject or "someone", roles=_split(args.roles), tenants=_split(args.tenants),
+                               permissions=_split(args.permissions), backend="explain")
+    if identity is not None and args.invalid_credentials:
+        raise UsageError("--invalid-credentials cannot be combined with an identity")
+    try:
+        result = explain(policy, args.method, args.path, headers=args.header or (), identity=identity,
+                         invalid_credentials=args.invalid_credentials)
+    except ExplainInputError as exc:
+        raise UsageError(str(exc)) from None
+    out.write(render_json(result) if args.format == "json" else render_text(result))
+    return EXIT_OK
+
+
+def cmd_routes(args: argparse.Namespace, out: TextIO) -> int:
+    """List the app's routes with the rule deciding each: the permission matrix."""
+    policy = _load_policy(args.rules)  # first: a bad policy should not wait for an app import
+    routes = list_routes(load_app(args.app))
+    result = mx.build(routes, policy, app=args.app, source=args.rules)
+    renderers: dict[str, Callable[[mx.Matrix], str]] = {
+        "table": mx.render_table, "markdown": mx.render_markdown, "json": mx.render_json, "html": render_html,
+    }
+    text = renderers[args.format](result)
+    _write(text, args.output, out)
+    problems = bool(result.default_deny_rows or result.unused_rules)
+    return EXIT_ERROR if problems and args.strict else EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
+    """Print a starter policy for an app."""
+    routes = list_routes(load_app(args.app))
+    _write(starter_policy(routes, args.app), args.output, out)
+    return EXIT_OK
+
+
+# -- parser --------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = _Parser(prog="routeguard", description="Default-deny access control: check, explain and "
+                     "map a routeguard policy.")
+    parser.add_argument("--version", action="version", version=f"routeguard {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    check = sub.add_parser("check", help="validate and lint a policy file",
+                           description="Validate a policy and report shadowed, duplicate and "
+                           "over-wide public rules.")
+    check.add_argument("file", metavar="FILE", help="the policy (TOML)")
+    check.add_argument("--strict", action="store_true", help="exit 1 when there are lint findings")
+    check.set_defaults(handler=cmd_check)
+
+    exp = sub.add_parser("explain", help="show how one request is judged",
+                         description="Firewall verdict, matching rule and parameters, outcome and "
+                         "the response the client would get.")
+    exp.add_argument("file", metavar="FILE", help="the policy (TOML)")
+    exp.add_argument("method", metavar="METHOD", help="HTTP method, e.g. GET")
+    exp.add_argument("path", metavar="PATH", help="raw request target, percent-encoded, query allowed")
+    exp.add_argument("--header", "-H", action="append", metavar="'NAME: VALUE'",
+                     help="a request header, e.g. 'Accept: text/html' (repeatable)")
+    exp.add_argument("--subject", help="the identity's subject (default: anonymous)")
+    exp.add_argument("--roles", help="comma-separated roles")
+    exp.add_argument("--tenants", help="comma-separated tenants")
+    exp.add_argument("--permissions", help="comma-separated permissions (scopes)")
+    exp.add_argument("--invalid-credentials", action="store_true",
+                     help="the client presented a credential that was rejected")
+    exp.add_argument("--format", choices=("text", "json"), default="text")
+    exp.set_defaults(handler=cmd_explain)
+
+    routes = sub.add_parser("routes", help="the permission matrix of an app",
+                            description="List every route of MODULE:APP with the rule that decides it "
+                            "and what each identity gets.")
+    routes.add_argument("app", metavar="MODULE:APP", help="e.g. myproject.main:app")
+    routes.add_argument("--rules", required=True, metavar="FILE", help="the policy (TOML)")
+    routes.add_argument("--format", choices=("table", "markdown", "json", "html"), default="table")
+    routes.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    routes.add_argument("--strict", action="store_true",
+                        help="exit 1 when a route falls to default deny or a rule matches no route")
+    routes.set_defaults(handler=cmd_routes)
+
+    init = sub.add_parser("init", help="write a starter policy for an app",
+                          description="Print a conservative starter policy (report mode) covering "
+                          "every route of MODULE:APP.")
+    init.add_argument("app", metavar="MODULE:APP", help="e.g. myproject.main:app")
+    init.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    init.set_defaults(handler=cmd_init)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the console script; returns the exit status."""
+    out = out or sys.stdout
+    try:
+        args = build_parser().parse_args(argv)
+        status: int = args.handler(args, out)
+        out.flush()
+        return status
+    except UsageError as exc:
+        print(f"routeguard: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RouteGuardError as exc:
+        print(f"routeguard: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `routeguard routes ... | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:  # never a traceback: one line, and the type for a bug report
+        print(f"routeguard: internal error: {type(exc).__name__}: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def run() -> NoReturn:
+    """Entry point for ``python -m routeguard.cli``."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
