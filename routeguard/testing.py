@@ -3,8 +3,13 @@
 Mint credentials a policy accepts and send requests exactly as a server would (the raw target
 reaches the guard unnormalized)::
 
-    from routeguard.testing import call_asgi, mint_token
-    reply = call_asgi(app, "GET", "/admin", headers={"Authorization": f"Bearer {mint_token(...)}"})
+    from routeguard.testing import assert_access, call_asgi, credentials
+    reply = call_asgi(app, "GET", "/admin", headers=credentials(policy, Identity.of("root", roles=["admin"])))
+    assert_access(app, {("GET", "/admin"): {"anonymous": 401, "user": 403, "admin": 200}})
+
+As a pytest plugin it adds the ``routeguard_policy`` ini key and the ``routeguard_policy``,
+``routeguard_credentials`` and ``routeguard_assert_access`` fixtures (see
+:mod:`routeguard._pytest_plugin`). Importing this module has no side effects.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import importlib.util
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,6 +27,35 @@ from urllib.parse import unquote, unquote_to_bytes
 
 import itsdangerous
 import jwt
+
+from ._access import (
+    CredentialError,
+    Credentials,
+    assert_access,
+    bearer_headers,
+    credentials,
+    find_policy,
+    identity_named,
+    session_headers,
+)
+
+__all__ = [
+    "CredentialError",
+    "Credentials",
+    "Reply",
+    "asgi_scope",
+    "assert_access",
+    "bearer_headers",
+    "call_asgi",
+    "call_wsgi",
+    "credentials",
+    "find_policy",
+    "identity_named",
+    "mint_token",
+    "session_cookie",
+    "session_headers",
+    "wsgi_environ",
+]
 
 Headers = Mapping[str, str] | Sequence[tuple[str, str]]
 
@@ -243,3 +278,13 @@ def call_wsgi(
             close()
     pairs = list(started["headers"])
     return Reply(started["status"], {k.lower(): v for k, v in pairs}, content, pairs)
+
+
+# The pytest plugin: only when pytest is importable, so these helpers also work without it.
+if importlib.util.find_spec("pytest") is not None:
+    from ._pytest_plugin import (  # noqa: F401 (pytest finds hooks and fixtures by name)
+        pytest_addoption,
+        routeguard_assert_access,
+        routeguard_credentials,
+        routeguard_policy,
+    )
