@@ -49,9 +49,9 @@ def parse_pattern(pattern: str) -> tuple[Segment, ...]:
     """Compile a glob into segments, raising :class:`PatternError` for anything ambiguous."""
     if not isinstance(pattern, str) or not pattern.startswith("/"):
         raise PatternError(f"pattern {pattern!r} must start with '/'")
-    body = pattern[1:-1] if pattern.endswith("/") and pattern != "/" else pattern[1:]
-    if not body:
+    if pattern == "/":
         return ()
+    body = pattern[1:-1] if pattern.endswith("/") else pattern[1:]
     segments: list[Segment] = []
     names: set[str] = set()
     for text in body.split("/"):
