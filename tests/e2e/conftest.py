@@ -1,0 +1,114 @@
+"""Fixtures for the end-to-end tests: real servers (started once per session, always stopped),
+credentials obtained from them the way clients get them, and the artifacts directory."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ..support import require
+from .model import ANONYMOUS, Who, invalid_tokens, tampered_cookie, user_who
+from .servers import ARTIFACTS, Server, fresh_source, start_gunicorn, start_uvicorn
+
+_artifact_dirs: list[Path] = []
+
+
+@pytest.fixture(scope="session")
+def uvicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The FastAPI example under uvicorn (h11), store in a private SQLite file."""
+    require(importlib.util.find_spec("uvicorn") is not None, "uvicorn")
+    server = start_uvicorn(tmp_path_factory.mktemp("uvicorn"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gunicorn_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The Flask example under gunicorn: 2 gthread workers sharing one SQLite store."""
+    require(importlib.util.find_spec("gunicorn") is not None, "gunicorn")
+    server = start_gunicorn(tmp_path_factory.mktemp("gunicorn"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["uvicorn", "gunicorn"])
+def server(request: pytest.FixtureRequest) -> Server:
+    """Each real server in turn."""
+    return request.getfixturevalue(f"{request.param}_server")  # type: ignore[no-any-return]
+
+
+def client(source: str | None = None, **kwargs: object) -> httpx.Client:
+    """An httpx client from its own loopback address that never keeps cookies between requests."""
+    import http.cookiejar
+
+    jar = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=source or fresh_source()), cookies=jar,
+                        follow_redirects=False, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+def log_in(server: Server, user: str, password: str, next_: str = "/") -> httpx.Response:
+    with client() as c:
+        return c.post(server.url + "/login", data={"username": user, "password": password, "next": next_})
+
+
+def session_of(response: httpx.Response) -> str:
+    value = response.cookies.get("session")
+    assert value, f"no session cookie in {response.headers}"
+    return value
+
+
+def api_token(server: Server, user: str, password: str) -> str:
+    with client() as c:
+        response = c.post(server.url + "/api/token", json={"username": user, "password": password})
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+_identities: dict[str, dict[str, Who]] = {}
+
+
+@pytest.fixture
+def identities(server: Server) -> dict[str, Who]:
+    """Every kind of client, with credentials this server issued (built once per server).
+
+    Never log these out: tests that revoke credentials get their own."""
+    if server.name not in _identities:
+        found = {"anonymous": ANONYMOUS}
+        for user in ("alice", "bob", "root"):
+            token = api_token(server, user, f"{user}-pass")
+            found[f"{user}-token"] = user_who(f"{user}-token", user, {"Authorization": f"Bearer {token}"})
+        for user in ("alice", "root"):
+            cookie = session_of(log_in(server, user, f"{user}-pass"))
+            found[f"{user}-cookie"] = user_who(f"{user}-cookie", user, {"Cookie": f"session={cookie}"})
+        found.update(invalid_tokens())
+        alice = found["alice-cookie"].headers["Cookie"].removeprefix("session=")
+        found["tampered-cookie"] = Who("tampered-cookie", headers={"Cookie": f"session={tampered_cookie(alice, server.app)}"},
+                                       invalid=True)
+        _identities[server.name] = found
+    return _identities[server.name]
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """A fresh directory under test-artifacts/ for this test's files (gitignored), reported at the end."""
+    name = request.node.name.replace("[", "-").replace("]", "").replace("/", "_")
+    path = ARTIFACTS / "e2e" / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    _artifact_dirs.append(path)
+    request.node.user_properties.append(("artifacts", str(path)))
+    print(f"artifacts: {path}")
+    return path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    existing = [p for p in _artifact_dirs if p.exists() and any(p.iterdir())]
+    if existing:
+        terminalreporter.section("e2e artifacts")
+        for path in existing:
+            terminalreporter.write_line(f"{path}: {', '.join(sorted(f.name for f in path.iterdir()))}")
