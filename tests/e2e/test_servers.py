@@ -8,6 +8,7 @@ ran at all is read from the marker tests/e2e/served.py adds inside the guard.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable
 
 import httpx
@@ -342,6 +343,7 @@ MALFORMED = [
 def test_malformed_request_line(server: Server, data: bytes, case: str) -> None:
     with RawConnection(server.port, timeout=5) as conn:
         conn.send(data)
+        conn.sock.shutdown(socket.SHUT_WR)  # nothing more is coming: answer or hang up now
         try:
             response = conn.read_or_closed()
         except TimeoutError:

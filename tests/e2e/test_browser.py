@@ -1,0 +1,154 @@
+"""The login flow in a real browser: headless Chromium (Debian's chromium + chromium-driver,
+driven by selenium) against the FastAPI example under uvicorn and the Flask example under
+gunicorn. Every step leaves a screenshot under test-artifacts/e2e/<test>/."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..support import require
+from .servers import Server
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--disable-extensions", "--password-store=basic", "--window-size=1000,720",
+)
+
+
+def _binary(name: str) -> str | None:
+    return shutil.which(name) or next((p for p in (f"/usr/bin/{name}", f"/usr/lib/chromium/{name}")
+                                       if Path(p).exists()), None)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """A fresh headless Chromium (new profile directory), always quit afterwards."""
+    chromium, chromedriver = _binary("chromium"), _binary("chromedriver")
+    require(chromium is not None, "chromium")
+    require(chromedriver is not None, "chromedriver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(chromium)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    # No password manager, no breached-password check (it would phone home and pop a dialog).
+    options.add_experimental_option("prefs", {
+        "credentials_enable_service": False,
+        "profile.password_manager_enabled": False,
+        "profile.password_manager_leak_detection": False,
+    })
+    service = Service(executable_path=str(chromedriver), log_output=str(tmp_path / "chromedriver.log"))
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_page_load_timeout(20)
+    driver.set_script_timeout(10)
+    try:
+        yield driver
+    finally:
+        try:
+            driver.quit()
+        finally:
+            service.stop()
+
+
+class Steps:
+    """Numbered screenshots of one flow."""
+
+    def __init__(self, driver: Any, directory: Path) -> None:
+        self.driver, self.directory, self.n = driver, directory, 0
+
+    def shot(self, name: str) -> None:
+        self.n += 1
+        path = self.directory / f"{self.n:02d}-{name}.png"
+        assert self.driver.save_screenshot(str(path)), f"screenshot {path} not written"
+
+
+FETCH = """
+const [url, accept, done] = arguments;
+fetch(url, {headers: {"Accept": accept}, credentials: "same-origin"}).then(async (r) => {
+  const result = {status: r.status, redirected: r.redirected, url: r.url,
+                  contentType: r.headers.get("content-type"), challenge: r.headers.get("www-authenticate"),
+                  body: await r.text()};
+  const pre = document.createElement("pre");
+  pre.style.whiteSpace = "pre-wrap";
+  pre.textContent = "fetch(" + url + ", Accept: " + accept + ") -> " +
+    JSON.stringify({...result, body: result.body.slice(0, 60)}, null, 1);
+  document.body.appendChild(pre);
+  done(result);
+}, (e) => done({error: String(e)}));
+"""
+
+
+def fetch(driver: Any, url: str, accept: str = "application/json") -> dict[str, Any]:
+    return driver.execute_async_script(FETCH, url, accept)  # type: ignore[no-any-return]
+
+
+def test_login_flow_in_chromium(server: Server, browser: Any, artifacts: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base = server.url
+    wait = WebDriverWait(browser, 10)
+    steps = Steps(browser, artifacts)
+    login_page = base + "/login?next=%2Fdashboard"
+
+    # 1. A protected page sends an anonymous browser to the login page, remembering where it was.
+    browser.get(base + "/dashboard")
+    wait.until(ec.url_to_be(login_page))
+    assert browser.find_element(By.ID, "username").is_displayed()
+    steps.shot("dashboard-redirects-to-login")
+
+    # 2. Submit the form: back on /dashboard through `next`, signed in.
+    browser.find_element(By.ID, "username").send_keys("alice")
+    browser.find_element(By.ID, "password").send_keys("alice-pass")
+    steps.shot("login-form-filled")
+    browser.find_element(By.ID, "submit").click()
+    wait.until(ec.url_to_be(base + "/dashboard"))
+    assert browser.find_element(By.ID, "who").text == "Hello alice."
+    assert browser.get_cookie("session") is not None
+    steps.shot("dashboard-after-login")
+
+    # 3. The admin area refuses alice with the guard's HTML 403 page (no redirect, no admin content).
+    browser.get(base + "/admin")
+    wait.until(ec.title_is("403 Forbidden"))
+    assert browser.current_url == base + "/admin"
+    assert browser.find_element(By.TAG_NAME, "h1").text == "403 Forbidden"
+    assert not browser.find_elements(By.ID, "admin")
+    same = fetch(browser, "/admin", "text/html")
+    assert same["status"] == 403 and same["contentType"].startswith("text/html"), same
+    steps.shot("admin-forbidden-html-403")
+
+    # 4. Sign out: the session is revoked and the browser lands on the login page.
+    browser.get(base + "/dashboard")
+    browser.find_element(By.ID, "logout").click()
+    wait.until(ec.url_to_be(base + "/login"))
+    assert browser.get_cookie("session") is None
+    steps.shot("signed-out")
+
+    # 5. The protected page redirects to the login page again.
+    browser.get(base + "/dashboard")
+    wait.until(ec.url_to_be(login_page))
+    steps.shot("dashboard-redirects-again")
+
+    # 6. A fetch() asking for JSON gets the JSON 401, not a redirect to an HTML login page.
+    for url in ("/dashboard", "/api/me"):
+        result = fetch(browser, url)
+        assert result["status"] == 401, result
+        assert result["redirected"] is False, result
+        assert result["contentType"] == "application/json", result
+        assert result["challenge"] == "Bearer", result
+        assert result["body"] == '{"error": "Unauthorized"}', result
+    steps.shot("fetch-json-401")
+    assert len(list(artifacts.glob("*.png"))) == steps.n == 7
