@@ -131,22 +131,33 @@ def _mounted(app: Any, prefix: str, depth: int, source: str) -> Iterator[AppRout
         yield AppRoute(_glob([*_plain_segments(prefix), "**"]), None, name, f"mount {source or '/'}", "mount")
 
 
+def _flatten(routes: list[Any]) -> Iterator[tuple[Any, Any]]:
+    """(route, view) pairs: ``view`` has the effective path, methods, name and app. Recent
+    FastAPI keeps included routers lazily; its public ``iter_route_contexts`` flattens them."""
+    iterate = getattr(sys.modules.get("fastapi.routing"), "iter_route_contexts", None)
+    if iterate is None:
+        for route in routes:
+            yield route, route
+        return
+    for context in iterate(routes):
+        yield context.original_route, context
+
+
 def _starlette_routes(routes: list[Any], prefix: str, depth: int) -> Iterator[AppRoute]:
     from starlette.routing import Host, Mount, Route, WebSocketRoute
 
-    for route in routes:
+    for route, view in _flatten(routes):
         if isinstance(route, Mount):
-            mount_prefix = prefix + route.path
-            yield from _mounted(route.app, mount_prefix, depth + 1, route.path)
+            yield from _mounted(view.app, prefix + view.path, depth + 1, view.path)
         elif isinstance(route, Host):
-            yield from _routes(route.app, prefix, depth + 1)
+            yield from _routes(view.app, prefix, depth + 1)
         elif isinstance(route, Route | WebSocketRoute):
-            path = _starlette_glob(prefix, route.path)
-            name = getattr(route, "name", None) or "?"
+            path = _starlette_glob(prefix, view.path)
+            name = getattr(view, "name", None) or "?"
             if isinstance(route, WebSocketRoute):
-                yield AppRoute(path, ("GET",), name, prefix + route.path, "websocket")
+                yield AppRoute(path, ("GET",), name, prefix + view.path, "websocket")
             else:
-                yield AppRoute(path, _methods(route.methods), name, prefix + route.path)
+                yield AppRoute(path, _methods(view.methods), name, prefix + view.path)
 
 
 def _flask_routes(app: Any, prefix: str) -> Iterator[AppRoute]:

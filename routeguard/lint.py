@@ -6,7 +6,7 @@ suspicious:
 
 - ``shadowed``: a rule that can never decide a request, because every path and method it
   covers is decided by earlier rules (exact, see :mod:`routeguard.coverage`);
-- ``shadowed-methods``: a rule that is reached for some methods but never for others it names;
+- ``shadowed-methods``: a rule that names methods and is reached for some but never for others;
 - ``duplicate``: a rule with the same pattern (parameter names aside) and methods as an
   earlier one;
 - ``wide-public``: a public rule wider than it looks (``/**``, ``/*``, ``/api/**``): it makes
@@ -108,9 +108,9 @@ def _shadowing(
         note = "; a public rule decides first, so these paths are public" if stricter else ""
         return [Finding("shadowed", rule.position, rule.pattern,
                         f"never matches: every path and method it covers is decided earlier by {by}{note}")]
-    named = [m for m in shadowed_methods if m != OTHER_METHOD]
-    if not named:
+    if rule.methods is None:  # "/a" GET first, "/a" for the other methods: intended, not a finding
         return []
+    named = [m for m in shadowed_methods if m != OTHER_METHOD]
     named = [m for m in named if not (m == "HEAD" and "GET" in named)]
     return [Finding("shadowed-methods", rule.position, rule.pattern,
                     f"never decides {', '.join(named)}: earlier rule(s) {by} decide those first")]

@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import importlib.util
 import json
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -219,7 +219,6 @@ def wsgi_environ(
 ) -> dict[str, Any]:
     """A WSGI environ as gunicorn builds it from a raw request target."""
     import io
-    import sys
 
     raw_path, _, query = target.partition("?")
     environ: dict[str, Any] = {
@@ -280,8 +279,10 @@ def call_wsgi(
     return Reply(started["status"], {k.lower(): v for k, v in pairs}, content, pairs)
 
 
-# The pytest plugin: only when pytest is importable, so these helpers also work without it.
-if importlib.util.find_spec("pytest") is not None:
+# The pytest plugin, when pytest is running (it imports this module through the entry point).
+# Outside pytest nothing is imported: these helpers work without it, and a script that uses
+# them does not pay for importing pytest.
+if "pytest" in sys.modules:
     from ._pytest_plugin import (  # noqa: F401 (pytest finds hooks and fixtures by name)
         pytest_addoption,
         routeguard_assert_access,
