@@ -111,7 +111,11 @@ class SessionCookieBackend:
             tenants=claim_strings(session.get(self.tenants_key), self.tenants_key),
             backend=self.name,
         )
-        digest = hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
+        # Revocation is keyed on the signed message (payload and timestamp), not the cookie text:
+        # itsdangerous decodes signatures leniently (ignored padding bits, skipped characters),
+        # so one session has many spellings, all of which must stay revoked.
+        signed = value.rpartition(".")[0]
+        digest = hashlib.sha256(signed.encode("utf-8", "surrogateescape")).hexdigest()
         return Credential(identity, revocation_key=f"cookie:{digest}", expires_at=signed_at + self.max_age)
 
     def load(self, value: str) -> tuple[dict[str, Any], float]:

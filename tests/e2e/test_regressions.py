@@ -1,6 +1,6 @@
 """Bugs found by the end-to-end work, each pinned by a named regression test.
 
-BUG-E2E-1 (open, routeguard/backends/session.py): a logged-out signed session cookie is accepted
+BUG-E2E-1 (fixed in routeguard/backends/session.py): a logged-out signed session cookie is accepted
 again once its signature is written differently. Logout revokes the cookie by the SHA-256 of
 its exact text, but itsdangerous decodes the signature leniently: the last of its 27 base64
 characters carries two ignored bits (three sibling characters decode to the same HMAC), and
@@ -8,7 +8,8 @@ characters outside the base64 alphabet are skipped. ``value[:-1] + sibling`` or 
 verifies, has another digest, and is therefore not revoked: after POST /logout, GET /dashboard
 with the re-encoded cookie answers 200 "Hello alice." on both examples. A fix keys the
 revocation on something canonical, e.g. the signed part of the cookie (payload and timestamp,
-everything before the last ".") or the decoded signature bytes, instead of the raw text.
+everything before the last ".") or the decoded signature bytes, instead of the raw text. The fix
+keys it on the signed part.
 
 BUG-E2E-2 (fixed in routeguard/rules.py): the pattern "//" compiled to "/" instead of being the
 load error every other empty segment is (SPEC §2: malformed patterns are load errors).
@@ -28,11 +29,6 @@ from ..support import SESSION_SECRET
 from .conftest import client, log_in, session_of
 from .model import API, reencoded_signatures
 from .servers import Server
-
-BUG_E2E_1 = pytest.mark.xfail(
-    strict=True,
-    reason="BUG-E2E-1: session-cookie revocation is keyed on the cookie's text, not its canonical signed content",
-)
 
 POLICY = """
 [store]
@@ -69,7 +65,6 @@ def _guarded(format: str) -> ASGIGuard:
 
 
 @pytest.mark.parametrize("format", ["starlette", "flask"])
-@BUG_E2E_1
 def test_revoked_session_cookie_stays_revoked_when_its_signature_is_reencoded(format: str) -> None:
     app = _guarded(format)
     value = session_cookie(SESSION_SECRET, {"user_id": "alice", "roles": ["user"]}, format=format)
@@ -83,7 +78,6 @@ def test_revoked_session_cookie_stays_revoked_when_its_signature_is_reencoded(fo
 
 
 @pytest.mark.slow
-@BUG_E2E_1
 def test_logged_out_browser_session_cannot_be_revived_on_a_real_server(server: Server) -> None:
     value = session_of(log_in(server, "alice", "alice-pass", "/dashboard"))
     with client() as c:
