@@ -211,6 +211,7 @@ def assert_access(
     """
     from .testing import call_asgi, call_wsgi
 
+    __tracebackhide__ = True  # pytest shows the caller's line, not this helper's
     policy = policy or find_policy(app)
     kind = adapter or detect_adapter(app)
     if kind not in ("asgi", "wsgi"):
