@@ -42,10 +42,11 @@ td.method{font:600 12px ui-monospace,SFMono-Regular,Menlo,monospace}
 .m{display:inline-block;min-width:52px;text-align:center;padding:2px 6px;border-radius:4px;background:#eaeef2}
 .m-GET{background:#ddf4ff;color:#0550ae}.m-POST{background:#dafbe1;color:#116329}
 .m-PUT,.m-PATCH{background:#fff8c5;color:#7d4e00}.m-DELETE{background:#ffebe9;color:#a40e26}
+td.path{white-space:nowrap}
 td.path code,td.rule code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace}
 td.rule{color:#57606a;font-size:13px}
 td.req{font-size:13px}
-td.cell{text-align:center;font-weight:600;font-size:13px;min-width:110px}
+td.cell{text-align:center;font-weight:600;font-size:13px;width:150px;min-width:120px}
 td.allow{background:var(--allow);color:var(--allow-ink)}
 td.tenant,td.permission{background:var(--cond);color:var(--cond-ink)}
 td.login{background:var(--login);color:var(--login-ink)}
