@@ -177,6 +177,20 @@ def asgi_scope(
     return scope
 
 
+def _run(coroutine: Any) -> None:
+    """``asyncio.run``, also from code already inside an event loop (an async test): then the
+    request runs on a fresh loop in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)
+        return
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
 def call_asgi(
     app: Callable[..., Any],
     method: str,
@@ -202,7 +216,7 @@ def call_asgi(
     async def send(message: dict[str, Any]) -> None:
         messages.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    _run(app(scope, receive, send))
     start = next(m for m in messages if m["type"] == "http.response.start")
     content = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
     pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start.get("headers", [])]

@@ -338,3 +338,24 @@ def test_init_bad_input(args: list[str], status: int, fragments: tuple[str, ...]
 
 def test_init_missing_module_subprocess() -> None:
     assert_one_line_error(run("init", "examples.nope:app"), 1, "cannot import")
+
+
+INLINE_SECRET = "inline-secret-value-0123456789abcdef-XYZ"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["check", "{policy}"], id="check"),
+        pytest.param(["explain", "{policy}", "GET", "/admin", "--roles", "admin"], id="explain"),
+        pytest.param(["explain", "{policy}", "GET", "/admin", "--format", "json"], id="explain-json"),
+        pytest.param(["routes", FASTAPI_APP, "--rules", "{policy}", "--format", "json"], id="routes-json"),
+    ],
+)
+def test_no_command_prints_a_secret(tmp_path: Path, args: list[str]) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f'[auth.bearer]\nalgorithms = ["HS256"]\nsecret = "{INLINE_SECRET}"\n'
+                      '[[rules]]\npath = "/admin/**"\nroles = ["admin"]\n')
+    result = call(*(a.replace("{policy}", str(policy)) for a in args))
+    assert result.returncode == 0, result.stderr
+    assert INLINE_SECRET not in result.stdout + result.stderr

@@ -322,3 +322,14 @@ def test_import_is_cheap_and_side_effect_free() -> None:
     assert probe["fixtures"] is False  # the plugin part loads only inside pytest
     assert "routeguard_policy" in dir(sys.modules["routeguard.testing"])  # ...as it does here
 
+
+
+def test_assert_access_inside_a_running_event_loop(policy: Policy) -> None:
+    import asyncio
+
+    app = guarded("asgi", policy)
+
+    async def async_test() -> None:
+        assert_access(app, {("GET", "/admin"): {"anonymous": 401, "admin": 200}})
+
+    asyncio.run(async_test())
