@@ -45,7 +45,7 @@ class Explanation:
     route: Route | None  # None when the firewall rejected the request
     identity: Identity | None
     decision: Decision
-    response: Response | None  # None when the request reaches the app
+    response: Response | None  # the guard's answer to a refusal (even report-only); None if allowed
     notes: tuple[str, ...] = field(default=())
 
 
@@ -91,12 +91,12 @@ def explain(policy: Policy, method: str, target: str, *, headers: Sequence[str] 
     routed = engine.route(request)
     if isinstance(routed, Decision):
         firewall = routed.reason.removeprefix("firewall: ") if routed.outcome is Outcome.BAD_REQUEST else None
-        response = None if routed.allowed else responder.render(routed, request)
+        response = responder.render(routed, request) if routed.refused else None
         return Explanation(request, browser, firewall, None, identity, routed, response,
                            ("CORS preflight: allowed without credentials",) if firewall is None else ())
     auth = AuthResult(invalid="credential rejected") if invalid_credentials else AuthResult(identity)
     decision = engine.authorize(routed, auth)
-    response = None if decision.allowed else responder.render(decision, request)
+    response = responder.render(decision, request) if decision.refused else None
     return Explanation(request, browser, None, routed, identity, decision, response,
                        tuple(_notes(policy, routed.rule, decision, method)))
 
@@ -112,7 +112,8 @@ def _notes(policy: Policy, rule: CompiledRule | None, decision: Decision, method
     session = policy.auth.session
     if (session is not None and policy.csrf.enabled and method not in ("GET", "HEAD", "OPTIONS", "TRACE")
             and decision.allowed and rule is not None and rule.access != "public"):
-        notes.append("with a session cookie, this method also needs a same-origin Origin or Referer (CSRF)")
+        notes.append("if a session cookie authenticates it, a request the browser marks cross-site "
+                     "(Sec-Fetch-Site, Origin) is refused (CSRF)")
     return notes
 
 

@@ -163,6 +163,8 @@ def test_usage_error_subprocess() -> None:
         pytest.param(["GET", "/admin;x=1"], ["REJECT (semicolon)"], id="firewall-semicolon"),
         pytest.param(["GET", "/%ff"], ["REJECT (invalid_utf8)"], id="firewall-invalid-utf8"),
         pytest.param(["get", "/health"], ["request   GET /health", "outcome   allow: public"], id="lowercase-method"),
+        pytest.param(["POST", "/api/logout", "--subject", "alice"], ["outcome   allow", "(CSRF)"],
+                     id="csrf-note-for-cookie-sessions"),
     ],
 )
 def test_explain(args: list[str], expected: list[str]) -> None:
@@ -170,6 +172,16 @@ def test_explain(args: list[str], expected: list[str]) -> None:
     assert result.returncode == 0, result.stderr
     for fragment in expected:
         assert fragment in result.stdout, result.stdout
+
+
+def test_explain_notes_rule_check_and_report_mode(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('mode = "report"\n[[rules]]\npath = "/docs/{doc_id}"\ncheck = "myapp.acl:owns"\n')
+    result = call("explain", str(policy), "GET", "/docs/7", "--subject", "bob")
+    assert "note      the rule's check 'myapp.acl:owns' also runs at request time" in result.stdout
+    result = call("explain", str(policy), "GET", "/elsewhere", "--subject", "bob")
+    assert "the guard would answer 403" in result.stdout
+    assert "report mode: the refusal is logged and the request reaches the app" in result.stdout
 
 
 def test_explain_json() -> None:
