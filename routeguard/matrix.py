@@ -13,7 +13,7 @@ needs a permission or a tenant is judged twice (with and without them) so the ce
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -150,7 +150,7 @@ def build(routes: Sequence[AppRoute], policy: Policy, *, app: str = "", source: 
     return Matrix(app, source, policy.mode, identities, tuple(rows), unused)
 
 
-def _merge(groups: Any) -> list[Piece]:
+def _merge(groups: Iterable[list[Piece]]) -> list[Piece]:
     seen: dict[int | None, Piece] = {}
     for pieces in groups:
         for piece in pieces:
