@@ -39,7 +39,7 @@ def request_from_scope(scope: Mapping[str, Any]) -> RequestView:
     client = scope.get("client")
     websocket = scope["type"] == "websocket"
     return RequestView(
-        method="GET" if websocket else scope["method"],
+        method="GET" if websocket else scope["method"].upper(),  # as werkzeug and Django dispatch
         path=route_path(scope["path"], prefix),
         raw_path=raw.decode("latin-1").partition("?")[0] if raw is not None else None,
         query=(scope.get("query_string") or b"").decode("latin-1"),

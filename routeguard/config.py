@@ -229,6 +229,17 @@ class Policy(_Model):
         finally:
             _IN_POLICY.reset(token)
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Policy:
+        """A new, fully validated policy with ``update`` applied (never the old runtime)."""
+        data = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self)(**{**data, **(update or {})})
+
+    def __copy__(self) -> Policy:
+        return self.model_copy()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Policy:
+        return self.model_copy()
+
     @field_validator("tenant_membership", "on_decision")
     @classmethod
     def _hook_ref(cls, value: Any) -> Any:

@@ -2,9 +2,10 @@
 
 A browser attaches session cookies to requests other sites make it send; bearer tokens and API
 keys it never attaches on its own, so only cookie-authenticated requests are checked. An unsafe
-method passes when the browser says the request is same-origin (``Sec-Fetch-Site``), or, from
-browsers that do not send that header, when ``Origin`` is this site or a trusted origin. A
-request with neither header does not come from a browser that could be forged into sending it.
+method, or a websocket handshake (cross-site websocket hijacking), passes when the browser says
+the request is same-origin (``Sec-Fetch-Site``), or, from browsers that do not send that
+header, when ``Origin`` is this site or a trusted origin. A request with neither header does
+not come from a browser that could be forged into sending it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 def cross_origin(request: RequestView, trusted_origins: Collection[str]) -> str | None:
     """Why ``request`` looks cross-site (None: it does not, or its method is safe)."""
-    if request.method in SAFE_METHODS or request.websocket:
-        return None
+    if request.method in SAFE_METHODS and not request.websocket:
+        return None  # a websocket handshake is a GET, but it opens a two-way channel: checked
     headers = request.headers
     fetch_site = headers.get("sec-fetch-site")
     origin = headers.get("origin")

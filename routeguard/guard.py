@@ -111,6 +111,7 @@ class Guard:
         self.trusted_proxies = tuple(ipaddress.ip_network(p, strict=False) for p in throttle.trusted_proxies)
         self._loaded: TTLCache[_Loaded] = TTLCache(_HOOK_CACHE_SIZE)
         self._members: TTLCache[bool] = TTLCache(_HOOK_CACHE_SIZE)
+        self._lockouts: TTLCache[float] = TTLCache(_HOOK_CACHE_SIZE)
 
     @classmethod
     def for_policy(cls, policy: Policy) -> Guard:
@@ -132,19 +133,22 @@ class Guard:
         if isinstance(route, Decision):
             return route
         public = route.rule is not None and route.rule.access == "public"
+        throttle = None if public else self.throttle
+        client = self.client_address(request) if throttle is not None else ""
+        if throttle is not None:
+            locked = self._locked_out(client, route)
+            if locked is not None:
+                return locked
         try:
             auth = yield from self.authenticate(request)
-            if auth.invalid is not None and not public and self.throttle is not None:
-                throttled = yield from self._count_failure(self.throttle, request, route)
+            if auth.invalid is not None and throttle is not None:
+                throttled = yield from self._count_failure(throttle, client, route)
                 if throttled is not None:
                     return throttled
             if auth.identity is not None and self.csrf_origins is not None:
                 forged = self._csrf(request, auth)
-                if forged is not None:
-                    if public:
-                        auth = ANONYMOUS  # the request goes on, without the ambient session
-                    else:
-                        return self.engine.refuse(Outcome.FORBIDDEN, forged, route, auth.identity)
+                if forged is not None:  # refused even on public rules: the app sees the cookie too
+                    return self.engine.refuse(Outcome.FORBIDDEN, forged, route, auth.identity)
             decision = self.engine.authorize(route, auth)
             membership, identity, rule = self.membership, auth.identity, route.rule
             if (
@@ -179,6 +183,10 @@ class Guard:
                     revoked = yield self.store.effect("get", revocation_entry(credential.revocation_key))
                     if revoked is not None:
                         raise AuthenticationError("credential revoked")
+                if credential.logout_key is not None and credential.issued_at is not None:
+                    not_before = yield self.store.effect("get", credential.logout_key)
+                    if not_before is not None and credential.issued_at < float(not_before):
+                        raise AuthenticationError("logged out")
                 identity = credential.identity
                 if self.loader is not None:
                     identity = yield from self._reload(identity, self.loader)
@@ -274,10 +282,10 @@ class Guard:
         return hops[0] or peer
 
     def _count_failure(
-        self, throttle: ThrottleConfig, request: RequestView, route: Route
+        self, throttle: ThrottleConfig, client: str, route: Route
     ) -> Generator[Effect, Any, Decision | None]:
         """Count a failed credential for the client; a 429 decision once over the limit."""
-        key = "throttle:" + self.client_address(request)
+        key = "throttle:" + client
         try:
             failures = yield self.store.effect("incr", key, throttle.window)
             if failures <= throttle.max_failures:
@@ -286,8 +294,23 @@ class Guard:
         except ServiceUnavailableError:
             return None  # the request is refused as unauthenticated anyway
         retry_after = max(1, int(remaining + 0.999)) if remaining is not None else throttle.window
+        until = time.time() + retry_after
+        self._lockouts.set(client, until, until)
         return Decision(Outcome.TOO_MANY_REQUESTS, f"too many failed credentials ({failures})", route.rule,
                         retry_after=retry_after)
+
+    def _locked_out(self, client: str, route: Route) -> Decision | None:
+        """429 for a client this process saw go over the failure limit, until its window ends.
+
+        An in-memory lookup: clients that never fail cost no store round trip. Other processes
+        learn of the lockout from the shared counter at the client's next failure there.
+        """
+        now = time.time()
+        until = self._lockouts.get(client, now)
+        if until is None:
+            return None
+        return Decision(Outcome.TOO_MANY_REQUESTS, "client locked out after failed credentials", route.rule,
+                        retry_after=max(1, int(until - now + 0.999)))
 
     def forget_user(self, subject: str | None = None) -> None:
         """Drop the identity loader's cache (for one subject, or all)."""

@@ -85,9 +85,14 @@ def logout_flow(guard: Guard, request: RequestView, current: Credential | None) 
         yield guard.store.effect("delete", current.session_key)
         revoked = True
     elif current is not None and current.revocation_key is not None:
-        ttl = current.expires_at - time.time() if current.expires_at is not None else DEFAULT_REVOCATION_TTL
+        now = time.time()
+        ttl = current.expires_at - now if current.expires_at is not None else DEFAULT_REVOCATION_TTL
         if ttl > 0:
             yield guard.store.effect("set", revocation_entry(current.revocation_key), b"1", ttl + 1)
+        if current.logout_key is not None and current.issued_at is not None and current.expires_at is not None:
+            # Copies signed in earlier seconds die too; those are valid for at most their lifetime.
+            lifetime = current.expires_at - current.issued_at
+            yield guard.store.effect("set", current.logout_key, str(int(now)).encode(), lifetime + 1)
         revoked = True
     headers = []
     if guard.server_sessions is not None:

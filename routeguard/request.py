@@ -1,13 +1,15 @@
 """A frozen, I/O-free view of one request, built by the adapters and judged by the engine.
 
-Both adapters build it through :func:`route_path`, so ASGI ``root_path`` and WSGI
-``SCRIPT_NAME`` mounts yield the same judged path for the same request.
+The judged path is the one the app's router dispatches on: below ``root_path`` for ASGI
+(:func:`route_path`, Starlette's rule), ``PATH_INFO`` for WSGI (werkzeug's). A test proves the
+two agree for the same request mounted under the same prefix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from http.cookies import CookieError, SimpleCookie
 
 from .errors import AuthenticationError
@@ -27,7 +29,7 @@ def route_path(full_path: str, prefix: str) -> str:
     return rest if rest[0] == "/" else full_path
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RequestView:
     """What the guard knows about a request: enough to judge it, nothing to answer it.
 
@@ -46,6 +48,32 @@ class RequestView:
     scheme: str = "http"
     websocket: bool = False
     path_error: str | None = None  # set by the adapter when the path could not be decoded
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        raw_path: str | None = None,
+        query: str = "",
+        headers: Mapping[str, str] | None = None,
+        prefix: str = "",
+        client: str | None = None,
+        scheme: str = "http",
+        websocket: bool = False,
+        path_error: str | None = None,
+    ) -> None:
+        # One view is built per request: the slots are filled through their descriptors, about
+        # three times cheaper than the frozen dataclass __init__ (object.__setattr__ per field).
+        _set_method(self, method)
+        _set_path(self, path)
+        _set_raw_path(self, raw_path)
+        _set_query(self, query)
+        _set_headers(self, {} if headers is None else headers)
+        _set_prefix(self, prefix)
+        _set_client(self, client)
+        _set_scheme(self, scheme)
+        _set_websocket(self, websocket)
+        _set_path_error(self, path_error)
 
     def header(self, name: str) -> str | None:
         """One header by lower-case name, or None."""
@@ -66,6 +94,19 @@ class RequestView:
         if len(set(values)) > 1:
             raise AuthenticationError(f"cookie {name!r} sent more than once")
         return values[0]
+
+
+_SLOTS: Any = RequestView.__dict__
+_set_method = _SLOTS["method"].__set__
+_set_path = _SLOTS["path"].__set__
+_set_raw_path = _SLOTS["raw_path"].__set__
+_set_query = _SLOTS["query"].__set__
+_set_headers = _SLOTS["headers"].__set__
+_set_prefix = _SLOTS["prefix"].__set__
+_set_client = _SLOTS["client"].__set__
+_set_scheme = _SLOTS["scheme"].__set__
+_set_websocket = _SLOTS["websocket"].__set__
+_set_path_error = _SLOTS["path_error"].__set__
 
 
 def parse_cookies(header: str) -> dict[str, list[str]]:

@@ -167,7 +167,7 @@ class CompiledRule:
 
 
 class _Node:
-    __slots__ = ("any", "literals", "min_index", "one", "terminals")
+    __slots__ = ("any", "leaf", "literals", "min_index", "nested", "one", "terminals")
 
     def __init__(self) -> None:
         self.literals: dict[str, _Node] = {}
@@ -175,6 +175,38 @@ class _Node:
         self.any: _Node | None = None
         self.terminals: list[CompiledRule] = []
         self.min_index = 1 << 62
+        self.leaf = True  # no children: only the end of the path can match here
+        self.nested = False  # a "**" somewhere below this node
+
+    def seal(self) -> bool:
+        """Set ``leaf`` and ``nested`` over the subtree; True when it holds a ``**``."""
+        children = [*self.literals.values(), *(c for c in (self.one, self.any) if c is not None)]
+        self.leaf = not children
+        nested = False
+        for child in children:
+            nested = child.seal() or nested
+        self.nested = nested
+        return nested or self.any is not None
+
+
+_Captures = tuple[tuple[int, str], ...] | None
+
+
+def _capture_plan(segments: Sequence[Segment]) -> _Captures:
+    """Where each ``{param}`` sits in the path, when that is fixed (no ``**`` before it).
+
+    None means the position depends on what a ``**`` consumed: captures then come from
+    :func:`match_segments`.
+    """
+    plan = []
+    for position, seg in enumerate(segments):
+        if seg.kind == ANY:
+            if any(later.kind == ONE and later.value for later in segments[position + 1:]):
+                return None
+            break
+        if seg.kind == ONE and seg.value:
+            plan.append((position, seg.value))
+    return tuple(plan)
 
 
 class Matcher:
@@ -183,11 +215,12 @@ class Matcher:
     ``Matcher(rules).match("GET", "/orgs/acme/x")`` -> ``(rule, {"org_id": "acme"})`` or None.
     """
 
-    __slots__ = ("_root", "rules")
+    __slots__ = ("_plans", "_root", "rules")
 
     def __init__(self, rules: Iterable[CompiledRule]) -> None:
         self.rules: tuple[CompiledRule, ...] = tuple(rules)
         self._root = _Node()
+        self._plans: dict[int, _Captures] = {}
         for rule in self.rules:
             node = self._root
             node.min_index = min(node.min_index, rule.index)
@@ -202,47 +235,74 @@ class Matcher:
                     node = node.any
                 node.min_index = min(node.min_index, rule.index)
             node.terminals.append(rule)
+            self._plans[rule.index] = _capture_plan(rule.segments) if rule.params else ()
         # terminals are appended in policy order already, so each list is sorted by index
+        self._root.seal()
 
     def match(self, method: str, path: str) -> tuple[CompiledRule, dict[str, str]] | None:
         """The first rule matching ``method`` and the decoded ``path``, with its captures."""
-        segs = split_path(path)
-        best = self._search(self._root, segs, 0, method, len(self.rules), None)
-        if best >= len(self.rules):
+        if path.endswith("/"):
+            path = path[:-1]
+        segs = path[1:].split("/") if path else []
+        rules = self.rules
+        best = _search(self._root, segs, 0, len(segs), method, len(rules), None)
+        if best >= len(rules):
             return None
-        rule = self.rules[best]
-        return rule, rule.capture(segs)
+        rule = rules[best]  # rule.index is its position in the policy
+        plan = self._plans[best]
+        if not plan:
+            return rule, {} if plan is not None else match_segments(rule.segments, segs) or {}
+        captured = {}
+        for position, name in plan:
+            captured[name] = segs[position]
+        return rule, captured
 
-    def _search(
-        self,
-        node: _Node,
-        segs: tuple[str, ...],
-        i: int,
-        method: str,
-        best: int,
-        seen: set[tuple[int, int]] | None,
-    ) -> int:
-        if node.min_index >= best:
-            return best
-        n = len(segs)
+
+def _search(
+    node: _Node, segs: list[str], i: int, n: int, method: str, best: int, seen: set[tuple[int, int]] | None
+) -> int:
+    """The smallest rule index below ``best`` matching ``segs[i:]`` from ``node``, else ``best``.
+
+    Literal-only stretches of the trie are walked in a loop; recursion happens only where a
+    segment can go two ways (a literal and a wildcard child).
+    """
+    while node.min_index < best:
+        one, star = node.one, node.any
         if i == n:
-            for rule in node.terminals:
+            for rule in node.terminals:  # sorted by index
                 if rule.index >= best:
                     break
-                if rule.methods is None or method in rule.methods:
+                methods = rule.methods
+                if methods is None or method in methods:
                     best = rule.index
                     break
         else:
             seg = segs[i]
             child = node.literals.get(seg)
+            if star is None and (one is None or not seg):
+                if child is None:
+                    return best
+                node, i = child, i + 1  # the only way on: no recursion
+                continue
             if child is not None:
-                best = self._search(child, segs, i + 1, method, best, seen)
-            if node.one is not None and seg:
-                best = self._search(node.one, segs, i + 1, method, best, seen)
-        star = node.any
+                best = _search(child, segs, i + 1, n, method, best, seen)
+            if one is not None and seg:
+                if star is None:
+                    node, i = one, i + 1
+                    continue
+                best = _search(one, segs, i + 1, n, method, best, seen)
         if star is not None and star.min_index < best:
-            # "**" consumes i..n segments; (node, position) pairs already explored cannot
-            # improve on the best found since, so each is visited once (bounds nested "**").
+            # "**" consumes i..n segments. A "**" that ends its patterns can only finish at n.
+            if star.leaf:
+                return _search(star, segs, n, n, method, best, seen)
+            if not star.nested:
+                for j in range(i, n + 1):
+                    best = _search(star, segs, j, n, method, best, seen)
+                    if star.min_index >= best:
+                        break
+                return best
+            # Nested "**": (node, position) pairs already explored cannot improve on the best
+            # found since, so each is visited once (keeps several "**" polynomial).
             if seen is None:
                 seen = set()
             key = id(star)
@@ -250,7 +310,8 @@ class Matcher:
                 if (key, j) in seen:
                     continue
                 seen.add((key, j))
-                best = self._search(star, segs, j, method, best, seen)
+                best = _search(star, segs, j, n, method, best, seen)
                 if star.min_index >= best:
                     break
         return best
+    return best

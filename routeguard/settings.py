@@ -339,7 +339,7 @@ class AuthConfig(Model):
 class StoreConfig(Model):
     """``[store]``: where revocations, server-side sessions and counters live."""
 
-    url: str = "memory://"
+    url: str = Field(default="memory://", repr=False)  # may hold a Redis password
     url_env: str | None = None
     timeout: float = Field(default=1.0, gt=0, le=30)
     prefix: str = "routeguard:"

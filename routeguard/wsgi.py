@@ -8,9 +8,9 @@ from typing import Any
 
 from .config import Policy
 from .effects import run_sync
-from .firewall import INVALID_UTF8
+from .firewall import INVALID_UTF8, NON_ORIGIN_FORM
 from .guard import Guard
-from .request import RequestView, route_path
+from .request import RequestView
 
 Environ = MutableMapping[str, Any]
 StartResponse = Callable[..., Any]
@@ -62,13 +62,19 @@ def _wsgi_str(value: str) -> tuple[str, str | None]:
 
 
 def request_from_environ(environ: Mapping[str, Any]) -> RequestView:
-    """The request view of a WSGI environ (PATH_INFO below SCRIPT_NAME)."""
+    """The request view of a WSGI environ: the judged path is PATH_INFO, as werkzeug routes it.
+
+    A non-empty PATH_INFO without a leading ``/`` (``/appadmin`` split by a server at
+    ``SCRIPT_NAME=/app``) is a ``non_origin_form`` violation, judged as werkzeug reads it.
+    """
     script_name, prefix_error = _wsgi_str(environ.get("SCRIPT_NAME") or "")
     path_info, path_error = _wsgi_str(environ.get("PATH_INFO") or "")
+    if path_info and not path_info.startswith("/"):
+        path_error = path_error or NON_ORIGIN_FORM
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     return RequestView(
-        method=environ.get("REQUEST_METHOD") or "GET",
-        path=route_path(script_name + path_info, script_name),
+        method=(environ.get("REQUEST_METHOD") or "GET").upper(),
+        path="/" + path_info.lstrip("/") if path_error == NON_ORIGIN_FORM else path_info or "/",
         raw_path=raw.partition("?")[0] if raw else None,
         query=environ.get("QUERY_STRING") or "",
         headers=EnvironHeaders(environ),

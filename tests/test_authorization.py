@@ -158,12 +158,16 @@ PREFLIGHT = {"Origin": "https://app.example", "Access-Control-Request-Method": "
 
 @pytest.mark.parametrize(("enabled", "status"), [(True, 200), (False, 401)])
 def test_preflight(kind, enabled, status):
-    policy = make(f"allow_preflight = {str(enabled).lower()}\n", '[[rules]]\npath = "/api/**"\n')
+    rules = '[[rules]]\npath = "/api/**"\n[[rules]]\npath = "/archive/**"\naccess = "deny"\n'
+    policy = make(f"allow_preflight = {str(enabled).lower()}\n", rules)
     send = sender(kind, policy)
     assert send("OPTIONS", "/api/items", PREFLIGHT).status == status
     assert send("OPTIONS", "/api/items", {"Origin": "https://app.example"}).status == 401  # not a preflight
     assert send("DELETE", "/api/items", PREFLIGHT).status == 401
     assert send("OPTIONS", "/api/..%2fadmin", PREFLIGHT).status == 400  # the firewall still runs
+    # A preflight for a request no rule could allow (deny, default deny) gets no pass either.
+    assert send("OPTIONS", "/archive/x", PREFLIGHT).status == 401
+    assert send("OPTIONS", "/nowhere", PREFLIGHT).status == 401
 
 
 CSRF_RULES = '[[rules]]\npath = "/api/**"\n[[rules]]\npath = "/public/**"\naccess = "public"\n'
@@ -192,14 +196,44 @@ def test_csrf_for_cookie_sessions(kind, headers, status):
     assert send("GET", "/api/items", {**SESSION, **headers}).status == 200  # safe methods pass
 
 
-def test_csrf_exempts_bearer_and_strips_session_on_public_routes(kind):
+def test_csrf_exempts_bearer_and_covers_public_routes(kind):
     policy = make(rules=CSRF_RULES)
     send = sender(kind, policy)
     evil = {"Origin": "https://evil.example"}
     assert send("POST", "/api/items", {**ALICE, **evil}).status == 200  # browsers never attach bearer tokens
-    public = send("POST", "/public/form", {**SESSION, **evil})
-    assert public.status == 200 and public.json()["subject"] is None  # goes on, without the ambient session
+    # The app behind a public rule still sees the cookie (its own session layer would act as the
+    # user), so a forged cross-site request carrying a valid session is refused there too.
+    assert send("POST", "/public/form", {**SESSION, **evil}).status == 403
+    assert send("POST", "/public/form", evil).status == 200  # anonymous cross-site posts are fine
     assert send("POST", "/public/form", {**SESSION, "Origin": "http://testserver"}).json()["subject"] == "carol"
+
+
+def test_cross_site_websocket_hijacking_is_refused():
+    policy = make(rules='[[rules]]\npath = "/ws"\n')
+    accepted = []
+
+    async def app(scope, receive, send):
+        accepted.append(scope["routeguard.identity"].subject)
+        await send({"type": "websocket.accept"})
+
+    guard = ASGIGuard(app, policy=policy)
+
+    def connect(headers):
+        sent = []
+
+        async def receive():
+            return {"type": "websocket.connect"}
+
+        async def send(message):
+            sent.append(message)
+
+        asyncio.run(guard(asgi_scope("GET", "/ws", headers, kind="websocket"), receive, send))
+        return sent[0]["type"]
+
+    assert connect({**SESSION, "Origin": "https://evil.example"}) == "websocket.close"
+    assert connect({**SESSION, "Origin": "http://testserver"}) == "websocket.accept"
+    assert connect({**ALICE, "Origin": "https://evil.example"}) == "websocket.accept"  # bearer: exempt
+    assert accepted == ["carol", "alice"]
 
 
 def test_csrf_can_be_disabled(kind):
@@ -220,12 +254,27 @@ def test_throttling_failed_credentials(kind):
     blocked = send("GET", "/api/x", bad)
     assert blocked.status == 429 and blocked.json() == {"error": "Too Many Requests"}
     assert 1 <= int(blocked.headers["retry-after"]) <= 2
-    assert send("GET", "/api/x", ALICE).status == 200  # valid requests are never slowed
+    # Locked out: even a correct credential waits for the window (a guess cannot succeed now).
+    assert send("GET", "/api/x", ALICE).status == 429
     assert send("GET", "/login", bad).status == 200  # public pages ignore stale credentials
     browser = send("GET", "/api/x", {"Accept": BROWSER, **bad})
     assert browser.status == 429 and browser.headers["content-type"].startswith("text/html")
     time.sleep(2.1)
     assert send("GET", "/api/x", bad).status == 401  # the window passed
+    assert send("GET", "/api/x", ALICE).status == 200
+
+
+def test_valid_requests_never_touch_the_throttle(kind, monkeypatch):
+    policy = make(rules='[[rules]]\npath = "/api/**"\n', extra=THROTTLE)
+    send = sender(kind, policy)
+    store = Guard.for_policy(policy).store
+    calls = []
+    for name in ("incr", "aincr", "ttl", "attl"):
+        original = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda *a, _o=original, _n=name: calls.append(_n) or _o(*a))
+    for _ in range(10):
+        assert send("GET", "/api/x", ALICE).status == 200
+    assert calls == []  # no counter, no store round trip for requests that do not fail
 
 
 def test_throttle_client_is_the_peer_unless_a_trusted_proxy_forwards(kind):

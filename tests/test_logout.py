@@ -114,7 +114,9 @@ def test_signed_cookie_session_is_revoked_by_digest(kind, store_url):
     assert client.send("GET", "/me", jar).status == 200
     assert client.send("POST", "/logout", jar).json() == {"revoked": True}
     assert client.send("GET", "/me", jar).status == 401
-    new_login = cookie({"user_id": "carol", "roles": ["user"]}, signed_at=time.time() - 5)  # another cookie value
+    older_copy = cookie({"user_id": "carol", "roles": ["user"], "n": 1}, signed_at=time.time() - 5)
+    assert client.send("GET", "/me", older_copy).status == 401  # signed before the logout: refused too
+    new_login = cookie({"user_id": "carol", "roles": ["user"], "n": 2})  # signed after it
     assert client.send("GET", "/me", new_login).status == 200
 
 

@@ -18,12 +18,16 @@ class Credential:
     ``revocation_key`` names the credential on the store's deny list (``jti:<id>``,
     ``cookie:<digest>``); ``expires_at`` (epoch seconds) bounds how long a revocation must
     last; ``session_key`` is the store key of a server-side session (deleted at logout).
+    ``logout_key`` names a per-subject "not before" time set at logout: credentials of that
+    subject ``issued_at`` an earlier second are refused (every copy of a stateless cookie).
     """
 
     identity: Identity
     revocation_key: str | None = None
     expires_at: float | None = None
     session_key: str | None = None
+    issued_at: float | None = None
+    logout_key: str | None = None
 
 
 #: What a backend's ``authenticate`` returns: no credentials (None), a verified credential,

@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import jwt
 
@@ -58,8 +59,13 @@ class JWKSKeys:
         fetch: Callable[[str, float], Any] = fetch_json,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not url.startswith(("https://", "http://")):
-            raise PolicyError(f"auth.bearer.jwks_url: {url!r} must be an http(s) URL")
+        parts = urlsplit(url)
+        loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise PolicyError(
+                f"auth.bearer.jwks_url: {url!r} must be an https URL (plain http only on loopback): "
+                "keys fetched in clear text can be swapped on the way"
+            )
         self.url = url
         self.family = family
         self.min_refresh = min_refresh

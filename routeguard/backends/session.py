@@ -116,7 +116,16 @@ class SessionCookieBackend:
         # so one session has many spellings, all of which must stay revoked.
         signed = value.rpartition(".")[0]
         digest = hashlib.sha256(signed.encode("utf-8", "surrogateescape")).hexdigest()
-        return Credential(identity, revocation_key=f"cookie:{digest}", expires_at=signed_at + self.max_age)
+        # Frameworks re-sign the cookie as the session changes: logout also sets a per-subject
+        # "not before" time, so every earlier copy of this user's cookie is refused too.
+        subject_digest = hashlib.sha256(identity.subject.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        return Credential(
+            identity,
+            revocation_key=f"cookie:{digest}",
+            expires_at=signed_at + self.max_age,
+            issued_at=signed_at,
+            logout_key=f"notbefore:{self.name}:{subject_digest}",
+        )
 
     def load(self, value: str) -> tuple[dict[str, Any], float]:
         """Verify and decode one cookie value: (session, signing time in epoch seconds).

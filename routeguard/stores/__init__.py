@@ -6,11 +6,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import PolicyError
-from .base import Store
+from .base import Store, masked
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
 
-__all__ = ["MemoryStore", "SQLiteStore", "Store", "open_store"]
+__all__ = ["MemoryStore", "SQLiteStore", "Store", "masked", "open_store"]
 
 
 def open_store(url: str, timeout: float = 1.0, prefix: str = "routeguard:") -> Store:
@@ -25,7 +25,7 @@ def open_store(url: str, timeout: float = 1.0, prefix: str = "routeguard:") -> S
     elif scheme == "sqlite":
         path = urlsplit(url).path
         if not url.startswith("sqlite:///") or not path or path == "/":
-            raise PolicyError(f"store.url: {url!r}: write sqlite:///absolute/path/to/file.db")
+            raise PolicyError(f"store.url: {masked(url)!r}: write sqlite:///absolute/path/to/file.db")
         directory = Path(path).parent
         if not directory.is_dir():
             raise PolicyError(f"store.url: directory {str(directory)!r} does not exist")
@@ -35,5 +35,5 @@ def open_store(url: str, timeout: float = 1.0, prefix: str = "routeguard:") -> S
 
         store = RedisStore(url, timeout=timeout, prefix=prefix)
     else:
-        raise PolicyError(f"store.url: {url!r}: use memory://, sqlite:///path or redis://host:port/db")
+        raise PolicyError(f"store.url: {masked(url)!r}: use memory://, sqlite:///path or redis://host:port/db")
     return store

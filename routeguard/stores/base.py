@@ -11,8 +11,18 @@ from __future__ import annotations
 import abc
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..effects import Effect
+
+
+def masked(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 class Store(abc.ABC):

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..errors import PolicyError, ServiceUnavailableError
-from .base import Store
+from .base import Store, masked
 
 _INCR = "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n"
 
@@ -37,7 +37,8 @@ class RedisStore(Store):
     """Keys in Redis with native expiry; a sync client for WSGI, one async client per event loop."""
 
     def __init__(self, url: str, timeout: float = 1.0, prefix: str = "routeguard:") -> None:
-        self.url = url
+        self._url = url
+        self.url = masked(url)
         self.timeout = timeout
         self.prefix = prefix
         self._redis = _client_module()
@@ -53,7 +54,7 @@ class RedisStore(Store):
             from redis import asyncio as aioredis
 
             client = aioredis.Redis.from_url(
-                self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
+                self._url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
             )
             # Close the client when its loop shuts down: the loop finalizes every async
             # generator it has seen (asyncio.run, uvicorn), and this one closes the client.
