@@ -14,9 +14,11 @@ rule deciding those paths (none: default deny). The state space is finite, so th
 ends, and breadth-first order makes each witness a shortest path of its part.
 
 The alphabet is abstracted without loss: segments that equal no literal at an active
-position behave identically in every pattern, so one fresh segment stands for all of them;
-the empty segment (``//``) is included only when the firewall lets it through. Methods work
-the same way: the methods some rule names, plus one stand-in for every other method.
+position behave identically in every pattern, so one fresh segment stands for all of them.
+Judged paths have no empty segment (the firewall rejects ``//``, and when that class is
+relaxed the engine collapses ``//`` to ``/`` before matching), so the empty segment is left
+out unless a caller asks for it. Methods work the same way: the methods some rule names, plus
+one stand-in for every other method.
 """
 
 from __future__ import annotations
@@ -110,8 +112,9 @@ def first_matches(
     """Which of ``rules`` decide the paths ``target`` covers, for ``method`` (first match
     wins), in policy order; a last ``Piece(None, ...)`` when some paths match no rule.
 
-    ``empty_segments`` includes paths with ``//`` (only reachable when the firewall's
-    ``empty_segment`` class is relaxed). Returns ``[]`` when ``target`` covers no path.
+    ``empty_segments`` also considers paths with empty segments, as the bare
+    :class:`~routeguard.rules.Matcher` would see them (the engine never passes one: see the
+    module docstring). Returns ``[]`` when ``target`` covers no path.
     """
     candidates = [rule for rule in rules if rule.accepts(method)]
     automata = [_NFA(rule.segments) for rule in candidates]

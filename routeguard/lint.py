@@ -69,7 +69,6 @@ def lint(policy: Policy) -> list[Finding]:
         findings.append(Finding("report-mode", None, None,
                                 "mode = 'report': refusals are logged but NOT enforced; switch to 'enforce'"))
     rules = policy.compiled_rules
-    empty_segments = "empty_segment" in policy.firewall.relax
     classes = method_classes(rules)
     for j, rule in enumerate(rules):
         earlier = rules[:j]
@@ -79,7 +78,7 @@ def lint(policy: Policy) -> list[Finding]:
             findings.append(Finding("duplicate", rule.position, rule.pattern,
                                     f"same pattern and methods as rule {_label(duplicate)}; it can never match"))
         else:
-            findings.extend(_shadowing(rule, earlier, classes, empty_segments))
+            findings.extend(_shadowing(rule, earlier, classes))
         wide = _wide_public(rule)
         if wide is not None:
             findings.append(Finding("wide-public", rule.position, rule.pattern, wide))
@@ -89,14 +88,12 @@ def lint(policy: Policy) -> list[Finding]:
     return findings
 
 
-def _shadowing(
-    rule: CompiledRule, earlier: Sequence[CompiledRule], classes: Sequence[str], empty_segments: bool
-) -> list[Finding]:
+def _shadowing(rule: CompiledRule, earlier: Sequence[CompiledRule], classes: Sequence[str]) -> list[Finding]:
     methods = covered_methods(rule, classes)
     deciders: dict[int, CompiledRule] = {}
     shadowed_methods: list[str] = []
     for method in methods:
-        pieces = first_matches(rule.segments, earlier, method, empty_segments=empty_segments)
+        pieces = first_matches(rule.segments, earlier, method)
         if all(piece.rule is not None for piece in pieces):
             shadowed_methods.append(method)
             deciders.update((p.rule.index, p.rule) for p in pieces if p.rule is not None)

@@ -124,7 +124,6 @@ def build(routes: Sequence[AppRoute], policy: Policy, *, app: str = "", source: 
     rules = policy.compiled_rules
     engine = Engine(rules, report=policy.mode == "report")
     identities = (ANONYMOUS, AUTHENTICATED, *policy_roles(policy))
-    empty_segments = "empty_segment" in policy.firewall.relax
     classes = method_classes(rules)
     rows: list[Row] = []
     index: dict[tuple[str, str], int] = {}
@@ -138,10 +137,9 @@ def build(routes: Sequence[AppRoute], policy: Policy, *, app: str = "", source: 
                 continue
             segments = parse_pattern(route.path)
             if method == "*":
-                pieces = _merge(first_matches(segments, rules, m, empty_segments=empty_segments)
-                                for m in classes)
+                pieces = _merge(first_matches(segments, rules, m) for m in classes)
             else:
-                pieces = first_matches(segments, rules, method, empty_segments=empty_segments)
+                pieces = first_matches(segments, rules, method)
             used.update(p.rule.index for p in pieces if p.rule is not None)
             cells = {name: _cell(engine, pieces, name) for name in identities}
             index[key] = len(rows)
