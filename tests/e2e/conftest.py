@@ -69,28 +69,25 @@ def api_token(server: Server, user: str, password: str) -> str:
     return str(response.json()["access_token"])
 
 
-_identities: dict[str, dict[str, Who]] = {}
-
-
 @pytest.fixture
 def identities(server: Server) -> dict[str, Who]:
-    """Every kind of client, with credentials this server issued (built once per server).
+    """Every kind of client, with credentials this server issued a moment ago.
 
-    Never log these out: tests that revoke credentials get their own."""
-    if server.name not in _identities:
-        found = {"anonymous": ANONYMOUS}
-        for user in ("alice", "bob", "root"):
-            token = api_token(server, user, f"{user}-pass")
-            found[f"{user}-token"] = user_who(f"{user}-token", user, {"Authorization": f"Bearer {token}"})
-        for user in ("alice", "root"):
-            cookie = session_of(log_in(server, user, f"{user}-pass"))
-            found[f"{user}-cookie"] = user_who(f"{user}-cookie", user, {"Cookie": f"session={cookie}"})
-        found.update(invalid_tokens())
-        alice = found["alice-cookie"].headers["Cookie"].removeprefix("session=")
-        found["tampered-cookie"] = Who("tampered-cookie", headers={"Cookie": f"session={tampered_cookie(alice, server.app)}"},
-                                       invalid=True)
-        _identities[server.name] = found
-    return _identities[server.name]
+    Fresh for each test: logout revokes more than the one credential it was called with (every
+    earlier session cookie of that user), so no test may depend on another test's logins. The
+    logout tests sign bob in and out; nobody here holds a session cookie of bob's."""
+    found = {"anonymous": ANONYMOUS}
+    for user in ("alice", "bob", "root"):
+        token = api_token(server, user, f"{user}-pass")
+        found[f"{user}-token"] = user_who(f"{user}-token", user, {"Authorization": f"Bearer {token}"})
+    for user in ("alice", "root"):
+        cookie = session_of(log_in(server, user, f"{user}-pass"))
+        found[f"{user}-cookie"] = user_who(f"{user}-cookie", user, {"Cookie": f"session={cookie}"})
+    found.update(invalid_tokens())
+    alice = found["alice-cookie"].headers["Cookie"].removeprefix("session=")
+    tampered = {"Cookie": f"session={tampered_cookie(alice, server.app)}"}
+    found["tampered-cookie"] = Who("tampered-cookie", headers=tampered, invalid=True)
+    return found
 
 
 @pytest.fixture

@@ -91,14 +91,12 @@ def counts_as_failure(who: Who, path: str) -> bool:
     return who.invalid and ROUTES[path] != "public"
 
 
-def expect(who: Who, path: str, browser: bool, *, throttled: bool = False) -> Expected:
-    """SPEC §4 for a GET of ``path`` (``throttled``: the client is past MAX_FAILURES)."""
+def expect(who: Who, path: str, browser: bool) -> Expected:
+    """SPEC §4 for a GET of ``path`` by a client still under the failed-credential throttle."""
     access = ROUTES[path]
     if allowed(who, access):
         return Expected(200, handled=True)
     if who.subject is None:
-        if throttled and who.invalid:
-            return Expected(429)
         if browser:
             return Expected(302, location="/login?" + urlencode({"next": path}))
         return Expected(401, challenge='Bearer error="invalid_token"' if who.invalid else "Bearer")

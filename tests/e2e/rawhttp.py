@@ -8,6 +8,8 @@ by ``Content-Length``, chunked encoding or the end of the connection.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 from dataclasses import dataclass, field
 
@@ -86,14 +88,7 @@ class RawConnection:
 
     def read(self, *, head: bool = False) -> RawResponse:
         """The next response on the connection (``head=True``: the request was HEAD, no body)."""
-        raw_head = self._take_until(b"\r\n\r\n").decode("latin-1")
-        status_line, *lines = raw_head.split("\r\n")
-        _version, status, *reason = status_line.split(" ", 2)
-        headers = []
-        for line in lines:
-            name, _, value = line.partition(":")
-            headers.append((name.strip().lower(), value.strip()))
-        response = RawResponse(int(status), reason[0] if reason else "", headers)
+        response = _parse_head(self._take_until(b"\r\n\r\n"))
         if head or response.status in (204, 304) or 100 <= response.status < 200:
             return response
         length = response.header("content-length")
@@ -143,3 +138,50 @@ def exchange(port: int, data: bytes, *, source: str | None = None, head: bool = 
         if head:
             return conn.read(head=True)
         return conn.read_or_closed()
+
+
+def _parse_head(raw_head: bytes) -> RawResponse:
+    status_line, *lines = raw_head.decode("latin-1").split("\r\n")
+    _version, status, *reason = status_line.split(" ", 2)
+    headers = []
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers.append((name.strip().lower(), value.strip()))
+    return RawResponse(int(status), reason[0] if reason else "", headers)
+
+
+class AsyncRawConnection:
+    """The same dumb client for asyncio: one keep-alive connection, one request at a time.
+
+    ``conn = await AsyncRawConnection.open(port, source)``; ``await conn.request(data, head=False)``.
+    Light enough that a load test measures the server, not the client."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int, source: str | None = None) -> AsyncRawConnection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0) if source else None,
+                                                       limit=MAX_RESPONSE)
+        return cls(reader, writer)
+
+    async def request(self, data: bytes, *, head: bool = False) -> RawResponse:
+        self.writer.write(data)
+        response = _parse_head((await self.reader.readuntil(b"\r\n\r\n"))[:-4])
+        if head or response.status in (204, 304):
+            return response
+        if (response.header("transfer-encoding") or "").lower() == "chunked":
+            body = b""
+            while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                body += await self.reader.readexactly(size + 2)
+                body = body[:-2]
+            await self.reader.readuntil(b"\r\n")
+            response.body = body
+        else:
+            response.body = await self.reader.readexactly(int(response.header("content-length") or 0))
+        return response
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()

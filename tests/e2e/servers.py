@@ -4,6 +4,7 @@ group, with its output kept in a log file the tests read when something goes wro
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -105,10 +106,8 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
         # Reap stragglers of the group (a worker the master failed to stop), by group id.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self._log.close()
 
     def __repr__(self) -> str:

@@ -111,16 +111,16 @@ def test_login_flow_in_chromium(server: Server, browser: Any, artifacts: Path) -
     steps.shot("dashboard-redirects-to-login")
 
     # 2. Submit the form: back on /dashboard through `next`, signed in.
-    browser.find_element(By.ID, "username").send_keys("alice")
-    browser.find_element(By.ID, "password").send_keys("alice-pass")
+    browser.find_element(By.ID, "username").send_keys("bob")  # bob: the user the logout tests sign out
+    browser.find_element(By.ID, "password").send_keys("bob-pass")
     steps.shot("login-form-filled")
     browser.find_element(By.ID, "submit").click()
     wait.until(ec.url_to_be(base + "/dashboard"))
-    assert browser.find_element(By.ID, "who").text == "Hello alice."
+    assert browser.find_element(By.ID, "who").text == "Hello bob."
     assert browser.get_cookie("session") is not None
     steps.shot("dashboard-after-login")
 
-    # 3. The admin area refuses alice with the guard's HTML 403 page (no redirect, no admin content).
+    # 3. The admin area refuses bob with the guard's HTML 403 page (no redirect, no admin content).
     browser.get(base + "/admin")
     wait.until(ec.title_is("403 Forbidden"))
     assert browser.current_url == base + "/admin"
