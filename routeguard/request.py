@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from http.cookies import CookieError, SimpleCookie
+from typing import Any
 
 from .errors import AuthenticationError
 

@@ -1,0 +1,1 @@
+"""routeguard's benchmark suite: ``python benchmarks/run.py`` (see the README, "Performance")."""
