@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,10 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
                                  next=html.escape(routeguard.safe_next(next) or "/"))
         return HTMLResponse(form, status_code=401)
     request.session.clear()
-    request.session.update({"user_id": user.name, "roles": list(user.roles), "tenants": list(user.tenants)})
+    # A fresh random value per login: no two logins ever share a cookie, so a cookie revoked at
+    # logout cannot come back byte for byte from a login within the same second.
+    request.session.update({"user_id": user.name, "roles": list(user.roles), "tenants": list(user.tenants),
+                            "sid": secrets.token_urlsafe(16)})
     return RedirectResponse(routeguard.safe_next(next) or "/", status_code=303)
 
 

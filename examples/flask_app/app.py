@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,10 @@ def login() -> Any:
                                  next=html.escape(target))
         return form, 401
     session.clear()
-    session.update({"user_id": user.name, "roles": list(user.roles), "tenants": list(user.tenants)})
+    # A fresh random value per login: no two logins ever share a cookie, so a cookie revoked at
+    # logout cannot come back byte for byte from a login within the same second.
+    session.update({"user_id": user.name, "roles": list(user.roles), "tenants": list(user.tenants),
+                    "sid": secrets.token_urlsafe(16)})
     return redirect(target, code=303)
 
 
