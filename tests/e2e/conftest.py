@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -67,6 +67,23 @@ def api_token(server: Server, user: str, password: str) -> str:
         response = c.post(server.url + "/api/token", json={"username": user, "password": password})
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
+
+
+def on_every_worker(server: Server, send: Callable[[httpx.Client], httpx.Response], *, source: str | None = None,
+                    attempts: int = 200) -> list[httpx.Response]:
+    """Send on fresh connections (from ``source``, or each from its own address) until every
+    worker process answered at least once; all the responses."""
+    workers = set(server.worker_pids())
+    seen: set[int] = set()
+    responses = []
+    for _ in range(attempts):
+        with client(source) as c:
+            response = send(c)
+        responses.append(response)
+        seen.add(int(response.headers["x-e2e-pid"]))
+        if seen >= workers:
+            return responses
+    raise AssertionError(f"only workers {sorted(seen)} of {sorted(workers)} answered in {attempts} requests")
 
 
 @pytest.fixture

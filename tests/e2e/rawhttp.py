@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 MAX_RESPONSE = 1 << 20  # a guard or server error page is tiny; never buffer without bound
@@ -118,13 +119,16 @@ class RawConnection:
             return None
 
 
-def request_bytes(method: str, target: bytes | str, headers: dict[str, str] | None = None, *,
+def request_bytes(method: str, target: bytes | str,
+                  headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None, *,
                   close: bool = False, version: str = "HTTP/1.1") -> bytes:
-    """A complete request with ``Host``; ``target`` is sent exactly as given."""
+    """A complete request with ``Host``; ``target`` is sent exactly as given (a list of header
+    pairs may repeat a name)."""
     if isinstance(target, str):
         target = target.encode("latin-1")
     lines = [method.encode() + b" " + target + b" " + version.encode(), b"Host: 127.0.0.1"]
-    for name, value in (headers or {}).items():
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    for name, value in pairs:
         lines.append(f"{name}: {value}".encode("latin-1"))
     if close:
         lines.append(b"Connection: close")

@@ -10,6 +10,9 @@
 2. Compiled matcher vs plain first match: on random rule sets, ``Matcher.match`` picks the same
    rule and captures as walking the rules in order with ``match_segments``, and as a third,
    independent oracle that turns each glob into an anchored regular expression.
+3. The same generated targets, byte for byte over raw sockets, against the real uvicorn and
+   gunicorn servers: an anonymous client only ever gets a public page, a router's own
+   404/405/redirect, or a refusal; never a 5xx, never protected content.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ from hypothesis import strategies as st
 from routeguard import ASGIGuard, Policy, Rule, WSGIGuard
 from routeguard.rules import ANY, LITERAL, CompiledRule, Matcher, match_segments, split_path
 from routeguard.testing import call_asgi, call_wsgi
+
+from .model import PROTECTED_MARKERS
+from .rawhttp import exchange, request_bytes
+from .servers import Server
 
 pytestmark = pytest.mark.slow
 
@@ -154,12 +161,12 @@ any_segment = st.one_of(legal_segment, st.sampled_from(TRICKS), st.tuples(words,
 
 
 @st.composite
-def targets(draw: st.DrawFn) -> str:
+def targets(draw: st.DrawFn, public_leads: tuple[str, ...] = tuple(PUBLIC_LEADS)) -> str:
     """A request target: anywhere with any trick (mostly the firewall's), or starting inside a
     public area with legal segments only (mostly allowed: the routers' decoding is on trial)."""
     legal = draw(st.booleans())
     parts = draw(st.lists(legal_segment if legal else any_segment, min_size=0, max_size=5))
-    target = draw(st.sampled_from(PUBLIC_LEADS if legal else LEADS))
+    target = draw(st.sampled_from(public_leads if legal else LEADS))
     for i, part in enumerate(parts):
         if legal:
             target += "/" + part
@@ -303,3 +310,32 @@ def test_compiled_matcher_agrees_with_plain_first_match(rules: list[Rule], probe
         reference = first_match(compiled, method, path)
         assert got == reference, f"{method} {path!r} on {patterns}: matcher {got}, first match {reference}"
         assert regex_match(compiled, method, path) == reference, f"{method} {path!r} on {patterns}: regex oracle"
+
+
+# -- 3. the same targets on the wire, against the real servers --------------------------------
+PUBLIC_PAGES = (b"<title>routeguard example</title>", b'{"status":"ok"}', b"<title>Sign in</title>")
+
+
+EXAMPLE_LEADS = ("/login", "/health", "", "/%6cogin", "/heal%74h", "/login/", "/health/")  # the examples' public paths
+
+
+@settings(FUZZ, max_examples=500)
+@given(method=st.sampled_from(["GET", "HEAD"]), target=targets(EXAMPLE_LEADS))
+@example(method="GET", target="/health/..%2fadmin")
+@example(method="GET", target="/login/")
+@example(method="GET", target="/health#/../admin")
+def test_real_servers_serve_anonymous_clients_only_public_pages(server: Server, method: str, target: str) -> None:
+    """The fuzzed targets byte for byte over a socket: whatever uvicorn or gunicorn make of a
+    target, an anonymous client gets a public page, a router's 404/405/redirect, or a refusal."""
+    response = exchange(server.port, request_bytes(method, target, close=True), head=method == "HEAD")
+    if response is None:
+        return  # the server hung up on something it could not parse
+    assert response.status < 500, f"{server.name} {method} {target!r}: {response.status} {response.body[:120]!r}"
+    assert not any(marker in response.body for marker in PROTECTED_MARKERS), (server.name, target, response.body)
+    if not response.handled:
+        assert response.status in (400, 401, 414), f"{server.name} {method} {target!r}: refused with {response.status}"
+        return
+    assert response.status in (200, 301, 302, 303, 307, 308, 404, 405), (server.name, method, target, response.status)
+    if response.status == 200 and method == "GET":
+        assert any(page in response.body for page in PUBLIC_PAGES), (
+            f"{server.name}: anonymous GET {target!r} was served {response.body[:120]!r}")

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Callable
 
 import httpx
 import pytest
 
-from .conftest import api_token, client, log_in, session_of
+from .conftest import api_token, client, log_in, on_every_worker, session_of
 from .model import API, BROWSER, MAX_FAILURES, PROTECTED_MARKERS, ROUTES, Who, bearer, expect, problems
 from .rawhttp import RawConnection, RawResponse, exchange, request_bytes
 from .servers import Server, fresh_source
@@ -195,32 +194,51 @@ def test_invalid_credentials_never_lock_anyone_out_of_public_pages(server: Serve
 
 
 def test_failed_credentials_are_throttled_per_client(server: Server, identities: dict[str, Who]) -> None:
-    forged = identities["forged-token"]
+    """README: after 20 invalid credentials the client is locked out of protected routes (429 with
+    Retry-After, a correct credential too); public pages keep working; other clients are unaffected."""
+    forged, alice = identities["forged-token"], identities["alice-token"]
     with client() as c:  # one keep-alive connection: one worker, one client address
         statuses = [send_as(c, server, forged, "GET", "/api/me", API).status_code for _ in range(MAX_FAILURES + 2)]
         assert statuses == [401] * MAX_FAILURES + [429] * 2
+        locked = send_as(c, server, alice, "GET", "/api/me", API)
+        assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+        assert locked.json() == {"error": "Too Many Requests"} and "x-e2e-handler" not in locked.headers
         assert send_as(c, server, forged, "GET", "/login", API).status_code == 200  # public pages stay open
     with client() as other:
         assert send_as(other, server, forged, "GET", "/api/me", API).status_code == 401  # per client address
 
 
+def test_ambiguous_credentials_on_the_wire(server: Server, identities: dict[str, Who]) -> None:
+    """Duplicated credentials are refused whichever copy a framework would pick; when two kinds
+    are sent, the first backend of the policy (bearer) decides and the app sees that identity."""
+    def value(label: str) -> str:
+        return identities[label].headers.get("Authorization") or identities[label].headers["Cookie"]
+
+    alice, root = value("alice-token"), value("root-token")
+    alice_cookie, root_cookie = value("alice-cookie"), value("root-cookie")
+    cases: list[tuple[str, list[tuple[str, str]], str | None]] = [
+        ("two-authorization-headers", [("Authorization", alice), ("Authorization", root)], None),
+        ("two-session-cookies", [("Cookie", f"{alice_cookie}; {root_cookie}")], None),
+        ("two-cookie-headers", [("Cookie", alice_cookie), ("Cookie", root_cookie)], None),
+        ("bearer-and-cookie", [("Cookie", root_cookie), ("Authorization", alice)], "alice"),
+        ("same-cookie-twice", [("Cookie", f"{root_cookie}; {root_cookie}")], "root"),
+        ("quoted-cookie", [("Cookie", root_cookie.replace("session=", 'session="') + '"')], "root"),
+        ("lower-case-scheme", [("Authorization", root.replace("Bearer", "bearer"))], "root"),
+    ]
+    failures = []
+    for case, headers, subject in cases:
+        data = request_bytes("GET", "/api/me", [*headers, ("Accept", API)], close=True)
+        response = exchange(server.port, data, source=fresh_source())
+        assert response is not None
+        if subject is None:
+            if response.status != 401 or response.handled:
+                failures.append(f"{case}: {response.status}, handled={response.handled}")
+        elif response.status != 200 or json.loads(response.body)["subject"] != subject:
+            failures.append(f"{case}: {response.status} {response.body[:80]!r}, expected {subject}")
+    assert not failures, failures
+
+
 # -- logout holds on every worker -------------------------------------------------------------
-def on_every_worker(server: Server, send: Callable[[httpx.Client], httpx.Response],
-                    attempts: int = 200) -> list[httpx.Response]:
-    """Send on fresh connections until every worker process answered at least once."""
-    workers = set(server.worker_pids())
-    seen: set[int] = set()
-    responses = []
-    for _ in range(attempts):
-        with client() as c:
-            response = send(c)
-        responses.append(response)
-        seen.add(int(response.headers["x-e2e-pid"]))
-        if seen >= workers:
-            return responses
-    raise AssertionError(f"only workers {sorted(seen)} of {sorted(workers)} answered in {attempts} requests")
-
-
 def test_logged_out_session_is_refused_by_every_worker(server: Server) -> None:
     login = log_in(server, "bob", "bob-pass", "/dashboard")
     assert login.status_code == 303 and login.headers["location"] == "/dashboard"
