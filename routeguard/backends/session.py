@@ -5,6 +5,10 @@ working behind the guard. Defends against forged or tampered cookies (HMAC signa
 itsdangerous, key rotation through several secrets), replay of old cookies (``max_age`` on the
 signed timestamp) and ambiguous duplicates (a cookie sent twice with different values).
 A valid cookie with no user in it is not a credential: the request is anonymous.
+
+A verified cookie is cached by the SHA-256 digest of its text until its signing time plus
+``max_age``, so a repeated cookie costs no signature check; revocation and logout are still
+checked by the guard on every request.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal
 
 import itsdangerous
 
+from .._cache import TTLCache
 from ..errors import AuthenticationError, PolicyError
 from ..identity import Identity
 from ..request import RequestView
@@ -68,6 +74,8 @@ class SessionCookieBackend:
         roles_key: str = "roles",
         permissions_key: str = "permissions",
         tenants_key: str = "tenants",
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not secrets or any(not s for s in secrets):
             raise PolicyError("auth.session: a non-empty secret is required")
@@ -80,6 +88,11 @@ class SessionCookieBackend:
         self.roles_key = roles_key
         self.permissions_key = permissions_key
         self.tenants_key = tenants_key
+        self._clock = clock
+        # Verified cookies by SHA-256 digest of the cookie text, until signing time + max_age:
+        # a repeated cookie costs no HMAC, base64 or JSON work. (None,) is a genuine session
+        # without a user. Revocation and logout are still checked by the guard on every request.
+        self._cache: TTLCache[tuple[Credential | None]] = TTLCache(cache_size, clock)
         # itsdangerous takes the newest key last.
         keys = [s if isinstance(s, bytes) else s.encode() for s in reversed(secrets)]
         if format == "starlette":
@@ -98,7 +111,16 @@ class SessionCookieBackend:
         value = request.cookie(self.cookie)
         if value is None:
             return None
+        key = hashlib.sha256(value.encode("utf-8", "surrogateescape")).digest()
+        cached = self._cache.get(key, self._clock())
+        if cached is not None:
+            return cached[0]
         session, signed_at = self.load(value)
+        credential = self._credential(session, value, signed_at)
+        self._cache.set(key, (credential,), signed_at + self.max_age)
+        return credential
+
+    def _credential(self, session: dict[str, Any], value: str, signed_at: float) -> Credential | None:
         subject = session.get(self.user_key)
         if subject is None or subject == "":
             return None
