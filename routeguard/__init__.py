@@ -6,37 +6,97 @@
 
 from __future__ import annotations
 
-from .asgi import ASGIGuard
-from .backends.apikey import APIKeyBackend, hash_key, new_key
-from .backends.base import Backend, Credential
-from .backends.bearer import BearerBackend
-from .backends.jwks import JWKSKeys
-from .backends.server_session import ServerSessionBackend
-from .backends.session import SessionCookieBackend
-from .config import (
-    APIKeyConfig,
-    AuthConfig,
-    BearerConfig,
-    FirewallConfig,
-    Policy,
-    Rule,
-    SessionConfig,
-    StoreConfig,
-)
-from .decision import Decision, Outcome
-from .engine import AuthResult, Engine
-from .errors import (
-    AuthenticationError,
-    PatternError,
-    PolicyError,
-    RouteGuardError,
-    ServiceUnavailableError,
-)
-from .identity import Identity
-from .login import LoginResult, LogoutResult, alogin, alogout, login, logout
-from .request import RequestView
-from .responses import safe_next
-from .wsgi import WSGIGuard
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # eager imports for type checkers; at run time names load on first use
+    from .asgi import ASGIGuard
+    from .backends.apikey import APIKeyBackend, hash_key, new_key
+    from .backends.base import Backend, Credential
+    from .backends.bearer import BearerBackend
+    from .backends.jwks import JWKSKeys
+    from .backends.server_session import ServerSessionBackend
+    from .backends.session import SessionCookieBackend
+    from .config import (
+        APIKeyConfig,
+        AuthConfig,
+        BearerConfig,
+        FirewallConfig,
+        Policy,
+        Rule,
+        SessionConfig,
+        StoreConfig,
+    )
+    from .decision import Decision, Outcome
+    from .engine import AuthResult, Engine
+    from .errors import (
+        AuthenticationError,
+        PatternError,
+        PolicyError,
+        RouteGuardError,
+        ServiceUnavailableError,
+    )
+    from .identity import Identity
+    from .login import LoginResult, LogoutResult, alogin, alogout, login, logout
+    from .request import RequestView
+    from .responses import safe_next
+    from .wsgi import WSGIGuard
+
+# Loaded lazily (PEP 562): importing routeguard, or its pytest plugin, costs almost nothing
+# until a name is used.
+_EXPORTS: dict[str, str] = {
+    "alogin": ".login",
+    "alogout": ".login",
+    "APIKeyBackend": ".backends.apikey",
+    "APIKeyConfig": ".config",
+    "ASGIGuard": ".asgi",
+    "AuthConfig": ".config",
+    "AuthenticationError": ".errors",
+    "AuthResult": ".engine",
+    "Backend": ".backends.base",
+    "BearerBackend": ".backends.bearer",
+    "BearerConfig": ".config",
+    "Credential": ".backends.base",
+    "Decision": ".decision",
+    "Engine": ".engine",
+    "FirewallConfig": ".config",
+    "hash_key": ".backends.apikey",
+    "Identity": ".identity",
+    "JWKSKeys": ".backends.jwks",
+    "login": ".login",
+    "LoginResult": ".login",
+    "logout": ".login",
+    "LogoutResult": ".login",
+    "new_key": ".backends.apikey",
+    "Outcome": ".decision",
+    "PatternError": ".errors",
+    "Policy": ".config",
+    "PolicyError": ".errors",
+    "RequestView": ".request",
+    "RouteGuardError": ".errors",
+    "Rule": ".config",
+    "safe_next": ".responses",
+    "ServerSessionBackend": ".backends.server_session",
+    "ServiceUnavailableError": ".errors",
+    "SessionConfig": ".config",
+    "SessionCookieBackend": ".backends.session",
+    "StoreConfig": ".config",
+    "WSGIGuard": ".wsgi",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'routeguard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 

@@ -1,4 +1,7 @@
-"""The pytest plugin behind the ``routeguard`` entry point (loaded via :mod:`routeguard.testing`).
+"""The pytest plugin behind the ``routeguard`` entry point.
+
+Every pytest run of a project that installs routeguard imports this module, so it imports
+nothing heavy: the policy model and the helpers load when a ``routeguard_*`` fixture is used.
 
 It only adds an ini key and three fixtures, all prefixed ``routeguard_``, so it cannot clash
 with a project's own fixtures; nothing runs unless a test asks for one of them.
@@ -15,12 +18,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._access import Credentials, assert_access
-from .config import Policy
+if TYPE_CHECKING:
+    from ._access import Credentials
+    from .config import Policy
 
 INI_KEY = "routeguard_policy"
 
@@ -38,6 +42,8 @@ def routeguard_policy(request: pytest.FixtureRequest) -> Policy:
     if not value:
         pytest.fail(f"set `{INI_KEY} = path/to/routeguard.toml` in the pytest configuration, "
                     "or override the routeguard_policy fixture", pytrace=False)
+    from .config import Policy
+
     path = Path(value)
     if not path.is_absolute():
         path = request.config.rootpath / path
@@ -47,11 +53,15 @@ def routeguard_policy(request: pytest.FixtureRequest) -> Policy:
 @pytest.fixture
 def routeguard_credentials(routeguard_policy: Policy) -> Credentials:
     """Mint headers for the policy: ``routeguard_credentials("alice", roles=["admin"])``."""
+    from ._access import Credentials
+
     return Credentials(routeguard_policy)
 
 
 @pytest.fixture
 def routeguard_assert_access(routeguard_policy: Policy) -> Callable[..., None]:
     """:func:`routeguard.testing.assert_access` bound to the policy."""
+    from ._access import assert_access
+
     bound: Callable[..., Any] = functools.partial(assert_access, policy=routeguard_policy)
     return bound

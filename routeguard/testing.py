@@ -291,15 +291,3 @@ def call_wsgi(
             close()
     pairs = list(started["headers"])
     return Reply(started["status"], {k.lower(): v for k, v in pairs}, content, pairs)
-
-
-# The pytest plugin, when pytest is running (it imports this module through the entry point).
-# Outside pytest nothing is imported: these helpers work without it, and a script that uses
-# them does not pay for importing pytest.
-if "pytest" in sys.modules:
-    from ._pytest_plugin import (  # noqa: F401 (pytest finds hooks and fixtures by name)
-        pytest_addoption,
-        routeguard_assert_access,
-        routeguard_credentials,
-        routeguard_policy,
-    )

@@ -1,0 +1,31 @@
+"""The public package: every exported name resolves, and importing it stays cheap."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import routeguard
+
+
+def test_every_exported_name_resolves():
+    for name in routeguard.__all__:
+        assert getattr(routeguard, name) is not None, name
+    assert sorted(dir(routeguard)) == sorted(routeguard.__all__)
+
+
+def test_unknown_names_raise_attribute_error():
+    try:
+        routeguard.NoSuchThing  # noqa: B018
+    except AttributeError as exc:
+        assert "NoSuchThing" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def test_import_loads_no_framework_until_a_name_is_used():
+    """The pytest plugin lives in this package: every pytest run pays for ``import routeguard``."""
+    code = ("import sys, routeguard; heavy = [m for m in ('starlette', 'pydantic', 'jwt', 'werkzeug') "
+            "if m in sys.modules]; print(','.join(heavy))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
