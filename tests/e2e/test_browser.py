@@ -152,3 +152,32 @@ def test_login_flow_in_chromium(server: Server, browser: Any, artifacts: Path) -
         assert result["body"] == '{"error": "Unauthorized"}', result
     steps.shot("fetch-json-401")
     assert len(list(artifacts.glob("*.png"))) == steps.n == 7
+
+
+# "{evil}" is another origin on loopback (127.0.0.2, where nothing listens): if a redirect ever
+# left the site, the browser would still never leave the machine.
+HOSTILE_NEXT = ["//{evil}/", "/\\{evil}/", "/%2F%2F{evil}/", "http://{evil}/", "/%09/{evil}/", "/.//{evil}/",
+                "///{evil}/", "javascript:alert(1)"]
+
+
+def test_login_next_never_leaves_the_site_in_chromium(server: Server, browser: Any, artifacts: Path) -> None:
+    """Whatever `next` the login page is given, the browser ends up on this origin after signing in."""
+    from urllib.parse import quote, urlsplit
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    origin = urlsplit(server.url).netloc
+    landed = {}
+    for value in (template.format(evil=f"127.0.0.2:{server.port}") for template in HOSTILE_NEXT):
+        browser.delete_all_cookies()
+        browser.get(f"{server.url}/login?next={quote(value, safe='')}")
+        browser.find_element(By.ID, "username").send_keys("bob")
+        browser.find_element(By.ID, "password").send_keys("bob-pass")
+        form_page = browser.current_url
+        browser.find_element(By.ID, "submit").click()
+        WebDriverWait(browser, 10).until(ec.url_changes(form_page))
+        landed[value] = browser.current_url
+    browser.save_screenshot(str(artifacts / "last-hostile-next.png"))
+    assert all(urlsplit(url).netloc == origin for url in landed.values()), landed
