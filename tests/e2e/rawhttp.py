@@ -111,10 +111,10 @@ class RawConnection:
             response.body, self.buffer = self.buffer, b""
         return response
 
-    def read_or_closed(self) -> RawResponse | None:
+    def read_or_closed(self, *, head: bool = False) -> RawResponse | None:
         """The next response, or None when the server just closed the connection."""
         try:
-            return self.read()
+            return self.read(head=head)
         except (ConnectionClosed, ConnectionResetError):
             return None
 
@@ -138,10 +138,9 @@ def request_bytes(method: str, target: bytes | str,
 def exchange(port: int, data: bytes, *, source: str | None = None, head: bool = False) -> RawResponse | None:
     """Send raw bytes on a fresh connection and read one response (None: closed, no answer)."""
     with RawConnection(port, source=source) as conn:
-        conn.send(data)
-        if head:
-            return conn.read(head=True)
-        return conn.read_or_closed()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the server stopped reading early;
+            conn.send(data)  # it may still have answered
+        return conn.read_or_closed(head=head)
 
 
 def _parse_head(raw_head: bytes) -> RawResponse:

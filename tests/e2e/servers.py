@@ -43,7 +43,6 @@ class Server:
         env = dict(os.environ)
         env.update(APP_JWT_SECRET=JWT_SECRET, APP_SESSION_SECRET=SESSION_SECRET,
                    APP_STORE_URL=f"sqlite:///{self.store}", PYTHONUNBUFFERED="1")
-        env.pop("ROUTEGUARD_REQUIRE_ALL", None)
         self._log: IO[bytes] = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [arg.replace("{port}", str(self.port)) for arg in command],

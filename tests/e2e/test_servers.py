@@ -329,11 +329,7 @@ def test_large_request_line(server: Server) -> None:
     assert (browser.header("location") or "").startswith("/login?next=%2Forgs%2Facme%2Faaaa")
     # Far beyond any limit: the server refuses it (or hangs up); never the app, never a 5xx.
     for size in (20_000, 70_000, 300_000):
-        huge = request_bytes("GET", "/admin/" + "a" * size, close=True)
-        try:
-            answer = exchange(server.port, huge)
-        except (BrokenPipeError, ConnectionResetError):
-            answer = None
+        answer = exchange(server.port, request_bytes("GET", "/admin/" + "a" * size, close=True))
         assert_refused(answer, {400, 401, 413, 414, 431})
     # An oversized credential is refused, not parsed.
     token = {"Authorization": "Bearer " + "a" * 9000, "Accept": API}
