@@ -37,16 +37,16 @@ if TYPE_CHECKING:  # eager imports for type checkers; at run time names load on 
         ServiceUnavailableError,
     )
     from .identity import Identity
-    from .login import LoginResult, LogoutResult, alogin, alogout, login, logout
     from .request import RequestView
     from .responses import safe_next
+    from .signin import LoginResult, LogoutResult, alogin, alogout, login, logout
     from .wsgi import WSGIGuard
 
 # Loaded lazily (PEP 562): importing routeguard, or its pytest plugin, costs almost nothing
 # until a name is used.
 _EXPORTS: dict[str, str] = {
-    "alogin": ".login",
-    "alogout": ".login",
+    "alogin": ".signin",
+    "alogout": ".signin",
     "APIKeyBackend": ".backends.apikey",
     "APIKeyConfig": ".config",
     "ASGIGuard": ".asgi",
@@ -63,10 +63,10 @@ _EXPORTS: dict[str, str] = {
     "hash_key": ".backends.apikey",
     "Identity": ".identity",
     "JWKSKeys": ".backends.jwks",
-    "login": ".login",
-    "LoginResult": ".login",
-    "logout": ".login",
-    "LogoutResult": ".login",
+    "login": ".signin",
+    "LoginResult": ".signin",
+    "logout": ".signin",
+    "LogoutResult": ".signin",
     "new_key": ".backends.apikey",
     "Outcome": ".decision",
     "PatternError": ".errors",

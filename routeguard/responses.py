@@ -57,6 +57,7 @@ _INVALID_CHALLENGE: Final = 'Bearer error="invalid_token"'
 _CONTROL_OR_SPACE: Final = re.compile(r"[\x00-\x20\x7f-\x9f]")
 _DOUBLE_ENCODED: Final = re.compile(r"%25[0-9A-Fa-f]{2}")
 _MAX_NEXT: Final = 4096
+_DOT_SEGMENT: Final = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 # Characters a path may keep unescaped in ``next`` (RFC 3986 pchar plus "/").
 _PATH_SAFE: Final = "/:@!$&'()*+,;=-._~"
 
@@ -92,10 +93,11 @@ def prefers_html(accept: str | None) -> bool:
 def safe_next(value: str | None, default: str | None = "/") -> str | None:
     """``value`` if it is a same-site relative path, else ``default``.
 
-    Kept: one leading ``/`` not followed by ``/`` or ``\\``, in the value as written and once
+    Kept: one leading ``/`` and no ``//`` or ``\\`` anywhere in the path, as written and once
     percent-decoded (browsers decode before they navigate). Refused: schemes (``https:x``),
-    protocol-relative forms (``//host``, ``/\\host``), backslashes, whitespace and control
-    characters anywhere, and double encoding (``%252f``) in the path.
+    protocol-relative forms (``//host``, ``/\\host``, and ``/.//host``, which a browser
+    resolves to ``//host``), dot segments, backslashes, whitespace and control characters
+    anywhere, and double encoding (``%252f``) in the path.
     """
     if not isinstance(value, str) or not value or len(value) > _MAX_NEXT:
         return default
@@ -105,9 +107,9 @@ def safe_next(value: str | None, default: str | None = "/") -> str | None:
     if _DOUBLE_ENCODED.search(path):
         return default
     for view in (path, unquote(path)):
-        if not view.startswith("/") or view.startswith(("//", "/\\")):
+        if not view.startswith("/") or "//" in view or "\\" in view or _CONTROL_OR_SPACE.search(view):
             return default
-        if "\\" in view or _CONTROL_OR_SPACE.search(view):
+        if _DOT_SEGMENT.search(view):
             return default
     return value
 

@@ -14,6 +14,17 @@ def test_every_exported_name_resolves():
     assert sorted(dir(routeguard)) == sorted(routeguard.__all__)
 
 
+def test_no_exported_name_is_shadowed_by_a_submodule():
+    """Loading a submodule sets it as a package attribute: it must never hide an export."""
+    import pkgutil
+
+    submodules = {m.name for m in pkgutil.iter_modules(routeguard.__path__)}
+    assert submodules.isdisjoint(routeguard.__all__)
+    code = "import routeguard; routeguard.alogin; print(callable(routeguard.login), type(routeguard.login).__name__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["True", "function"]
+
+
 def test_unknown_names_raise_attribute_error():
     try:
         routeguard.NoSuchThing  # noqa: B018
