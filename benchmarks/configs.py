@@ -160,8 +160,11 @@ def build_configs(creds: Credentials) -> list[Config]:
 
     bare = starlette_app()
     configs = [
-        Config("asgi.raw", "bare ASGI callable (reference)", "asgi", raw_app, s(PROTECTED)),
-        Config("asgi.starlette", "bare Starlette app, /admin/reports/42", "asgi", bare, s(PROTECTED)),
+        # The bare apps get the same request as the guarded ones (token included, ignored), so
+        # the only difference measured is the guard.
+        Config("asgi.raw", "bare ASGI callable (reference)", "asgi", raw_app, s(PROTECTED, bearer(creds.hs256_admin))),
+        Config("asgi.starlette", "bare Starlette app, /admin/reports/42", "asgi", bare,
+               s(PROTECTED, bearer(creds.hs256_admin))),
         Config("asgi.starlette.public", "bare Starlette app, /health", "asgi", bare, s(PUBLIC)),
         Config(
             "asgi.routeguard.public", "routeguard, public route", "asgi", ASGIGuard(starlette_app(), policy=hs_policy),
@@ -199,7 +202,7 @@ def build_configs(creds: Credentials) -> list[Config]:
             starlette_auth_app(rs_key, "RS256"), s(PROTECTED, bearer(creds.rs256_admin)), base="asgi.starlette",
             checks=token_checks(s, creds.rs256_admin, creds.rs256_user),
         ),
-        Config("asgi.fastapi", "bare FastAPI app", "asgi", fastapi_app(), s(PROTECTED)),
+        Config("asgi.fastapi", "bare FastAPI app", "asgi", fastapi_app(), s(PROTECTED, bearer(creds.hs256_admin))),
         Config(
             "asgi.fastapi.dependency.hs256", "FastAPI dependency: pyjwt HS256 + role check", "asgi",
             fastapi_dependency_app(JWT_SECRET, "HS256"), s(PROTECTED, bearer(creds.hs256_admin)), base="asgi.fastapi",
@@ -235,7 +238,8 @@ def build_configs(creds: Credentials) -> list[Config]:
     public_flask = flask_app()
     public_flask.wsgi_app = WSGIGuard(public_flask.wsgi_app, policy=hs256_policy())  # type: ignore[method-assign]
     configs += [
-        Config("wsgi.flask", "bare Flask app, /admin/reports/42", "wsgi", bare_flask, e(PROTECTED)),
+        Config("wsgi.flask", "bare Flask app, /admin/reports/42", "wsgi", bare_flask,
+               e(PROTECTED, bearer(creds.hs256_admin))),
         Config("wsgi.flask.public", "bare Flask app, /health", "wsgi", bare_flask, e(PUBLIC)),
         Config(
             "wsgi.routeguard.public", "routeguard on Flask, public route", "wsgi", public_flask, e(PUBLIC),

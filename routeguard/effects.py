@@ -98,6 +98,18 @@ async def run_async(flow: Flow[T]) -> T:
     """Drive a flow to completion, awaiting each effect."""
     try:
         effect = next(flow)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    return await resume_async(flow, effect)
+
+
+async def resume_async(flow: Flow[T], effect: Effect) -> T:
+    """Drive a started flow, whose first ``effect`` was already yielded, to completion.
+
+    An adapter can call ``next(flow)`` itself and await this only when the flow has I/O to
+    do, so a request decided without I/O creates no coroutine.
+    """
+    try:
         while True:
             try:
                 result = await effect.async_(*effect.args)

@@ -86,14 +86,15 @@ class RequestView:
         values: frameworks disagree on which copy wins, so the guard trusts neither.
         """
         raw = self.headers.get("cookie")
-        if not raw or name not in raw:
+        if not raw or not name or name not in raw:
             return None
-        values = parse_cookies(raw).get(name)
+        values = cookie_values(raw, name)
         if not values:
             return None
-        if len(set(values)) > 1:
+        first = values[0]
+        if len(values) > 1 and any(value != first for value in values):
             raise AuthenticationError(f"cookie {name!r} sent more than once")
-        return values[0]
+        return first
 
 
 _SLOTS: Any = RequestView.__dict__
@@ -117,12 +118,32 @@ def parse_cookies(header: str) -> dict[str, list[str]]:
         name = name.strip()
         if not sep or not name:
             continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            try:
-                parsed = SimpleCookie(f"x={value}")
-            except CookieError:
-                continue
-            value = parsed["x"].value if "x" in parsed else value
-        cookies.setdefault(name, []).append(value)
+        unquoted = _unquote(value.strip())
+        if unquoted is not None:
+            cookies.setdefault(name, []).append(unquoted)
     return cookies
+
+
+def cookie_values(header: str, name: str) -> list[str]:
+    """The values of cookie ``name`` in a Cookie header, in order: ``parse_cookies(header)[name]``
+    without building the dict of every other cookie (a browser sends many)."""
+    values = []
+    for chunk in header.split(";"):
+        key, sep, value = chunk.partition("=")
+        if not sep or key.strip() != name:
+            continue
+        unquoted = _unquote(value.strip())
+        if unquoted is not None:
+            values.append(unquoted)
+    return values
+
+
+def _unquote(value: str) -> str | None:
+    """A cookie value with RFC 6265 quotes removed (None: a malformed quoted value, skipped)."""
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
+        return value
+    try:
+        parsed = SimpleCookie(f"x={value}")
+    except CookieError:
+        return None
+    return parsed["x"].value if "x" in parsed else value

@@ -1,4 +1,6 @@
-"""The benchmark suite runs and reports every configuration issue 7 lists.
+"""The benchmark suite runs and reports every configuration issue 7 lists; the fast paths it
+led to (session cookie cache, one-cookie reads, descriptor-filled views, trie captures) keep
+their behaviour.
 
 Speed itself is judged by ``benchmarks/run.py`` (its PASS/FAIL lines), never by a unit test:
 timings on a shared CI machine are too noisy to assert on. This test proves the suite works
@@ -8,10 +10,19 @@ to the admin credential and refuses the others before anything is timed).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
+
+from routeguard import AuthenticationError, Policy, RequestView, SessionCookieBackend
+from routeguard.request import cookie_values, parse_cookies
+from routeguard.rules import Matcher, match_segments, parse_pattern, split_path
+from routeguard.testing import session_cookie
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,3 +96,84 @@ def test_quick_run_reports_every_configuration(tmp_path: Path) -> None:
     for target in targets.values():
         assert target["value"] > 0
         assert isinstance(target["pass"], bool)
+
+
+# -- the fast paths the benchmark led to keep their behaviour ------------------------------------
+SESSION_SECRET = "benchmark-tests-secret-0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param("session=abc", id="one"),
+        pytest.param("a=1; session=abc; b=2", id="among-others"),
+        pytest.param("session=abc; session=abc", id="same-twice"),
+        pytest.param("session=abc; session=xyz", id="different-twice"),
+        pytest.param('session="a\\"b"; x=1', id="quoted"),
+        pytest.param('session="bad; session=ok', id="malformed-quote"),
+        pytest.param("sessionx=1; xsession=2; =3; session", id="near-misses"),
+        pytest.param(" session = abc ;", id="spaces"),
+    ],
+)
+def test_cookie_values_reads_one_name_like_parse_cookies(header: str) -> None:
+    assert cookie_values(header, "session") == parse_cookies(header).get("session", [])
+
+
+def test_request_view_is_still_a_frozen_dataclass() -> None:
+    view = RequestView(method="GET", path="/a", headers={"cookie": "session=1; session=2"})
+    assert dataclasses.replace(view, path="/b").path == "/b"
+    assert view == RequestView("GET", "/a", headers={"cookie": "session=1; session=2"})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        view.path = "/c"  # type: ignore[misc]
+    with pytest.raises(AuthenticationError):
+        view.cookie("session")  # two different values: trusted neither
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path"),
+    [
+        pytest.param("/orgs/{org}/**", "/orgs/acme/a/b", id="param-before-globstar"),
+        pytest.param("/files/**/{name}", "/files/a/b/c.txt", id="param-after-globstar"),
+        pytest.param("/**/{a}/x/{b}", "/p/q/1/x/2", id="two-params-after-globstar"),
+        pytest.param("/{a}/*/{b}", "/1/2/3/", id="trailing-slash"),
+    ],
+)
+def test_matcher_captures_agree_with_match_segments(pattern: str, path: str) -> None:
+    rules = Policy(rules=[{"path": pattern}]).compiled_rules
+    found = Matcher(rules).match("GET", path)
+    assert found is not None
+    assert found[1] == match_segments(parse_pattern(pattern), split_path(path))
+
+
+@pytest.mark.parametrize("format", ["starlette", "flask"])
+def test_session_cache_never_outlives_max_age(format: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [time.time()]
+    backend = SessionCookieBackend(format=format, secrets=[SESSION_SECRET], max_age=600, clock=lambda: now[0])
+    signed_at = int(now[0]) - 100
+    value = session_cookie(SESSION_SECRET, {"user_id": "alice", "roles": ["admin"]}, format=format,
+                           signed_at=signed_at)
+    verified = []
+    load = backend.load
+    monkeypatch.setattr(backend, "load", lambda v: verified.append(v) or load(v))
+    request = RequestView(method="GET", path="/", headers={"cookie": f"session={value}"})
+
+    first = backend.authenticate(request)
+    assert first is not None and first.identity.roles == frozenset({"admin"})
+    assert backend.authenticate(request) == first and len(verified) == 1  # repeated: cached
+
+    now[0] = signed_at + 600  # the cookie's max_age is over: the cached verification is dropped
+    backend.authenticate(request)
+    assert len(verified) == 2
+
+
+@pytest.mark.parametrize("format", ["starlette", "flask"])
+def test_session_cache_holds_only_genuine_cookies(format: str) -> None:
+    backend = SessionCookieBackend(format=format, secrets=[SESSION_SECRET])
+    value = session_cookie(SESSION_SECRET, {"user_id": "alice"}, format=format)
+    forged = value[:-2] + ("AA" if value[-2:] != "AA" else "BB")
+    for _ in range(2):  # a refusal is never cached as anything else
+        with pytest.raises(AuthenticationError):
+            backend.authenticate(RequestView(method="GET", path="/", headers={"cookie": f"session={forged}"}))
+    anonymous = session_cookie(SESSION_SECRET, {"theme": "dark"}, format=format)
+    request = RequestView(method="GET", path="/", headers={"cookie": f"session={anonymous}"})
+    assert backend.authenticate(request) is None and backend.authenticate(request) is None
