@@ -41,6 +41,7 @@ from .apps import (
     starlette_auth_app,
 )
 from .calls import Scope, bearer, cookie, http_scope, run_asgi_once, run_wsgi_once, wsgi_environ
+from .floor import FloorASGI, FloorWSGI
 
 JWT_SECRET = "benchmark-jwt-secret-0123456789abcdef-0123456789abcdef"
 SESSION_SECRET = "benchmark-session-secret-0123456789abcdef"
@@ -119,6 +120,14 @@ def rs256_policy(public_pem: str) -> Policy:
 Check = tuple[dict[str, Any], set[int]]  # a request and the statuses that prove the decision
 
 
+def forge(signed: str) -> str:
+    """``signed`` (a JWT or a signed cookie) with one character of its signature changed."""
+    head, _, signature = signed.rpartition(".")
+    middle = len(signature) // 2
+    swapped = "B" if signature[middle] == "A" else "A"
+    return f"{head}.{signature[:middle]}{swapped}{signature[middle + 1:]}"
+
+
 # -- the configurations ------------------------------------------------------------------------------
 @dataclass
 class Config:
@@ -151,7 +160,7 @@ def build_configs(creds: Credentials) -> list[Config]:
             (make(PROTECTED, bearer(admin)), {200}),
             (make(PROTECTED, bearer(user)), {403}),
             (make(PROTECTED), {401, 403}),  # refused (Starlette's @requires answers 403)
-            (make(PROTECTED, bearer(admin[:-4] + "AAAA")), {401}),
+            (make(PROTECTED, bearer(forge(admin))), {401}),
         ]
 
     async def raw_app(scope: Scope, receive: Any, send: Any) -> None:
@@ -189,7 +198,7 @@ def build_configs(creds: Credentials) -> list[Config]:
             checks=[
                 (s(PROTECTED, cookie(creds.session_admin)), {200}),
                 (s(PROTECTED, cookie(creds.session_user)), {403}),
-                (s(PROTECTED, cookie(creds.session_admin[:-3] + "xyz")), {401}),
+                (s(PROTECTED, cookie(forge(creds.session_admin))), {401}),
             ],
         ),
         Config(
@@ -227,8 +236,22 @@ def build_configs(creds: Credentials) -> list[Config]:
             checks=[
                 (s(PROTECTED, cookie(creds.session_admin)), {200}),
                 (s(PROTECTED, cookie(creds.session_user)), {403}),
-                (s(PROTECTED, cookie(creds.session_admin[:-3] + "xyz")), {401}),
+                (s(PROTECTED, cookie(forge(creds.session_admin))), {401}),
             ],
+        ),
+    ]
+
+    configs += [
+        Config(
+            "asgi.floor.public", "lower bound: minimal Python guard, public route", "asgi",
+            FloorASGI(starlette_app(), hs_policy, JWT_SECRET), s(PUBLIC), base="asgi.starlette.public",
+            checks=[(s(PUBLIC), {200})],
+        ),
+        Config(
+            "asgi.floor.hs256", "lower bound: minimal Python guard, repeated token", "asgi",
+            FloorASGI(starlette_app(), hs_policy, JWT_SECRET), s(PROTECTED, bearer(creds.hs256_admin)),
+            base="asgi.starlette", peer="asgi.starlette_auth.hs256",
+            checks=token_checks(s, creds.hs256_admin, creds.hs256_user),
         ),
     ]
 
@@ -237,6 +260,8 @@ def build_configs(creds: Credentials) -> list[Config]:
     guarded_flask.wsgi_app = WSGIGuard(guarded_flask.wsgi_app, policy=hs256_policy())  # type: ignore[method-assign]
     public_flask = flask_app()
     public_flask.wsgi_app = WSGIGuard(public_flask.wsgi_app, policy=hs256_policy())  # type: ignore[method-assign]
+    floor_flask = flask_app()
+    floor_flask.wsgi_app = FloorWSGI(floor_flask.wsgi_app, hs_policy, JWT_SECRET)  # type: ignore[method-assign]
     configs += [
         Config("wsgi.flask", "bare Flask app, /admin/reports/42", "wsgi", bare_flask,
                e(PROTECTED, bearer(creds.hs256_admin))),
@@ -253,6 +278,11 @@ def build_configs(creds: Credentials) -> list[Config]:
         Config(
             "wsgi.flask_before_request.hs256", "Flask before_request: pyjwt HS256 + role check", "wsgi",
             flask_before_request_app(JWT_SECRET, "HS256"), e(PROTECTED, bearer(creds.hs256_admin)), base="wsgi.flask",
+            checks=token_checks(e, creds.hs256_admin, creds.hs256_user),
+        ),
+        Config(
+            "wsgi.floor.hs256", "lower bound: minimal Python guard on Flask, repeated token", "wsgi", floor_flask,
+            e(PROTECTED, bearer(creds.hs256_admin)), base="wsgi.flask",
             checks=token_checks(e, creds.hs256_admin, creds.hs256_user),
         ),
     ]

@@ -48,6 +48,10 @@ CONFIGURATIONS = [
     "wsgi.routeguard.public",
     "wsgi.routeguard.hs256",
     "wsgi.flask_before_request.hs256",
+    # lower bounds (a minimal Python guard)
+    "asgi.floor.public",
+    "asgi.floor.hs256",
+    "wsgi.floor.hs256",
     # rule-count scaling
     *(f"match.{matcher}.{count}" for matcher in ("routeguard", "naive", "casbin") for count in (10, 100, 1000, 10000)),
 ]
