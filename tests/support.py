@@ -196,3 +196,58 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--disable-extensions", "--password-store=basic", "--hide-scrollbars",
+)
+
+
+def _binary(name: str) -> str | None:
+    import shutil
+    from pathlib import Path
+
+    return shutil.which(name) or next(
+        (p for p in (f"/usr/bin/{name}", f"/usr/lib/chromium/{name}") if Path(p).exists()), None)
+
+
+def headless_chromium(profile_dir: Any, window: str = "1280,900") -> Any:
+    """A context manager yielding a fresh headless Chromium (Debian's chromium and
+    chromium-driver, through selenium), always quit afterwards; skips locally, fails in CI,
+    when the browser is missing."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def session() -> Any:
+        chromium, chromedriver = _binary("chromium"), _binary("chromedriver")
+        require(chromium is not None, "chromium")
+        require(chromedriver is not None, "chromedriver")
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+
+        options = Options()
+        options.binary_location = str(chromium)
+        for flag in (*CHROMIUM_FLAGS, f"--window-size={window}", f"--user-data-dir={profile_dir / 'profile'}"):
+            options.add_argument(flag)
+        # No password manager, no breached-password check (it would phone home and pop a dialog).
+        options.add_experimental_option("prefs", {
+            "credentials_enable_service": False,
+            "profile.password_manager_enabled": False,
+            "profile.password_manager_leak_detection": False,
+        })
+        service = Service(executable_path=str(chromedriver), log_output=str(profile_dir / "chromedriver.log"))
+        driver = webdriver.Chrome(options=options, service=service)
+        driver.set_page_load_timeout(20)
+        driver.set_script_timeout(10)
+        try:
+            yield driver
+        finally:
+            try:
+                driver.quit()
+            finally:
+                service.stop()
+
+    return session()

@@ -7,7 +7,6 @@ default-deny badges, no network request at all) and saves the screenshot the REA
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,47 +18,17 @@ from routeguard.introspect import list_routes, load_app
 from routeguard.matrix import build
 from routeguard.matrix_html import render_html
 
-from .support import require
+from .support import headless_chromium
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "docs" / "matrix.png"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--disable-extensions", "--hide-scrollbars", "--window-size=1280,900")
-
-
-def _binary(name: str) -> str | None:
-    return shutil.which(name) or next((p for p in (f"/usr/bin/{name}", f"/usr/lib/chromium/{name}")
-                                       if Path(p).exists()), None)
-
-
 @pytest.fixture
 def chromium(tmp_path: Path) -> Iterator[Any]:
     """A fresh headless Chromium with its own profile directory, always quit afterwards."""
-    binary, driver_path = _binary("chromium"), _binary("chromedriver")
-    require(binary is not None, "chromium")
-    require(driver_path is not None, "chromedriver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(binary)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    service = Service(executable_path=str(driver_path), log_output=str(tmp_path / "chromedriver.log"))
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(20)
-    try:
+    with headless_chromium(tmp_path, window="1280,900") as driver:
         yield driver
-    finally:
-        try:
-            driver.quit()
-        finally:
-            service.stop()
 
 
 def _rgb(value: str) -> tuple[int, int, int]:

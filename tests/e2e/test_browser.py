@@ -4,62 +4,22 @@ gunicorn. Every step leaves a screenshot under test-artifacts/e2e/<test>/."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ..support import require
+from ..support import headless_chromium
 from .servers import Server
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--disable-extensions", "--password-store=basic", "--window-size=1000,720",
-)
-
-
-def _binary(name: str) -> str | None:
-    return shutil.which(name) or next((p for p in (f"/usr/bin/{name}", f"/usr/lib/chromium/{name}")
-                                       if Path(p).exists()), None)
-
-
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
     """A fresh headless Chromium (new profile directory), always quit afterwards."""
-    chromium, chromedriver = _binary("chromium"), _binary("chromedriver")
-    require(chromium is not None, "chromium")
-    require(chromedriver is not None, "chromedriver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(chromium)
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    # No password manager, no breached-password check (it would phone home and pop a dialog).
-    options.add_experimental_option("prefs", {
-        "credentials_enable_service": False,
-        "profile.password_manager_enabled": False,
-        "profile.password_manager_leak_detection": False,
-    })
-    service = Service(executable_path=str(chromedriver), log_output=str(tmp_path / "chromedriver.log"))
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(20)
-    driver.set_script_timeout(10)
-    try:
+    with headless_chromium(tmp_path, window="1000,720") as driver:
         yield driver
-    finally:
-        try:
-            driver.quit()
-        finally:
-            service.stop()
 
 
 class Steps:
