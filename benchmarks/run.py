@@ -154,9 +154,7 @@ def print_report(results: dict[str, dict[str, Any]], targets: list[dict[str, Any
                 continue
             spread = f"{r['q1_ns'] / 1e3:,.1f}-{r['q3_ns'] / 1e3:,.1f} µs"
             vs_bare = f"{r['ratio_vs_base']:.2f}x" if r.get("ratio_vs_base") else "-"
-            vs_peer = f"{r['speedup_vs_peer']:.2f}x faster" if r.get("speedup_vs_peer") else ""
-            if r.get("speedup_vs_peer") and r["speedup_vs_peer"] < 1:
-                vs_peer = f"{1 / r['speedup_vs_peer']:.2f}x slower"
+            vs_peer = _vs_peer(r)
             line(f"{r['label']:<64} {_fmt_time(r['median_ns']):>11} {spread:>17} {vs_bare:>8} {vs_peer:>22}")
 
     line("\nRule-count scaling (median per decision over the same generated queries)")
@@ -174,10 +172,42 @@ def print_report(results: dict[str, dict[str, Any]], targets: list[dict[str, Any
         line(f"  {verdict}  {t['text']}: {t['value']:,.2f} ({t['op']} {t['limit']:,g}{bound})")
 
 
+def _vs_peer(r: dict[str, Any]) -> str:
+    speedup = r.get("speedup_vs_peer")
+    if not speedup:
+        return ""
+    return f"{speedup:.2f}x faster" if speedup >= 1 else f"{1 / speedup:.2f}x slower"
+
+
+def markdown_report(results: dict[str, dict[str, Any]], targets: list[dict[str, Any]]) -> str:
+    """The same tables in Markdown (the README's Performance section is pasted from this)."""
+    out = ["| configuration | median | vs bare app | vs peer |", "|---|---:|---:|---|"]
+    for kind in ("asgi", "wsgi"):
+        for r in results.values():
+            if r["kind"] == kind:
+                vs_bare = f"{r['ratio_vs_base']:.2f}x" if r.get("ratio_vs_base") else "-"
+                peer = results.get(r.get("peer") or "")
+                vs_peer = f"{_vs_peer(r)} than {peer['label'].split(':')[0]}" if peer else ""
+                out.append(f"| {kind.upper()}: {r['label']} | {_fmt_time(r['median_ns'])} | {vs_bare} | {vs_peer} |")
+    out += ["", "| rules | routeguard | naive first-match list | pycasbin keyMatch2 | pycasbin / routeguard |",
+            "|---:|---:|---:|---:|---:|"]
+    for count in RULE_COUNTS:
+        if all(f"match.{m}.{count}" in results for m in MATCHERS):
+            rg, nv, cb = (results[f"match.{m}.{count}"]["median_ns"] for m in MATCHERS)
+            out.append(f"| {count:,} | {_fmt_time(rg)} | {_fmt_time(nv)} | {_fmt_time(cb)} | {cb / rg:,.0f}x |")
+    out += ["", "| target | measured | minimal Python guard | |", "|---|---:|---:|---|"]
+    for t in targets:
+        bound = f"{t['floor_value']:,.2f}" if "floor_value" in t else "-"
+        limit = f"{t['op']} {t['limit']:,g}"
+        out.append(f"| {t['text']} | {t['value']:,.2f} ({limit}) | {bound} | {'PASS' if t['pass'] else 'FAIL'} |")
+    return "\n".join(out) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="short smoke run (few batches, fewer queries)")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown to FILE")
     parser.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     parser.add_argument("--only", metavar="GLOB", action="append",
                         help="time only the configurations matching GLOB (repeatable), e.g. 'asgi.*'")
@@ -245,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "targets": targets,
         }
         Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown_report(results, targets))
     return 0
 
 
