@@ -39,7 +39,7 @@ class Settings:
     min_rounds: int
 
 
-FULL = Settings(warmup_ms=200, batch_ms=10, rounds=61, min_rounds=3)
+FULL = Settings(warmup_ms=200, batch_ms=3, rounds=201, min_rounds=3)  # fine interleaving: stable ratios
 QUICK = Settings(warmup_ms=10, batch_ms=1, rounds=5, min_rounds=1)
 
 
