@@ -1,13 +1,14 @@
 """routeguard benchmark suite: the guard's cost next to what users would pick instead.
 
-    python benchmarks/run.py                  # full run (about a minute on 2 cores)
+    python benchmarks/run.py                  # full run (about 75 s on 2 cores)
     python benchmarks/run.py --quick          # smoke run: every configuration, few batches
-    python benchmarks/run.py --json out.json  # also write the results as JSON
+    python benchmarks/run.py --json out.json  # also write the results as JSON (--markdown: tables)
+    python benchmarks/run.py --only 'asgi.*'  # a subset, while working on one path
 
 Everything runs in process: ASGI apps are awaited with prebuilt scopes, WSGI apps called with
 prebuilt environs, so the numbers are the cost of the code under test, not of a server or a
-socket. Each configuration's decisions are checked first (the admin credential passes, a
-credential without the role and no credential are refused), then all configurations are timed
+socket. Each configuration's decisions are checked first (the admin credential passes; a
+credential without the role, no credential and a forged one are refused), then all are timed
 in interleaved rounds and reported as the median time per request, with its ratio to the bare
 app and to the peer it replaces. The issue's targets are printed as PASS/FAIL at the end.
 """
