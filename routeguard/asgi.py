@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
 from .config import Policy
-from .effects import run_async
+from .effects import resume_async
 from .guard import Guard
+from .identity import Identity
 from .request import RequestView, route_path
 from .responses import Response
 
@@ -25,15 +26,58 @@ _DENIAL_EXTENSION = "websocket.http.response"
 _POLICY_VIOLATION = 1008
 
 
+class ScopeHeaders(Mapping[str, str]):
+    """The headers of an ASGI scope by lower-case name, decoded only when looked up.
+
+    A guarded request reads two or three headers (``authorization``, ``cookie``, ``accept``
+    on refusal); scanning the raw list for them is cheaper than decoding every header into a
+    dict. Repeated headers are joined (``cookie`` with ``; ``, others with ``, ``).
+    """
+
+    __slots__ = ("_all", "_raw")
+
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+        self._all: dict[str, str] | None = None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        key = _NAMES.get(name) or name.encode("latin-1")
+        found: bytes | None = None
+        for raw_name, raw_value in self._raw:
+            if raw_name == key or (len(raw_name) == len(key) and raw_name.lower() == key):
+                found = raw_value if found is None else found + (b"; " if key == b"cookie" else b", ") + raw_value
+        return default if found is None else found.decode("latin-1")
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value  # type: ignore[no-any-return]
+
+    def _decoded(self) -> dict[str, str]:
+        if self._all is None:
+            headers: dict[str, str] = {}
+            for raw_name, raw_value in self._raw:
+                name = raw_name.decode("latin-1").lower()
+                value = raw_value.decode("latin-1")
+                if name in headers:
+                    value = headers[name] + ("; " if name == "cookie" else ", ") + value
+                headers[name] = value
+            self._all = headers
+        return self._all
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+
+_NAMES: dict[str, bytes] = {n: n.encode() for n in ("authorization", "cookie", "accept", "origin", "host")}
+
+
 def request_from_scope(scope: Mapping[str, Any]) -> RequestView:
     """The request view of an ``http`` or ``websocket`` scope."""
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers") or ():
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        if name in headers:
-            value = headers[name] + ("; " if name == "cookie" else ", ") + value
-        headers[name] = value
     raw = scope.get("raw_path")
     prefix = scope.get("root_path") or ""
     client = scope.get("client")
@@ -43,12 +87,26 @@ def request_from_scope(scope: Mapping[str, Any]) -> RequestView:
         path=route_path(scope["path"], prefix),
         raw_path=raw.decode("latin-1").partition("?")[0] if raw is not None else None,
         query=(scope.get("query_string") or b"").decode("latin-1"),
-        headers=headers,
+        headers=ScopeHeaders(scope.get("headers") or ()),
         prefix=prefix,
         client=client[0] if client else None,
         scheme=scope.get("scheme") or ("ws" if websocket else "http"),
         websocket=websocket,
     )
+
+
+def _auth_credentials(identity: Identity) -> AuthCredentials:
+    """Starlette's ``scope["auth"]``; the sorted scope list is computed once per role set."""
+    key = (identity.roles, identity.permissions)
+    scopes = _SCOPES.get(key)
+    if scopes is None:
+        if len(_SCOPES) >= 4096:
+            _SCOPES.clear()
+        scopes = _SCOPES[key] = tuple(identity.scopes)
+    return AuthCredentials(scopes)
+
+
+_SCOPES: dict[tuple[frozenset[str], frozenset[str]], tuple[str, ...]] = {}
 
 
 class ASGIGuard:
@@ -77,7 +135,13 @@ class ASGIGuard:
         guard = self.guard
         try:
             request = request_from_scope(scope)
-            decision = await run_async(guard.evaluate(request))
+            flow = guard.evaluate(request)
+            try:
+                effect = next(flow)
+            except StopIteration as done:  # decided without I/O: no coroutine to await
+                decision = done.value
+            else:
+                decision = await resume_async(flow, effect)
         except Exception as exc:
             request = RequestView(method=str(scope.get("method", "GET")), path="?")
             decision = guard.failed(exc)
@@ -92,7 +156,7 @@ class ASGIGuard:
                 scope["auth"] = _NO_CREDENTIALS
             else:
                 scope["user"] = identity
-                scope["auth"] = AuthCredentials(identity.scopes)
+                scope["auth"] = _auth_credentials(identity)
             await self.app(scope, receive, send)
         elif kind == "http":
             await self._send_http(response, request, send)

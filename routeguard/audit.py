@@ -53,6 +53,7 @@ class AuditEvent:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
+_VALUES: Final = {outcome: outcome.value for outcome in Outcome}  # Enum.value is a slow descriptor
 CounterKey = tuple[int | None, str, bool]  # (rule position, outcome, report_only)
 
 
@@ -72,13 +73,15 @@ class Recorder:
     def record(self, decision: Decision, request: RequestView, status: int | None) -> None:
         """Count, log and publish one decision."""
         rule = decision.rule
-        key = (rule.position if rule is not None else None, decision.outcome.value, decision.report_only)
+        outcome = decision.outcome
+        key = (rule.index + 1 if rule is not None else None, _VALUES[outcome], decision.report_only)
         with self._lock:
-            self._counts[key] += 1
-        refused = decision.refused
-        level = logging.INFO if refused else logging.DEBUG
-        if self.on_decision is None and not logger.isEnabledFor(level):
+            counts = self._counts
+            counts[key] = counts.get(key, 0) + 1
+        refused = outcome is not Outcome.ALLOW
+        if self.on_decision is None and not logger.isEnabledFor(logging.INFO if refused else logging.DEBUG):
             return
+        level = logging.INFO if refused else logging.DEBUG
         identity = decision.identity
         event = AuditEvent(
             time=time.time(),

@@ -23,7 +23,7 @@ _NO_PARAMS: Mapping[str, str] = EMPTY
 _SLASHES = re.compile(r"/{2,}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class AuthResult:
     """What authentication established: an identity, a rejected credential, or neither."""
 
@@ -31,23 +31,41 @@ class AuthResult:
     invalid: str | None = None  # why a presented credential was rejected
     credential: Credential | None = None  # what proved the identity (for logout and revocation)
 
+    def __init__(
+        self, identity: Identity | None = None, invalid: str | None = None, credential: Credential | None = None
+    ) -> None:
+        _AUTH_IDENTITY(self, identity)  # per request: descriptor sets, not object.__setattr__
+        _AUTH_INVALID(self, invalid)
+        _AUTH_CREDENTIAL(self, credential)
+
     @property
     def presented(self) -> bool:
         """True when some backend found credentials (valid or not)."""
         return self.identity is not None or self.invalid is not None
 
 
-ANONYMOUS = AuthResult()
 TENANT_REFUSAL = "tenant not allowed"
 PREFLIGHT = "cors preflight"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Route:
     """The rule a request falls under (None: default deny) and the parameters it captured."""
 
     rule: CompiledRule | None
     params: Mapping[str, str] = _NO_PARAMS
+
+    def __init__(self, rule: CompiledRule | None, params: Mapping[str, str] = _NO_PARAMS) -> None:
+        _ROUTE_RULE(self, rule)
+        _ROUTE_PARAMS(self, params)
+
+
+_AUTH_IDENTITY = vars(AuthResult)["identity"].__set__
+_AUTH_INVALID = vars(AuthResult)["invalid"].__set__
+_AUTH_CREDENTIAL = vars(AuthResult)["credential"].__set__
+_ROUTE_RULE = vars(Route)["rule"].__set__
+_ROUTE_PARAMS = vars(Route)["params"].__set__
+ANONYMOUS = AuthResult()
 
 
 def is_preflight(request: RequestView) -> bool:
@@ -67,7 +85,7 @@ class Engine:
     call :meth:`route` first so that a firewall rejection costs no authentication.
     """
 
-    __slots__ = ("allow_preflight", "firewall", "matcher", "report")
+    __slots__ = ("_public", "allow_preflight", "firewall", "matcher", "report")
 
     def __init__(
         self,
@@ -77,6 +95,7 @@ class Engine:
         allow_preflight: bool = False,
     ):
         self.matcher = Matcher(rules)
+        self._public = {rule.index: Decision(Outcome.ALLOW, "public", rule) for rule in self.matcher.rules}
         self.firewall = firewall or Firewall()
         self.report = report
         self.allow_preflight = allow_preflight
@@ -124,6 +143,8 @@ class Engine:
         rule, params = route.rule, route.params
         identity = auth.identity
         if rule is not None and rule.access == "public":
+            if identity is None and not params and auth.credential is None:
+                return self._public[rule.index]  # immutable, so one per rule serves every request
             return Decision(Outcome.ALLOW, "public", rule, identity, params, credential=auth.credential)
         if identity is None:
             reason = f"invalid credentials: {auth.invalid}" if auth.invalid else "no credentials"

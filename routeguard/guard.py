@@ -135,7 +135,7 @@ class Guard:
         public = route.rule is not None and route.rule.access == "public"
         throttle = None if public else self.throttle
         client = self.client_address(request) if throttle is not None else ""
-        if throttle is not None:
+        if throttle is not None and len(self._lockouts):  # no lockouts known: nothing to look up
             locked = self._locked_out(client, route)
             if locked is not None:
                 return locked
@@ -172,19 +172,27 @@ class Guard:
         for backend in self.backends:
             try:
                 result = backend.authenticate(request)
-                if isinstance(result, Generator):
-                    result = yield from result
-                elif inspect.isawaitable(result):
-                    result = yield awaiting(result)
-                if result is None:
+                if result is None:  # the common answers first: ABC isinstance checks are slow
                     continue
-                credential = _as_credential(result, backend.name)
+                if type(result) is not Credential:
+                    if isinstance(result, Generator):
+                        result = yield from result
+                    elif inspect.isawaitable(result):
+                        result = yield awaiting(result)
+                    if result is None:
+                        continue
+                    result = _as_credential(result, backend.name)
+                credential = result
+                store = self.store
                 if credential.revocation_key is not None:
-                    revoked = yield self.store.effect("get", revocation_entry(credential.revocation_key))
+                    entry = revocation_entry(credential.revocation_key)
+                    # An in-process store does no I/O: read it directly, without an effect round trip.
+                    revoked = store.get(entry) if store.local else (yield store.effect("get", entry))
                     if revoked is not None:
                         raise AuthenticationError("credential revoked")
                 if credential.logout_key is not None and credential.issued_at is not None:
-                    not_before = yield self.store.effect("get", credential.logout_key)
+                    key = credential.logout_key
+                    not_before = store.get(key) if store.local else (yield store.effect("get", key))
                     if not_before is not None and credential.issued_at < float(not_before):
                         raise AuthenticationError("logged out")
                 identity = credential.identity

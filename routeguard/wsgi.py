@@ -25,14 +25,17 @@ class EnvironHeaders(Mapping[str, str]):
         self._environ = environ
 
     def __getitem__(self, name: str) -> str:
-        key = _SPECIAL_KEYS.get(name) or "HTTP_" + name.upper().replace("-", "_")
-        value = self._environ.get(key)
-        if not isinstance(value, str):
+        value = self.get(name)
+        if value is None:
             raise KeyError(name)
-        return value
+        return value  # type: ignore[no-any-return]
 
     def get(self, name: str, default: Any = None) -> Any:
-        key = _SPECIAL_KEYS.get(name) or "HTTP_" + name.upper().replace("-", "_")
+        key = _KEYS.get(name)
+        if key is None:
+            key = _SPECIAL_KEYS.get(name) or "HTTP_" + name.upper().replace("-", "_")
+            if len(_KEYS) < 1024:
+                _KEYS[name] = key
         value = self._environ.get(key)
         return value if isinstance(value, str) else default
 
@@ -49,10 +52,13 @@ class EnvironHeaders(Mapping[str, str]):
 
 _SPECIAL_HEADERS = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
 _SPECIAL_KEYS = {v: k for k, v in _SPECIAL_HEADERS.items()}
+_KEYS: dict[str, str] = {}  # header name -> environ key, memoized (a guard reads a few names)
 
 
 def _wsgi_str(value: str) -> tuple[str, str | None]:
     """A WSGI "bytes as latin-1" string decoded as UTF-8, and the firewall class if it is not."""
+    if value.isascii():  # the common case: nothing to re-decode
+        return value, None
     try:
         return value.encode("latin-1").decode("utf-8"), None
     except UnicodeEncodeError:
@@ -67,7 +73,10 @@ def request_from_environ(environ: Mapping[str, Any]) -> RequestView:
     A non-empty PATH_INFO without a leading ``/`` (``/appadmin`` split by a server at
     ``SCRIPT_NAME=/app``) is a ``non_origin_form`` violation, judged as werkzeug reads it.
     """
-    script_name, prefix_error = _wsgi_str(environ.get("SCRIPT_NAME") or "")
+    script_name = environ.get("SCRIPT_NAME") or ""
+    prefix_error = None
+    if script_name:
+        script_name, prefix_error = _wsgi_str(script_name)
     path_info, path_error = _wsgi_str(environ.get("PATH_INFO") or "")
     if path_info and not path_info.startswith("/"):
         path_error = path_error or NON_ORIGIN_FORM

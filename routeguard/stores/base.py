@@ -29,6 +29,7 @@ class Store(abc.ABC):
     """Keys with values (bytes) and an expiry; every method is safe to call from many threads."""
 
     url: str = ""
+    local: bool = False  # True for an in-process store (no I/O): the guard reads it directly
 
     @abc.abstractmethod
     def get(self, key: str) -> bytes | None:

@@ -14,6 +14,8 @@ _SWEEP_EVERY = 1024
 class MemoryStore(Store):
     """A dict with expiry times; expired keys are swept lazily."""
 
+    local = True
+
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.url = "memory://"
         self._clock = clock
