@@ -165,29 +165,27 @@ def _flask_routes(app: Any, prefix: str) -> Iterator[AppRoute]:
         methods = set(rule.methods or ())
         if getattr(rule, "provide_automatic_options", False):
             methods.discard("OPTIONS")
-        segments = [*_plain_segments(prefix)]
-        for text in rule.rule.strip("/").split("/") if rule.rule.strip("/") else []:
-            whole = _WERKZEUG_PARAM.fullmatch(text)
-            if whole:
-                segments.append("**" if whole.group("converter") == "path" else "{" + whole.group("name") + "}")
-            elif _WERKZEUG_PARAM.search(text):
-                segments.append("*")
-            else:
-                segments.append(text)
-        yield AppRoute(_glob(segments), _methods(methods or None), str(rule.endpoint), prefix + rule.rule)
+        glob = _route_glob(prefix, rule.rule, _WERKZEUG_PARAM)
+        yield AppRoute(glob, _methods(methods or None), str(rule.endpoint), prefix + rule.rule)
 
 
-def _starlette_glob(prefix: str, path: str) -> str:
+def _route_glob(prefix: str, path: str, param: re.Pattern[str]) -> str:
+    """A router's path as a routeguard glob: a whole-segment parameter is ``{name}`` (``**`` for a
+    path converter), a segment with a parameter inside it is ``*``, the rest is literal."""
     segments = [*_plain_segments(prefix)]
     for text in path.strip("/").split("/") if path.strip("/") else []:
-        whole = _STARLETTE_PARAM.fullmatch(text)
+        whole = param.fullmatch(text)
         if whole:
             segments.append("**" if whole.group("converter") == "path" else "{" + whole.group("name") + "}")
-        elif _STARLETTE_PARAM.search(text):
+        elif param.search(text):
             segments.append("*")
         else:
             segments.append(text)
     return _glob(segments)
+
+
+def _starlette_glob(prefix: str, path: str) -> str:
+    return _route_glob(prefix, path, _STARLETTE_PARAM)
 
 
 def _plain_segments(prefix: str) -> list[str]:
