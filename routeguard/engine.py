@@ -38,11 +38,6 @@ class AuthResult:
         _AUTH_INVALID(self, invalid)
         _AUTH_CREDENTIAL(self, credential)
 
-    @property
-    def presented(self) -> bool:
-        """True when some backend found credentials (valid or not)."""
-        return self.identity is not None or self.invalid is not None
-
 
 TENANT_REFUSAL = "tenant not allowed"
 PREFLIGHT = "cors preflight"
@@ -153,8 +148,7 @@ class Engine:
             return self._refuse(Outcome.FORBIDDEN, "no rule matches (default deny)", None, identity, params)
         refusal = self.refusal(rule, identity, params, member)
         if refusal is not None:
-            outcome = Outcome.NOT_FOUND if rule.hide else Outcome.FORBIDDEN
-            return self._refuse(outcome, refusal, rule, identity, params)
+            return self.refuse(Outcome.FORBIDDEN, refusal, route, identity)
         return Decision(Outcome.ALLOW, "allowed", rule, identity, params, credential=auth.credential)
 
     @staticmethod
@@ -173,7 +167,7 @@ class Engine:
         return None
 
     def refuse(self, outcome: Outcome, reason: str, route: Route, identity: Identity | None) -> Decision:
-        """A refusal on ``route`` that honours report-only mode (used for hook results)."""
+        """A refusal on ``route`` that honours ``hide`` (403 becomes 404) and report-only mode."""
         if outcome is Outcome.FORBIDDEN and route.rule is not None and route.rule.hide:
             outcome = Outcome.NOT_FOUND
         return self._refuse(outcome, reason, route.rule, identity, route.params)

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -270,14 +270,6 @@ class BearerBackend:
             revocation_key=f"jti:{jti}" if isinstance(jti, str) and jti else None,
             expires_at=float(exp) if isinstance(exp, int | float) else None,
         )
-
-    def forget(self, tokens: Iterable[str] = ()) -> None:
-        """Drop cached verifications (all of them, or those of ``tokens``)."""
-        tokens = list(tokens)
-        if not tokens:
-            self._cache.clear()
-        for token in tokens:
-            self._cache.discard(hashlib.sha256(token.encode()).digest())
 
 
 def _reason(exc: Exception) -> str:

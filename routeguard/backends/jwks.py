@@ -77,7 +77,6 @@ class JWKSKeys:
         self._fetched_at = float("-inf")
         self._attempted_at = float("-inf")
         self._lock = threading.Lock()
-        self.fetches = 0
 
     def __call__(self, header: Mapping[str, Any]) -> Any:
         """The key for ``header``, or a flow that fetches the set first."""
@@ -127,7 +126,6 @@ class JWKSKeys:
                 keys[item.get("kid")] = (jwt.PyJWK(item).key, item.get("alg"))
             except jwt.PyJWTError:
                 continue  # an unusable key is skipped; tokens naming it are refused
-        self.fetches += 1
         with self._lock:
             self._keys = keys
             self._fetched_at = self._clock()
