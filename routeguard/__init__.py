@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # eager imports for type checkers; at run time names load on 
     from .engine import AuthResult, Engine
     from .errors import (
         AuthenticationError,
+        LogoutError,
         PatternError,
         PolicyError,
         RouteGuardError,
@@ -66,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "login": ".signin",
     "LoginResult": ".signin",
     "logout": ".signin",
+    "LogoutError": ".errors",
     "LogoutResult": ".signin",
     "new_key": ".backends.apikey",
     "Outcome": ".decision",
@@ -117,6 +119,7 @@ __all__ = [
     "Identity",
     "JWKSKeys",
     "LoginResult",
+    "LogoutError",
     "LogoutResult",
     "Outcome",
     "PatternError",
