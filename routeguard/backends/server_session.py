@@ -23,7 +23,7 @@ from ..identity import Identity
 from ..request import RequestView
 from ..stores.base import Store
 from .base import Credential
-from .bearer import claim_strings
+from .claims import claim_strings
 
 _ID: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
