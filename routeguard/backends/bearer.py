@@ -24,10 +24,10 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from .._cache import TTLCache
-from ..effects import Effect
+from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
-from ..request import RequestView
+from ..runtime.cache import TTLCache
+from ..runtime.effects import Effect
 from .base import Credential
 from .claims import ClaimMap
 

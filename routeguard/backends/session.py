@@ -23,9 +23,9 @@ from typing import Any, Final, Literal
 
 import itsdangerous
 
-from .._cache import TTLCache
+from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
-from ..request import RequestView
+from ..runtime.cache import TTLCache
 from .base import Credential
 from .claims import ClaimMap
 
