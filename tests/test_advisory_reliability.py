@@ -130,7 +130,7 @@ def test_rg_2026_22_bearer_token_without_jti_is_revoked_by_digest_until_exp(adap
     assert refused.status == 401
     assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     assert client.send("GET", "/me", bearer(other)).status == 200
-    from routeguard.guard import Guard
+    from routeguard.runtime.guard import Guard
 
     store = Guard.for_policy(client.app.policy).store
     import hashlib

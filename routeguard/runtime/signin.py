@@ -37,14 +37,14 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..backends.base import Credential
+from ..core.decision import Decision
+from ..core.request import RequestView
+from ..core.responses import safe_next
+from ..errors import LogoutError, RouteGuardError, ServiceUnavailableError
 from .audit import logger
-from .backends.base import Credential
-from .decision import Decision
 from .effects import Effect, Flow, run_async, run_sync
-from .errors import LogoutError, RouteGuardError, ServiceUnavailableError
 from .guard import Guard, revocation_entry
-from .request import RequestView
-from .responses import safe_next
 
 #: How long a revocation lasts for a credential without an expiry of its own.
 DEFAULT_REVOCATION_TTL: Final = 24 * 3600.0
@@ -172,7 +172,7 @@ def login(
     default: str = "/",
 ) -> LoginResult:
     """Log ``subject`` in from a WSGI handler (see the module docstring)."""
-    from .wsgi import request_from_environ
+    from ..wsgi import request_from_environ
 
     options = {"roles": roles, "permissions": permissions, "tenants": tenants, "next": next, "default": default}
     return run_sync(_login(environ, request_from_environ, subject, options))
@@ -189,7 +189,7 @@ async def alogin(
     default: str = "/",
 ) -> LoginResult:
     """Log ``subject`` in from an ASGI handler (see the module docstring)."""
-    from .asgi import request_from_scope
+    from ..asgi import request_from_scope
 
     options = {"roles": roles, "permissions": permissions, "tenants": tenants, "next": next, "default": default}
     return await run_async(_login(scope, request_from_scope, subject, options))
@@ -200,7 +200,7 @@ def logout(environ: Mapping[str, Any]) -> LogoutResult:
 
     Raises :class:`routeguard.LogoutError` (answer 503) when it could not be checked or revoked.
     """
-    from .wsgi import request_from_environ
+    from ..wsgi import request_from_environ
 
     return run_sync(_logout(environ, request_from_environ))
 
@@ -210,6 +210,6 @@ async def alogout(scope: Mapping[str, Any]) -> LogoutResult:
 
     Raises :class:`routeguard.LogoutError` (answer 503) when it could not be checked or revoked.
     """
-    from .asgi import request_from_scope
+    from ..asgi import request_from_scope
 
     return await run_async(_logout(scope, request_from_scope))
