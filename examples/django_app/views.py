@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 import routeguard
 from examples.demo_users import LOGIN_PAGE, page
+from routeguard.integrations.django import logout as revoke
 
 
 @login_not_required
@@ -55,7 +56,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
 @login_not_required
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
-    logout(request)  # flushes the session: its cookie is refused from now on
+    revoke(request)  # on the store: refused by every worker, even a copied signed_cookies session
+    logout(request)  # Django's own: flushes the session
     return HttpResponseRedirect("/login/", status=303)
 
 

@@ -40,12 +40,13 @@ from ..backends.base import Credential
 from ..config import Policy
 from ..decision import Decision
 from ..effects import Effect, run_async, run_sync
-from ..errors import AuthenticationError, PolicyError
+from ..errors import AuthenticationError, PolicyError, RouteGuardError
 from ..guard import Guard
 from ..identity import Identity
 from ..request import RequestView
 from ..responses import Response
 from ..settings import SessionConfig
+from ..signin import LogoutResult, logout_flow
 from ..stores import Store
 from ..wsgi import WSGIApp, WSGIGuard, request_from_environ
 
@@ -57,6 +58,7 @@ __all__ = [
     "guard_asgi",
     "guard_wsgi",
     "load_identity",
+    "logout",
     "session_backend",
     "settings_policy",
 ]
@@ -162,7 +164,7 @@ class RouteGuardMiddleware:
             response = guard.finish(decision, view)
             if response is not None:
                 return _http_response(response, view)
-        _admit(request, decision)
+        _admit(request, decision, guard)
         return self.get_response(request)
 
     async def __acall__(self, request: Any) -> Any:
@@ -178,7 +180,7 @@ class RouteGuardMiddleware:
             response = guard.finish(decision, view)
             if response is not None:
                 return _http_response(response, view)
-        _admit(request, decision)
+        _admit(request, decision, guard)
         return await self.get_response(request)
 
     def process_view(self, request: Any, view_func: Any, view_args: Any, view_kwargs: Any) -> None:
@@ -199,8 +201,7 @@ def _request_view(request: Any) -> RequestView:
 
 def _outer_decision(request: Any, guard: Guard) -> Decision | None:
     """The decision of an ``ASGIGuard``/``WSGIGuard`` of the same policy around Django, if any."""
-    scope = getattr(request, "scope", None)
-    carrier = scope if isinstance(scope, Mapping) else getattr(request, "environ", None)
+    carrier = _carrier(request)
     if not isinstance(carrier, Mapping) or carrier.get("routeguard.guard") is not guard:
         return None
     decision = carrier.get("routeguard.decision")
@@ -216,11 +217,21 @@ def _http_response(response: Response, view: RequestView) -> Any:
     return out
 
 
-def _admit(request: Any, decision: Decision) -> None:
+def _carrier(request: Any) -> Any:
+    scope = getattr(request, "scope", None)
+    return scope if isinstance(scope, Mapping) else getattr(request, "environ", None)
+
+
+def _admit(request: Any, decision: Decision, guard: Guard) -> None:
     """Hand the allowed request's identity to Django: ``request.user`` and ``request.auser``."""
     identity = decision.identity
     request.routeguard_identity = identity
     request.routeguard_decision = decision
+    carrier = _carrier(request)
+    if carrier is not None:  # as ASGIGuard/WSGIGuard do: routeguard.logout() finds the credential
+        carrier["routeguard.identity"] = identity
+        carrier["routeguard.decision"] = decision
+        carrier["routeguard.guard"] = guard
     if identity is None:
         return  # anonymous on a public rule: Django's own AuthenticationMiddleware decides
     from django.utils.functional import SimpleLazyObject
@@ -233,6 +244,18 @@ def _restore_user(request: Any) -> None:
     chosen = getattr(request, "_routeguard_user", None)
     if chosen is not None:
         request.user, request.auser = chosen
+
+
+def logout(request: Any) -> LogoutResult:
+    """Revoke the credential of this request on the store (sync; Django runs sync views in a
+    thread under ASGI). Call it beside Django's own ``logout(request)``: with ``signed_cookies``
+    sessions it is what makes a copied cookie useless; with bearer tokens it denies the ``jti``."""
+    carrier = _carrier(request)
+    decision = carrier.get("routeguard.decision") if carrier is not None else None
+    guard = carrier.get("routeguard.guard") if carrier is not None else None
+    if not isinstance(decision, Decision) or not isinstance(guard, Guard):
+        raise RouteGuardError("this request did not pass through RouteGuardMiddleware")
+    return run_sync(logout_flow(guard, _request_view(request), decision.credential))
 
 
 async def _auser(identity: Identity) -> Any:
