@@ -37,16 +37,16 @@ from typing import Any
 
 from ..asgi import ASGIApp, ASGIGuard, request_from_scope
 from ..backends.base import Credential
-from ..config import Policy
-from ..decision import Decision
-from ..effects import Effect, run_async, run_sync
+from ..core.decision import Decision
+from ..core.identity import Identity
+from ..core.request import RequestView
+from ..core.responses import Response
 from ..errors import AuthenticationError, PolicyError, RouteGuardError
-from ..guard import Guard
-from ..identity import Identity
-from ..request import RequestView
-from ..responses import Response
-from ..settings import SessionConfig
-from ..signin import LogoutResult, logout_flow
+from ..policy.model import Policy
+from ..policy.settings import SessionConfig
+from ..runtime.effects import Effect, run_async, run_sync
+from ..runtime.guard import Guard
+from ..runtime.signin import LogoutResult, logout_flow
 from ..stores import Store
 from ..wsgi import WSGIApp, WSGIGuard, request_from_environ
 

@@ -14,8 +14,8 @@ import json
 from collections.abc import Sequence
 from typing import Final
 
+from ..core.rules import ANY, LITERAL, ONE, parse_pattern
 from .introspect import AppRoute
-from .rules import ANY, LITERAL, ONE, parse_pattern
 
 #: Whole paths that are public on almost every site.
 PUBLIC_PATHS: Final = frozenset({
