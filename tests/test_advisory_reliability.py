@@ -11,9 +11,9 @@ import pytest
 
 from routeguard import Credential, Identity, Policy, PolicyError, RequestView
 
-from .apps import STARLETTE_SESSION, Client, policy, session_cookie_of, set_cookies
 from .faults import Redis, freeze, thaw
-from .support import bearer, cookie, token
+from .support import STARLETTE_SESSION, Client, bearer, cookie, session_cookie_of, set_cookies, token
+from .support import session_policy as policy
 
 ADAPTERS = [pytest.param("asgi", id="asgi"), pytest.param("wsgi", id="wsgi")]
 CREDENTIALS = [
