@@ -30,6 +30,8 @@ from .starter import starter_policy
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+#: Lint codes shown as notes: ``check --strict`` does not fail on them.
+NOTE_CODES = frozenset({"report-mode"})
 
 
 class UsageError(Exception):
@@ -65,16 +67,21 @@ def _write(text: str, output: str | None, out: TextIO) -> None:
 # -- commands ------------------------------------------------------------------------------------
 
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
-    """Validate and lint a policy."""
+    """Validate and lint a policy. Report mode is a deliberate migration state: it is shown as a
+    note that ``--strict`` does not count; every other finding counts."""
     policy = _load_policy(args.file)
     findings = lint(policy)
     rules = policy.compiled_rules
     out.write(f"{args.file}: valid: {len(rules)} rule(s), mode {policy.mode}, "
               f"login_url {policy.login_url or '(none)'}\n")
-    for finding in findings:
+    notes = [f for f in findings if f.code in NOTE_CODES]
+    warnings = [f for f in findings if f.code not in NOTE_CODES]
+    for finding in notes:
+        out.write(f"note: {finding}\n")
+    for finding in warnings:
         out.write(f"warning: {finding}\n")
-    out.write(f"{len(findings)} warning(s)\n" if findings else "no findings\n")
-    return EXIT_ERROR if findings and args.strict else EXIT_OK
+    out.write(f"{len(warnings)} warning(s)\n" if warnings else "no findings\n")
+    return EXIT_ERROR if warnings and args.strict else EXIT_OK
 
 
 def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
@@ -131,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Validate a policy and report shadowed, duplicate and "
                            "over-wide public rules.")
     check.add_argument("file", metavar="FILE", help="the policy (TOML)")
-    check.add_argument("--strict", action="store_true", help="exit 1 when there are lint findings")
+    check.add_argument("--strict", action="store_true", help="exit 1 on any finding except the report-mode note")
     check.set_defaults(handler=cmd_check)
 
     exp = sub.add_parser("explain", help="show how one request is judged",
