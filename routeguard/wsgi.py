@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMappin
 from http import HTTPStatus
 from typing import Any
 
-from .config import Policy
-from .effects import run_sync
-from .firewall import INVALID_UTF8, NON_ORIGIN_FORM
-from .guard import Guard
-from .request import RequestView
+from .core.firewall import INVALID_UTF8, NON_ORIGIN_FORM
+from .core.request import RequestView
+from .policy.model import Policy
+from .runtime.effects import run_sync
+from .runtime.guard import Guard
 
 Environ = MutableMapping[str, Any]
 StartResponse = Callable[..., Any]

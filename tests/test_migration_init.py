@@ -9,10 +9,10 @@ from pathlib import Path
 
 from routeguard import Policy
 from routeguard.cli import main
-from routeguard.introspect import AppRoute, list_routes, load_app
-from routeguard.lint import lint
-from routeguard.matrix import build
-from routeguard.starter import starter_policy
+from routeguard.tools.introspect import AppRoute, list_routes, load_app
+from routeguard.tools.lint import lint
+from routeguard.tools.matrix import build
+from routeguard.tools.starter import starter_policy
 
 COLLIDE = "tests.migration_apps.flask_collide:app"
 

@@ -24,11 +24,11 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from .._cache import TTLCache
-from ..effects import Effect
+from ..core.identity import Identity
+from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
-from ..identity import Identity
-from ..request import RequestView
+from ..runtime.cache import TTLCache
+from ..runtime.effects import Effect
 from .base import Credential
 
 HMAC: Final = "HMAC"

@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Final, Literal
 
-from ..effects import Effect
+from ..core.identity import Identity
+from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
-from ..identity import Identity
-from ..request import RequestView
+from ..runtime.effects import Effect
 from ..stores.base import Store
 from .base import Credential
 from .bearer import claim_strings

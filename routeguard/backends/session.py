@@ -23,10 +23,10 @@ from typing import Any, Final, Literal
 
 import itsdangerous
 
-from .._cache import TTLCache
+from ..core.identity import Identity
+from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
-from ..identity import Identity
-from ..request import RequestView
+from ..runtime.cache import TTLCache
 from .base import Credential
 from .bearer import claim_strings
 

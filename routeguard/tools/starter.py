@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from .config import Policy
-from .coverage import covered_methods, first_matches, method_classes
+from ..core.rules import ANY, LITERAL, ONE, parse_pattern
+from ..policy.model import Policy
 from .introspect import AppRoute
-from .rules import ANY, LITERAL, ONE, parse_pattern
+from .reach import covered_methods, first_matches, method_classes
 
 #: Login pages: public, and the first one the app has becomes ``login_url``.
 LOGIN_PATHS: Final = ("/login", "/signin", "/sign-in", "/accounts/login", "/auth/login", "/users/sign_in",

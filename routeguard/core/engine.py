@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from ..backends.base import Credential
 from ._empty import EMPTY
-from .backends.base import Credential
 from .decision import Decision, Outcome
 from .firewall import Firewall
 from .identity import Identity

@@ -20,11 +20,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, StrictBool, ValidationError, field_validator, model_validator
 
-from .backends.base import Backend
-from .errors import PatternError, PolicyError
-from .firewall import Firewall
-from .identity import Identity
-from .rules import ACCESS_VALUES, Access, CompiledRule, Matcher, Segment, parse_pattern, pattern_params
+from ..backends.base import Backend
+from ..core.firewall import Firewall
+from ..core.identity import Identity
+from ..core.rules import ACCESS_VALUES, Access, CompiledRule, Matcher, Segment, parse_pattern, pattern_params
+from ..errors import PatternError, PolicyError
+from ..stores import Store
 from .settings import (
     APIKeyConfig,
     APIKeyEntry,
@@ -40,7 +41,6 @@ from .settings import (
     resolving,
 )
 from .settings import Model as _Model
-from .stores import Store
 
 __all__ = [
     "APIKeyConfig",

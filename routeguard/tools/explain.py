@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import unquote, unquote_to_bytes
 
-from .config import Policy
-from .decision import Decision, Outcome
-from .engine import AuthResult, Engine, Route
-from .firewall import INVALID_UTF8, Firewall
-from .identity import Identity
+from ..core.decision import Decision, Outcome
+from ..core.engine import AuthResult, Engine, Route
+from ..core.firewall import INVALID_UTF8, Firewall
+from ..core.identity import Identity
+from ..core.request import RequestView
+from ..core.responses import Responder, Response
+from ..core.rules import CompiledRule
+from ..policy.model import Policy
 from .matrix import requirement
-from .request import RequestView
-from .responses import Responder, Response
-from .rules import CompiledRule
 
 #: Methods accepted without a rule naming them (RFC 9110 and RFC 5789).
 STANDARD_METHODS: Final = ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from .errors import PatternError, RouteGuardError
-from .rules import parse_pattern
+from ..core.rules import parse_pattern
+from ..errors import PatternError, RouteGuardError
 
 
 class AppImportError(RouteGuardError):

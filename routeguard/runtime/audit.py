@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from .decision import Decision, Outcome
-from .request import RequestView
+from ..core.decision import Decision, Outcome
+from ..core.request import RequestView
 
 logger: Final = logging.getLogger("routeguard")
 _UNPRINTABLE: Final = re.compile(r"[^\x21-\x7e]")

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Final
 from urllib.parse import unquote_to_bytes
 
-from .errors import PolicyError
+from ..errors import PolicyError
 
 NON_ORIGIN_FORM: Final = "non_origin_form"
 CONTROL_CHARACTER: Final = "control_character"

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from .rules import ANY, LITERAL, CompiledRule, Segment
+from ..core.rules import ANY, LITERAL, CompiledRule, Segment
 
 #: Stands for every HTTP method no rule names (it is not a valid method token, so no rule
 #: can name it by accident).

@@ -28,7 +28,7 @@ from urllib.parse import unquote, unquote_to_bytes
 import itsdangerous
 import jwt
 
-from ._access import (
+from .access import (
     CredentialError,
     Credentials,
     assert_access,

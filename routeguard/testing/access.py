@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Final
 
-from .config import BearerConfig, Policy, SessionConfig
-from .identity import Identity
+from ..core.identity import Identity
+from ..policy.model import BearerConfig, Policy, SessionConfig
 
 Headers = Mapping[str, str]
 IdentitySpec = Identity | Mapping[str, str] | None
@@ -71,7 +71,7 @@ def bearer_headers(config: BearerConfig, identity: Identity, *, key: Any = None,
 
 def session_headers(config: SessionConfig, identity: Identity) -> dict[str, str]:
     """``Cookie`` with a signed session the ``[auth.session]`` config accepts for ``identity``."""
-    from .testing import session_cookie
+    from . import session_cookie
 
     if config.format == "server":
         raise CredentialError("auth.session: server-side sessions live in the store; log in through the app")
@@ -177,7 +177,7 @@ def _ok(expected: Expected, status: int) -> bool:
 def _hint(policy: Policy | None, method: str, path: str, identity: IdentitySpec) -> str:
     if policy is None or not (identity is None or isinstance(identity, Identity)):
         return ""
-    from .explain import explain
+    from ..tools.explain import explain
 
     try:
         result = explain(policy, method, path, identity=identity)
@@ -209,7 +209,7 @@ def assert_access(
     guard's own, found on ``app``. Requests are API requests (``Accept: application/json``)
     unless ``headers`` says otherwise. A cell expects one status or a collection of them.
     """
-    from .testing import call_asgi, call_wsgi
+    from . import call_asgi, call_wsgi
 
     __tracebackhide__ = True  # pytest shows the caller's line, not this helper's
     policy = policy or find_policy(app)

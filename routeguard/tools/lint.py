@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from .config import Policy
-from .coverage import OTHER_METHOD, covered_methods, first_matches, method_classes
-from .rules import ANY, LITERAL, ONE, CompiledRule, Segment
+from ..core.rules import ANY, LITERAL, ONE, CompiledRule, Segment
+from ..policy.model import Policy
+from .reach import OTHER_METHOD, covered_methods, first_matches, method_classes
 
 #: Public subtrees that are public by convention; ``/static/**`` is not a surprise.
 STATIC_PREFIXES: Final = frozenset({

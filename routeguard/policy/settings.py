@@ -19,17 +19,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, field_validator, model_validator
 
-from .backends.apikey import APIKey, APIKeyBackend
-from .backends.base import Backend
-from .backends.bearer import HMAC, BearerBackend, algorithm_family, hmac_key, public_key
-from .backends.custom import as_backend
-from .backends.jwks import JWKSKeys
-from .backends.server_session import ServerSessionBackend
-from .backends.session import SessionCookieBackend
-from .errors import PolicyError
-from .firewall import CLASSES as FIREWALL_CLASSES
-from .identity import Identity
-from .stores import Store, open_store
+from ..backends.apikey import APIKey, APIKeyBackend
+from ..backends.base import Backend
+from ..backends.bearer import HMAC, BearerBackend, algorithm_family, hmac_key, public_key
+from ..backends.custom import as_backend
+from ..backends.jwks import JWKSKeys
+from ..backends.server_session import ServerSessionBackend
+from ..backends.session import SessionCookieBackend
+from ..core.firewall import CLASSES as FIREWALL_CLASSES
+from ..core.identity import Identity
+from ..errors import PolicyError
+from ..stores import Store, open_store
 
 # Set while a policy is being loaded: where relative file paths start, and whether secrets are
 # read (``routeguard check`` lints a policy without its secrets, stores or imports).

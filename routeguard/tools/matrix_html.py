@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from typing import Final
 
-from . import __version__
+from .. import __version__
 from .lint import describe_methods
 from .matrix import Cell, Matrix, Row
 

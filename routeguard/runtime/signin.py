@@ -26,13 +26,13 @@ from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .backends.base import Credential
-from .decision import Decision
+from ..backends.base import Credential
+from ..core.decision import Decision
+from ..core.request import RequestView
+from ..core.responses import safe_next
+from ..errors import RouteGuardError
 from .effects import Effect, run_async, run_sync
-from .errors import RouteGuardError
 from .guard import Guard, revocation_entry
-from .request import RequestView
-from .responses import safe_next
 
 #: How long a revocation lasts for a credential without an expiry of its own.
 DEFAULT_REVOCATION_TTL: Final = 24 * 3600.0
@@ -123,7 +123,7 @@ def login(
     default: str = "/",
 ) -> LoginResult:
     """Log ``subject`` in from a WSGI handler (see the module docstring)."""
-    from .wsgi import request_from_environ
+    from ..wsgi import request_from_environ
 
     flow = login_flow(_guard(environ), request_from_environ(environ), _current(environ), subject, roles,
                       permissions, tenants, next, default)
@@ -141,7 +141,7 @@ async def alogin(
     default: str = "/",
 ) -> LoginResult:
     """Log ``subject`` in from an ASGI handler (see the module docstring)."""
-    from .asgi import request_from_scope
+    from ..asgi import request_from_scope
 
     flow = login_flow(_guard(scope), request_from_scope(scope), _current(scope), subject, roles,
                       permissions, tenants, next, default)
@@ -150,13 +150,13 @@ async def alogin(
 
 def logout(environ: Mapping[str, Any]) -> LogoutResult:
     """Revoke the credential of the current WSGI request (see the module docstring)."""
-    from .wsgi import request_from_environ
+    from ..wsgi import request_from_environ
 
     return run_sync(logout_flow(_guard(environ), request_from_environ(environ), _current(environ)))
 
 
 async def alogout(scope: Mapping[str, Any]) -> LogoutResult:
     """Revoke the credential of the current ASGI request (see the module docstring)."""
-    from .asgi import request_from_scope
+    from ..asgi import request_from_scope
 
     return await run_async(logout_flow(_guard(scope), request_from_scope(scope), _current(scope)))

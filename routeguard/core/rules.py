@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from .errors import PatternError
+from ..errors import PatternError
 
 Access = Literal["public", "authenticated", "deny"]
 ACCESS_VALUES: Final = ("public", "authenticated", "deny")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
-from .errors import AuthenticationError
+from ..errors import AuthenticationError
 
 
 def route_path(full_path: str, prefix: str) -> str:

@@ -17,14 +17,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .config import Policy
-from .coverage import Piece, first_matches, method_classes
-from .decision import Decision, Outcome
-from .engine import TENANT_REFUSAL, AuthResult, Engine, Route
-from .identity import Identity
+from ..core.decision import Decision, Outcome
+from ..core.engine import TENANT_REFUSAL, AuthResult, Engine, Route
+from ..core.identity import Identity
+from ..core.rules import CompiledRule, parse_pattern, split_path
+from ..policy.model import Policy
 from .introspect import AppRoute
 from .lint import describe_methods
-from .rules import CompiledRule, parse_pattern, split_path
+from .reach import Piece, first_matches, method_classes
 
 ANONYMOUS: Final = "anonymous"
 AUTHENTICATED: Final = "authenticated"

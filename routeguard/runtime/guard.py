@@ -18,22 +18,22 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Final
 
-from ._cache import TTLCache
+from ..backends.base import Backend, Credential
+from ..backends.server_session import ServerSessionBackend
+from ..backends.session import SessionCookieBackend
+from ..core.csrf import cross_origin
+from ..core.decision import Decision, Outcome
+from ..core.engine import ANONYMOUS, TENANT_REFUSAL, AuthResult, Engine, Route
+from ..core.firewall import Firewall
+from ..core.identity import Identity
+from ..core.request import RequestView
+from ..core.responses import Responder, Response
+from ..errors import AuthenticationError, ServiceUnavailableError
+from ..policy.model import Policy
+from ..policy.settings import ThrottleConfig
 from .audit import Recorder, logger, printable
-from .backends.base import Backend, Credential
-from .backends.server_session import ServerSessionBackend
-from .backends.session import SessionCookieBackend
-from .config import Policy
-from .csrf import cross_origin
-from .decision import Decision, Outcome
+from .cache import TTLCache
 from .effects import Effect, Flow, awaiting, call
-from .engine import ANONYMOUS, TENANT_REFUSAL, AuthResult, Engine, Route
-from .errors import AuthenticationError, ServiceUnavailableError
-from .firewall import Firewall
-from .identity import Identity
-from .request import RequestView
-from .responses import Responder, Response
-from .settings import ThrottleConfig
 
 _HOOK_CACHE_SIZE: Final = 10_000
 

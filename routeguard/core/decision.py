@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..backends.base import Credential
 from ._empty import EMPTY
-from .backends.base import Credential
 from .identity import Identity
 from .rules import CompiledRule
 
