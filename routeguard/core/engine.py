@@ -106,7 +106,7 @@ class Engine:
         violation = self.firewall.check(request.raw_path, request.path, request.path_error)
         if violation is not None:
             return Decision(Outcome.BAD_REQUEST, f"firewall: {violation}")
-        method = "GET" if request.websocket else request.method
+        method = request.method  # ASGI websocket scopes are GET; a WSGI handshake keeps its own
         path = request.path
         if "//" in path:  # only when the empty_segment class is relaxed: judge "//admin" as "/admin",
             path = _SLASHES.sub("/", path)  # as werkzeug routes it, never as a path another rule covers
