@@ -22,7 +22,7 @@ from .errors import RouteGuardError
 from .policy.model import Policy
 from .tools import matrix as mx
 from .tools.explain import ExplainInputError, explain, render_json, render_text
-from .tools.introspect import list_routes, load_app
+from .tools.introspect import AppRoute, list_routes, load_app
 from .tools.lint import lint
 from .tools.matrix_html import render_html
 from .tools.starter import starter_policy
@@ -62,6 +62,15 @@ def _write(text: str, output: str | None, out: TextIO) -> None:
     except OSError as exc:
         raise RouteGuardError(f"cannot write {output!r} ({exc.strerror})") from None
     print(f"wrote {output}", file=sys.stderr)
+
+
+def _app_routes(reference: str) -> list[AppRoute]:
+    """The app's routes; a route the framework matches more widely than its glob is a warning."""
+    routes = list_routes(load_app(reference))
+    for route in routes:
+        if route.warning:
+            print(f"routeguard: warning: {route.source}: {_one_line(route.warning)}", file=sys.stderr)
+    return routes
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -106,7 +115,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_routes(args: argparse.Namespace, out: TextIO) -> int:
     """List the app's routes with the rule deciding each: the permission matrix."""
     policy = _load_policy(args.rules)  # first: a bad policy should not wait for an app import
-    routes = list_routes(load_app(args.app))
+    routes = _app_routes(args.app)
     result = mx.build(routes, policy, app=args.app, source=args.rules)
     renderers: dict[str, Callable[[mx.Matrix], str]] = {
         "table": mx.render_table, "markdown": mx.render_markdown, "json": mx.render_json, "html": render_html,
@@ -119,7 +128,7 @@ def cmd_routes(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
     """Print a starter policy for an app."""
-    routes = list_routes(load_app(args.app))
+    routes = _app_routes(args.app)
     _write(starter_policy(routes, args.app), args.output, out)
     return EXIT_OK
 

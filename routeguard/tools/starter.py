@@ -69,11 +69,14 @@ class _Group:
     public: bool
     methods: set[str] | None = field(default_factory=set)
     sources: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, route: AppRoute) -> None:
         label = f"{route.endpoint} ({route.source})" if route.kind != "websocket" else f"websocket {route.endpoint}"
         if label not in self.sources:
             self.sources.append(label)
+        if route.warning and route.warning not in self.warnings:
+            self.warnings.append(route.warning)
         if route.methods is None:
             self.methods = None
         elif self.methods is not None:
@@ -153,7 +156,8 @@ def starter_policy(routes: Sequence[AppRoute], app: str) -> str:
         '# secret_env = "APP_SESSION_SECRET"',
     ]
     for group in groups:
-        out += ["", f"# {', '.join(group.sources)}", "[[rules]]", *_rule_toml(group)]
+        out += ["", f"# {', '.join(group.sources)}", *(f"# WARNING: {w}" for w in group.warnings),
+                "[[rules]]", *_rule_toml(group)]
         if group.public:
             out.append('access = "public"        # well-known public path')
         else:
