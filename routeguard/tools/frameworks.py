@@ -56,7 +56,7 @@ def is_django(app: Any) -> bool:
 def django_routes(app: Any, prefix: str, depth: int, mount: Mount) -> Iterator[AppRoute]:
     """Every URL pattern of the project's root URLconf (``settings.ROOT_URLCONF``), includes,
     namespaces, the admin site and DRF routers flattened."""
-    from django.urls import URLResolver, get_resolver  # type: ignore[import-untyped]
+    from django.urls import URLResolver, get_resolver
 
     def walk(patterns: Any, route: str, raw: str, names: tuple[str, ...], warn: str) -> Iterator[AppRoute]:
         for pattern in patterns:
@@ -198,7 +198,7 @@ def is_pyramid(app: Any) -> bool:
 
 def pyramid_routes(app: Any, prefix: str, depth: int, mount: Mount) -> Iterator[AppRoute]:
     """Pyramid's routes mapper, with methods from each route's views (``request_method``)."""
-    from pyramid.interfaces import IRoutesMapper  # type: ignore[import-untyped]
+    from pyramid.interfaces import IRoutesMapper
 
     mapper = app.registry.queryUtility(IRoutesMapper)
     views: dict[str, set[str] | None] = {}
