@@ -33,6 +33,7 @@ from .settings import (
     BearerConfig,
     CSRFConfig,
     FirewallConfig,
+    ResponsesConfig,
     SessionConfig,
     StoreConfig,
     ThrottleConfig,
@@ -50,6 +51,7 @@ __all__ = [
     "CSRFConfig",
     "FirewallConfig",
     "Policy",
+    "ResponsesConfig",
     "Rule",
     "Runtime",
     "SessionConfig",
@@ -215,6 +217,7 @@ class Policy(_Model):
     firewall: FirewallConfig = FirewallConfig()
     csrf: CSRFConfig = CSRFConfig()
     throttle: ThrottleConfig = ThrottleConfig()
+    responses: ResponsesConfig = ResponsesConfig()
 
     _compiled: tuple[CompiledRule, ...] = PrivateAttr(default=())
     _built: Runtime | None = PrivateAttr(default=None)
@@ -356,6 +359,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "": Policy, "rules": Rule, "auth": AuthConfig, "auth.bearer": BearerConfig,
     "auth.session": SessionConfig, "auth.api_key": APIKeyConfig, "auth.api_key.keys": APIKeyEntry,
     "store": StoreConfig, "firewall": FirewallConfig, "csrf": CSRFConfig, "throttle": ThrottleConfig,
+    "responses": ResponsesConfig,
 }  # fmt: skip
 
 

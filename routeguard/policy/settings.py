@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, StrictBool, field_validator, model_validator
 
 from ..backends.apikey import APIKey, APIKeyBackend
 from ..backends.base import Backend
@@ -29,6 +29,7 @@ from ..backends.server_session import ServerSessionBackend
 from ..backends.session import SessionCookieBackend
 from ..core.firewall import CLASSES as FIREWALL_CLASSES
 from ..core.identity import Identity
+from ..core.responses import Responder, check_next_param, check_template
 from ..errors import PolicyError
 from ..stores import Store, open_store
 
@@ -442,3 +443,40 @@ class ThrottleConfig(Model):
             except ValueError:
                 raise ValueError(f"{proxy!r} is not an IP address or network") from None
         return proxies
+
+
+class ResponsesConfig(Model):
+    """``[responses]``: how refusals look to API clients and browsers (defaults: SPEC §4).
+
+    ``format``: ``"error"`` (``{"error": "Forbidden"}``), ``"detail"`` (FastAPI's
+    ``{"detail": ...}``) or ``"problem"`` (RFC 9457 ``application/problem+json``);
+    ``next_param``: the login redirect's parameter; ``html_template``: a file (relative to the
+    policy) for browser refusal pages, with ``{status}`` and ``{title}`` placeholders.
+    """
+
+    format: Literal["error", "detail", "problem"] = "error"
+    next_param: str = "next"
+    html_template: Path | None = None
+
+    _template: str | None = PrivateAttr(default=None)
+
+    @field_validator("next_param")
+    @classmethod
+    def _next_param(cls, name: str) -> str:
+        return check_next_param(name)
+
+    @model_validator(mode="after")
+    def _read_template(self) -> ResponsesConfig:
+        if self.html_template is not None:
+            text = file_text(self.html_template, "html_template")
+            if len(text) > _MAX_TEMPLATE:
+                raise ValueError(f"html_template is {len(text)} characters; at most {_MAX_TEMPLATE}")
+            self._template = check_template(text)
+        return self
+
+    def responder(self, login_url: str | None) -> Responder:
+        """The response builder for a policy with this login URL."""
+        return Responder(login_url, format=self.format, next_param=self.next_param, html_template=self._template)
+
+
+_MAX_TEMPLATE = 65536
