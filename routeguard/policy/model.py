@@ -35,6 +35,7 @@ from .settings import (
     FirewallConfig,
     ResponsesConfig,
     SessionConfig,
+    SignedCookieConfig,
     StoreConfig,
     ThrottleConfig,
     import_ref,
@@ -55,6 +56,7 @@ __all__ = [
     "Rule",
     "Runtime",
     "SessionConfig",
+    "SignedCookieConfig",
     "StoreConfig",
     "ThrottleConfig",
     "loading",
@@ -359,7 +361,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "": Policy, "rules": Rule, "auth": AuthConfig, "auth.bearer": BearerConfig,
     "auth.session": SessionConfig, "auth.api_key": APIKeyConfig, "auth.api_key.keys": APIKeyEntry,
     "store": StoreConfig, "firewall": FirewallConfig, "csrf": CSRFConfig, "throttle": ThrottleConfig,
-    "responses": ResponsesConfig,
+    "responses": ResponsesConfig, "auth.signed_cookie": SignedCookieConfig,
 }  # fmt: skip
 
 
