@@ -124,6 +124,7 @@ class BearerConfig(Model):
     tenants_claim: str = "tenants"
     max_header_bytes: int = Field(default=8192, ge=256, le=65536)
     cache_size: int = Field(default=10_000, ge=0)
+    cache_bytes: int = Field(default=32 << 20, ge=0)  # verified tokens cached, bounded in bytes too
 
     @field_validator("subject_claim", "roles_claim", "permissions_claim", "tenants_claim")
     @classmethod
@@ -178,6 +179,7 @@ class BearerConfig(Model):
             tenants_claim=self.tenants_claim,
             max_header_bytes=self.max_header_bytes,
             cache_size=self.cache_size,
+            cache_bytes=self.cache_bytes,
         )
 
 
@@ -435,11 +437,12 @@ class StoreConfig(Model):
     url_env: str | None = None
     timeout: float = Field(default=1.0, gt=0, le=30)
     prefix: str = "routeguard:"
+    pool_size: int = Field(default=100, gt=0, le=10_000)  # Redis connections per client (per event loop)
 
     def build(self) -> Store:
         """Open the store (connections are made lazily); ``url_env`` names a variable holding the URL."""
         url = env_secret(self.url_env, "store.url_env") if self.url_env else self.url
-        return open_store(url, timeout=self.timeout, prefix=self.prefix)
+        return open_store(url, timeout=self.timeout, prefix=self.prefix, pool_size=self.pool_size)
 
 
 class FirewallConfig(Model):
