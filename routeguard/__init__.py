@@ -39,13 +39,14 @@ if TYPE_CHECKING:  # eager imports for type checkers; at run time names load on 
     from .identity import Identity
     from .request import RequestView
     from .responses import safe_next
-    from .signin import LoginResult, LogoutResult, alogin, alogout, login, logout
+    from .signin import LoginResult, LogoutResult, alogin, alogin_failed, alogout, login, login_failed, logout
     from .wsgi import WSGIGuard
 
 # Loaded lazily (PEP 562): importing routeguard, or its pytest plugin, costs almost nothing
 # until a name is used.
 _EXPORTS: dict[str, str] = {
     "alogin": ".signin",
+    "alogin_failed": ".signin",
     "alogout": ".signin",
     "APIKeyBackend": ".backends.apikey",
     "APIKeyConfig": ".config",
@@ -64,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     "Identity": ".identity",
     "JWKSKeys": ".backends.jwks",
     "login": ".signin",
+    "login_failed": ".signin",
     "LoginResult": ".signin",
     "logout": ".signin",
     "LogoutResult": ".signin",
@@ -133,9 +135,11 @@ __all__ = [
     "WSGIGuard",
     "__version__",
     "alogin",
+    "alogin_failed",
     "alogout",
     "hash_key",
     "login",
+    "login_failed",
     "logout",
     "new_key",
     "safe_next",

@@ -138,7 +138,7 @@ def claim_strings(value: Any, name: str) -> frozenset[str]:
         return frozenset(value.split())
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
         return frozenset(value)
-    raise AuthenticationError(f"claim {name!r} is not a list of strings")
+    raise AuthenticationError(f"claim {name!r} is not a list of strings", genuine=True)  # signed, not guessed
 
 
 class BearerBackend:
@@ -242,7 +242,9 @@ class BearerBackend:
                 options={"require": self._required},
             )
         except jwt.InvalidTokenError as exc:
-            raise AuthenticationError(_reason(exc)) from None
+            # pyjwt checks claims only after the signature verified: such a token is genuine.
+            genuine = not isinstance(exc, jwt.DecodeError | jwt.InvalidAlgorithmError)
+            raise AuthenticationError(_reason(exc), genuine=genuine) from None
         except (jwt.PyJWKError, ValueError, TypeError):
             raise AuthenticationError("token cannot be verified with the configured key") from None
         credential = self._credential(claims)
@@ -254,7 +256,7 @@ class BearerBackend:
     def _credential(self, claims: dict[str, Any]) -> Credential:
         subject = claims.get(self.subject_claim)
         if not isinstance(subject, str) or not subject:
-            raise AuthenticationError("token has no subject")
+            raise AuthenticationError("token has no subject", genuine=True)
         identity = Identity(
             subject=subject,
             roles=claim_strings(claims.get(self.roles_claim), self.roles_claim),

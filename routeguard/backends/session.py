@@ -125,7 +125,7 @@ class SessionCookieBackend:
         if subject is None or subject == "":
             return None
         if isinstance(subject, bool) or not isinstance(subject, str | int):
-            raise AuthenticationError(f"session key {self.user_key!r} is not a string")
+            raise AuthenticationError(f"session key {self.user_key!r} is not a string", genuine=True)
         identity = Identity(
             subject=str(subject),
             roles=claim_strings(session.get(self.roles_key), self.roles_key),
@@ -164,7 +164,7 @@ class SessionCookieBackend:
                 loaded, signed = self._serializer.loads(value, max_age=self.max_age, return_timestamp=True)
                 session = _untag(loaded)
         except itsdangerous.SignatureExpired:
-            raise AuthenticationError("session expired") from None
+            raise AuthenticationError("session expired", genuine=True) from None
         except itsdangerous.BadData:
             raise AuthenticationError("bad session signature") from None
         except (ValueError, UnicodeError, binascii.Error):
