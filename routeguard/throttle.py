@@ -123,12 +123,12 @@ class Throttle:
         store = self.store
         key = client_key(client)
         failures = yield store.effect("get", key)
-        if failures is not None and int(failures) > self.config.max_failures:
+        if failures is not None and int(failures) >= self.config.max_failures:
             return self._lock(client, (yield store.effect("ttl", key)), self.config.window)
         for username in usernames:
             key = username_key(username)
             failures = yield store.effect("get", key)
-            if failures is not None and int(failures) > self.config.username_max_failures:
+            if failures is not None and int(failures) >= self.config.username_max_failures:
                 return _seconds((yield store.effect("ttl", key)), self.config.username_window)
         return None
 
@@ -140,9 +140,9 @@ class Throttle:
         by_user = yield store.effect("incr", key, config.username_window)
         by_client = yield store.effect("incr", client_key(client), config.window)
         waits = []
-        if by_client > config.max_failures:
+        if by_client >= config.max_failures:
             waits.append(self._lock(client, (yield store.effect("ttl", client_key(client))), config.window))
-        if by_user > config.username_max_failures:
+        if by_user >= config.username_max_failures:
             waits.append(_seconds((yield store.effect("ttl", key)), config.username_window))
         return max(waits) if waits else None
 

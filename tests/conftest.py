@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 from routeguard import Policy
 
 from .support import JWT_SECRET, POLICY_TOML, SESSION_SECRET, RedisServer, Send, require, sender
+
+# The example apps default to one SQLite file in the system temp directory: give each test run
+# its own, so failed logins one run (or another checkout) counts never throttle another.
+os.environ.setdefault("APP_STORE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='routeguard-examples-')}/store.db")
 
 
 @pytest.fixture(autouse=True)
