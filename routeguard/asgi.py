@@ -7,13 +7,13 @@ from typing import Any
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
-from .config import Policy
-from .effects import resume_async
-from .guard import Guard
-from .identity import Identity
-from .request import RequestView, route_path
-from .responses import Response
-from .throttle import asgi_login_body, usernames_in
+from .core.identity import Identity
+from .core.request import RequestView, route_path
+from .core.responses import Response
+from .policy.model import Policy
+from .runtime.effects import resume_async
+from .runtime.guard import Guard
+from .runtime.throttle import asgi_login_body, usernames_in
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -25,9 +25,9 @@ import pytest
 
 import routeguard
 from routeguard import ASGIGuard, Policy, ServiceUnavailableError, WSGIGuard, hash_key
-from routeguard.guard import Guard
+from routeguard.runtime.guard import Guard
+from routeguard.runtime.throttle import client_key, username_key
 from routeguard.testing import Reply, call_asgi, call_wsgi
-from routeguard.throttle import client_key, username_key
 
 from .support import BROWSER, bearer, cookie, token
 

@@ -1,0 +1,340 @@
+"""The request flow both adapters share.
+
+firewall -> (CORS preflight) -> match -> throttle login POSTs -> authenticate (revocation,
+identity loader) -> throttle guessed credentials (:mod:`routeguard.runtime.throttle`) -> CSRF for cookie
+sessions -> authorize (membership hook, ownership check) -> app or guard response.
+
+Written once as an effect flow (see :mod:`routeguard.effects`) and driven synchronously by
+:class:`routeguard.WSGIGuard` and asynchronously by :class:`routeguard.ASGIGuard`. Anything
+unexpected while deciding refuses the request; nothing here ever logs a credential.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import time
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, Final
+
+from ..backends.base import Backend, Credential
+from ..backends.server_session import ServerSessionBackend
+from ..backends.session import SessionCookieBackend
+from ..core.csrf import cross_origin
+from ..core.decision import Decision, Outcome
+from ..core.engine import ANONYMOUS, TENANT_REFUSAL, AuthResult, Engine, Route
+from ..core.firewall import Firewall
+from ..core.identity import Identity
+from ..core.request import RequestView
+from ..core.responses import Response
+from ..errors import AuthenticationError, ServiceUnavailableError
+from ..policy.model import Policy
+from .audit import Recorder, logger, printable
+from .cache import TTLCache
+from .effects import Effect, Flow, awaiting, call
+from .throttle import Throttle
+
+_HOOK_CACHE_SIZE: Final = 10_000
+
+
+def revocation_entry(key: str) -> str:
+    """The store key under which a revoked credential is listed."""
+    return "revoked:" + key
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Loaded:
+    """What the identity loader said about one subject (cached briefly)."""
+
+    refused: str | None = None
+    roles: frozenset[str] | None = None
+    permissions: frozenset[str] | None = None
+    tenants: frozenset[str] | None = None
+
+
+def _loaded(result: Any, subject: str) -> _Loaded:
+    """Interpret an identity loader's answer: None/False refuse; Identity or mapping update."""
+    if result is None or result is False:
+        return _Loaded(refused="user unknown or disabled")
+    if isinstance(result, Identity):
+        if result.subject != subject:
+            return _Loaded(refused="identity loader returned another subject")
+        return _Loaded(None, result.roles, result.permissions, result.tenants)
+    if isinstance(result, Mapping):
+        if result.get("disabled") is True or result.get("active") is False:
+            return _Loaded(refused="user disabled")
+
+        def strings(key: str) -> frozenset[str] | None:
+            value = result.get(key)
+            if value is None:
+                return None
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise TypeError(f"identity loader: {key!r} must be a list of strings")
+            return frozenset(value)
+
+        return _Loaded(None, strings("roles"), strings("permissions"), strings("tenants"))
+    raise TypeError(f"identity loader returned {type(result).__name__}; expected Identity, mapping or None")
+
+
+class Guard:
+    """The policy at run time, shared by both adapters (one per Policy: see :meth:`for_policy`).
+
+    ``guard.counters()`` gives decisions by (rule position, outcome, report_only) for a dashboard.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        runtime = policy.runtime()
+        self.policy = policy
+        self.store = runtime.store
+        self.engine = Engine(
+            runtime.rules,
+            Firewall(policy.firewall.relax),
+            report=policy.mode == "report",
+            allow_preflight=policy.allow_preflight,
+        )
+        self.responder = policy.responses.responder(policy.login_url)
+        self.recorder = Recorder(runtime.on_decision)
+        self.backends: tuple[Backend, ...] = runtime.backends
+        self.server_sessions = next((b for b in self.backends if isinstance(b, ServerSessionBackend)), None)
+        self.cookie_backends = frozenset(
+            b.name for b in self.backends
+            if isinstance(b, SessionCookieBackend | ServerSessionBackend) or getattr(b, "cookie_based", False)
+        )
+        self.loader = runtime.identity_loader
+        self.loader_ttl = policy.auth.identity_cache_ttl
+        self.membership = runtime.tenant_membership
+        self.membership_ttl = policy.membership_cache_ttl
+        self.csrf_origins = frozenset(policy.csrf.trusted_origins) if policy.csrf.enabled else None
+        self.throttle = Throttle(policy.throttle, self.store, policy.login_url) if policy.throttle.enabled else None
+        self._loaded: TTLCache[_Loaded] = TTLCache(_HOOK_CACHE_SIZE)
+        self._members: TTLCache[bool] = TTLCache(_HOOK_CACHE_SIZE)
+
+    @classmethod
+    def for_policy(cls, policy: Policy) -> Guard:
+        """The Guard of ``policy``, built once and reused."""
+        guard = policy._runtime
+        if not isinstance(guard, cls):
+            guard = cls(policy)
+            policy._runtime = guard
+        return guard
+
+    def counters(self) -> dict[tuple[int | None, str, bool], int]:
+        """Decisions so far by (rule position or None, outcome, report_only)."""
+        return self.recorder.counters()
+
+    # -- the flow ---------------------------------------------------------------------------
+    def evaluate(self, request: RequestView, usernames: tuple[str, ...] = ()) -> Flow[Decision]:
+        """Decide one request (a flow: drive it with ``run_sync`` or ``run_async``).
+
+        ``usernames``: what a POST to ``login_url`` names in its body (the adapters read it).
+        """
+        route = self.engine.route(request)
+        if isinstance(route, Decision):
+            return route
+        public = route.rule is not None and route.rule.access == "public"
+        throttle = self.throttle
+        if throttle is not None and throttle.is_login_post(request):
+            try:
+                wait = yield from throttle.login_refusal(throttle.client(request), usernames)
+            except ServiceUnavailableError as exc:  # never an unthrottled login
+                return Decision(Outcome.UNAVAILABLE, f"unavailable: {exc}", route.rule)
+            if wait is not None:
+                return self._too_many(route, wait, "too many failed logins")
+        try:
+            auth = yield from self.authenticate(request)
+            if throttle is not None and (auth.invalid is not None or public):
+                throttled = yield from self._throttle(throttle, request, route, auth, public)
+                if isinstance(throttled, Decision):
+                    return throttled
+                auth = throttled
+            if auth.identity is not None and self.csrf_origins is not None:
+                forged = self._csrf(request, auth)
+                if forged is not None:  # refused even on public rules: the app sees the cookie too
+                    return self.engine.refuse(Outcome.FORBIDDEN, forged, route, auth.identity)
+            decision = self.engine.authorize(route, auth)
+            membership, identity, rule = self.membership, auth.identity, route.rule
+            if (
+                decision.reason == TENANT_REFUSAL
+                and membership is not None
+                and identity is not None
+                and (yield from self._member(membership, identity, route))
+            ):
+                decision = self.engine.authorize(route, auth, member=True)
+            if decision.outcome is Outcome.ALLOW and rule is not None and rule.check is not None:
+                decision = yield from self._check_owner(rule.check, route, decision)
+            return decision
+        except ServiceUnavailableError as exc:
+            if public:
+                return self.engine.authorize(route, ANONYMOUS)  # a public page never needs the store
+            logger.warning("refusing %s %s: %s", printable(request.method, 32), printable(request.path), exc)
+            return Decision(Outcome.UNAVAILABLE, f"unavailable: {exc}", route.rule)
+
+    def authenticate(self, request: RequestView) -> Generator[Effect, Any, AuthResult]:
+        """Try each backend in order; the first that finds credentials decides."""
+        for backend in self.backends:
+            try:
+                result = backend.authenticate(request)
+                if result is None:  # the common answers first: ABC isinstance checks are slow
+                    continue
+                if type(result) is not Credential:
+                    if isinstance(result, Generator):
+                        result = yield from result
+                    elif inspect.isawaitable(result):
+                        result = yield awaiting(result)
+                    if result is None:
+                        continue
+                    result = _as_credential(result, backend.name)
+                credential = result
+                store = self.store
+                if credential.revocation_key is not None:
+                    entry = revocation_entry(credential.revocation_key)
+                    # An in-process store does no I/O: read it directly, without an effect round trip.
+                    revoked = store.get(entry) if store.local else (yield store.effect("get", entry))
+                    if revoked is not None:
+                        raise AuthenticationError("credential revoked", genuine=True)
+                if credential.logout_key is not None and credential.issued_at is not None:
+                    key = credential.logout_key
+                    not_before = store.get(key) if store.local else (yield store.effect("get", key))
+                    if not_before is not None and credential.issued_at < float(not_before):
+                        raise AuthenticationError("logged out", genuine=True)
+                identity = credential.identity
+                if self.loader is not None:
+                    identity = yield from self._reload(identity, self.loader)
+                return AuthResult(identity=identity, credential=credential)
+            except AuthenticationError as exc:
+                return AuthResult(invalid=f"{backend.name}: {exc.reason}", genuine=exc.genuine)
+            except ServiceUnavailableError:
+                raise
+            except Exception as exc:  # a broken backend refuses, it never allows
+                logger.error("backend %s failed: %s", backend.name, type(exc).__name__)
+                return AuthResult(invalid=f"{backend.name}: backend error ({type(exc).__name__})")
+        return ANONYMOUS
+
+    def _reload(self, identity: Identity, loader: Callable[[str], Any]) -> Generator[Effect, Any, Identity]:
+        """Current roles, permissions and tenants from the identity loader (cached briefly)."""
+        subject = identity.subject
+        now = time.time()
+        loaded = self._loaded.get(subject, now)
+        if loaded is None:
+            try:
+                loaded = _loaded((yield call(loader, subject)), subject)
+            except AuthenticationError:
+                raise
+            except Exception as exc:
+                raise ServiceUnavailableError(f"identity loader: {type(exc).__name__}") from None
+            if self.loader_ttl > 0:
+                self._loaded.set(subject, loaded, now + self.loader_ttl)
+        if loaded.refused is not None:
+            raise AuthenticationError(loaded.refused, genuine=True)
+        return dataclasses.replace(
+            identity,
+            roles=identity.roles if loaded.roles is None else loaded.roles,
+            permissions=identity.permissions if loaded.permissions is None else loaded.permissions,
+            tenants=identity.tenants if loaded.tenants is None else loaded.tenants,
+        )
+
+    def _member(
+        self, hook: Callable[[Identity, str], Any], identity: Identity, route: Route
+    ) -> Generator[Effect, Any, bool]:
+        """Ask the membership hook whether ``identity`` belongs to the route's tenant."""
+        tenant = route.params.get(route.rule.tenant or "") if route.rule is not None else None
+        if not tenant:
+            return False
+        key = (identity.subject, tenant)
+        now = time.time()
+        cached = self._members.get(key, now)
+        if cached is not None:
+            return cached
+        try:
+            answer = (yield call(hook, identity, tenant)) is True
+        except Exception as exc:
+            logger.error("tenant membership hook failed: %s", type(exc).__name__)
+            raise ServiceUnavailableError(f"membership hook: {type(exc).__name__}") from None
+        if self.membership_ttl > 0:
+            self._members.set(key, answer, now + self.membership_ttl)
+        return answer
+
+    def _check_owner(
+        self, check: Callable[..., Any], route: Route, decision: Decision
+    ) -> Generator[Effect, Any, Decision]:
+        """Run the rule's ``check`` predicate; False or an error refuses."""
+        try:
+            allowed = (yield call(check, decision.identity, dict(route.params))) is True
+        except ServiceUnavailableError:
+            raise
+        except Exception as exc:
+            name = route.rule.check_name if route.rule is not None else "?"
+            logger.error("check %s failed: %s", name, type(exc).__name__)
+            return self.engine.refuse(Outcome.FORBIDDEN, f"check error ({type(exc).__name__})", route,
+                                      decision.identity)
+        if allowed:
+            return decision
+        return self.engine.refuse(Outcome.FORBIDDEN, "check refused", route, decision.identity)
+
+    def _csrf(self, request: RequestView, auth: AuthResult) -> str | None:
+        identity = auth.identity
+        if identity is None or identity.backend not in self.cookie_backends:
+            return None
+        return cross_origin(request, self.csrf_origins or frozenset())
+
+    def _throttle(
+        self, throttle: Throttle, request: RequestView, route: Route, auth: AuthResult, public: bool
+    ) -> Generator[Effect, Any, AuthResult | Decision]:
+        """Count a guessed credential (429 once over the limit on a protected rule); on a public
+        rule a locked-out client's credentials are ignored. Valid credentials are never refused."""
+        if auth.invalid is not None:
+            if auth.genuine:
+                return auth  # expired, revoked, logged out: an honest 401, never a guess
+            wait = yield from throttle.count_guess(throttle.client(request))
+            if wait is None or public:
+                return auth  # a public page ignores the invalid credential and answers
+            return self._too_many(route, wait, "too many failed credentials")
+        if auth.identity is None or throttle.locked(throttle.client(request)) is None:
+            return auth
+        if self._report(route):
+            logger.info("would ignore the credentials of a locked-out client on %s", printable(request.path))
+            return auth
+        return ANONYMOUS  # no oracle: the public page answers as if no credential was sent
+
+    def _too_many(self, route: Route, wait: int, reason: str) -> Decision:
+        """429 with Retry-After (logged and let through in report mode)."""
+        return Decision(Outcome.TOO_MANY_REQUESTS, reason, route.rule, retry_after=wait,
+                        report_only=self._report(route))
+
+    def _report(self, route: Route) -> bool:
+        rule = route.rule
+        return self.engine.report if rule is None or rule.report is None else rule.report
+
+    def forget_user(self, subject: str | None = None) -> None:
+        """Drop the identity loader's cache (for one subject, or all)."""
+        if subject is None:
+            self._loaded.clear()
+        else:
+            self._loaded.discard(subject)
+
+    # -- after the decision -----------------------------------------------------------------
+    def failed(self, exc: BaseException) -> Decision:
+        """The decision for an unexpected error while deciding: refuse (503)."""
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
+        # Only the type and location: exception messages may quote request data.
+        logger.error("error while deciding: %s at %s", type(exc).__name__, where)
+        return Decision(Outcome.UNAVAILABLE, f"internal error ({type(exc).__name__})")
+
+    def finish(self, decision: Decision, request: RequestView) -> Response | None:
+        """Record the decision; the guard's response, or None when the app should answer."""
+        response = None if decision.allowed else self.responder.render(decision, request)
+        self.recorder.record(decision, request, response.status if response is not None else None)
+        return response
+
+
+def _as_credential(result: Any, backend_name: str) -> Credential:
+    if isinstance(result, Credential):
+        return result
+    if isinstance(result, Identity):
+        if not result.backend:
+            result = dataclasses.replace(result, backend=backend_name)
+        return Credential(result)
+    raise TypeError(f"backend returned {type(result).__name__}; expected Identity, Credential or None")
