@@ -172,13 +172,14 @@ class Client:
     def get(self, target: str, headers: dict[str, str] | None = None) -> Reply:
         return self.send("GET", target, headers)
 
-    def login(self, username: str | list[str], password: str = "wrong", as_json: bool = False) -> Reply:
+    def login(self, username: str | list[str], password: str = "wrong", as_json: bool = False,
+              path: str = "/login") -> Reply:
         if as_json:
             body = json.dumps({"username": username, "password": password}).encode()
-            return self.send("POST", "/login", {"Content-Type": "application/json"}, body)
+            return self.send("POST", path, {"Content-Type": "application/json"}, body)
         names = username if isinstance(username, list) else [username]
         form = urlencode([("username", name) for name in names] + [("password", password)]).encode()
-        return self.send("POST", "/login", {"Content-Type": "application/x-www-form-urlencoded"}, form)
+        return self.send("POST", path, {"Content-Type": "application/x-www-form-urlencoded"}, form)
 
     def lock_out(self) -> None:
         """Go over the client limit with garbage tokens: the last one is answered 429."""
@@ -317,6 +318,7 @@ def test_rg_2026_13_failed_logins_lock_the_username(kind, tmp_path, as_json):
     locked = client.login("alice", PASSWORD, as_json=as_json)
     assert too_many(locked)  # even the right password: a guess must not learn it was right
     assert too_many(client.login(" ALICE ", PASSWORD, as_json=as_json))  # one user, however typed
+    assert too_many(client.login("alice", PASSWORD, as_json=as_json, path="/login/"))  # as rules match
     assert client.login("bob", PASSWORD, as_json=as_json).status == 200  # other users sign in
     assert client.get("/login").status == 200  # the form still answers
     assert client.get("/me", ALICE).json() == {"subject": "alice"}  # her tokens keep working

@@ -194,14 +194,19 @@ class RouteGuardMiddleware:
 
 
 def _login_usernames(request: Any, view: RequestView, guard: Guard) -> tuple[str, ...]:
-    """The username(s) a POST to ``login_url`` names, for the throttle (Django buffers the body)."""
+    """The username(s) a POST to ``login_url`` names, for the throttle (Django buffers the body
+    and parses forms, multipart included, once for the view too)."""
     throttle = guard.throttle
     if throttle is None or not throttle.is_login_post(view):
         return ()
+    field = throttle.config.username_field
+    if (request.content_type or "") in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values = [v for v in request.POST.getlist(field) if isinstance(v, str)]
+        return tuple(dict.fromkeys((values[0], values[-1]))) if values else ()
     body = request.body
     if len(body) > MAX_LOGIN_BODY:
         return ()
-    return usernames_in(view.headers.get("content-type"), body, throttle.config.username_field)
+    return usernames_in(view.headers.get("content-type"), body, field)
 
 
 def _request_view(request: Any) -> RequestView:

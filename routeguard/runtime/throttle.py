@@ -59,7 +59,7 @@ class Throttle:
     def __init__(self, config: ThrottleConfig, store: Store, login_url: str | None) -> None:
         self.config = config
         self.store = store
-        self.login_path = login_url.partition("?")[0] if login_url is not None else None
+        self.login_path = _slashless(login_url.partition("?")[0]) if login_url is not None else None
         self.proxies: Networks = tuple(ipaddress.ip_network(p, strict=False) for p in config.trusted_proxies)
         # Clients this process saw go over the limit, until when: a guessed credential from a
         # locked client costs no store round trip, and valid requests never touch the store.
@@ -109,7 +109,7 @@ class Throttle:
 
     def is_login_post(self, request: RequestView) -> bool:
         """A POST to ``login_url``: where passwords are guessed."""
-        return request.method == "POST" and self.login_path is not None and request.path == self.login_path
+        return request.method == "POST" and self.login_path is not None and _slashless(request.path) == self.login_path
 
     def login_refusal(self, client: str, usernames: tuple[str, ...]) -> Generator[Effect, Any, int | None]:
         """Retry-After seconds when the client or a username of a login POST is over its limit.
@@ -156,6 +156,11 @@ class Throttle:
         until = time.time() + seconds
         self._lockouts.set(client, until, until)
         return seconds
+
+
+def _slashless(path: str) -> str:
+    """A path without its trailing slash: ``/login/`` is the login form of ``/login`` (as rules match)."""
+    return path.rstrip("/") or "/"
 
 
 def _seconds(remaining: float | None, default: int = 1) -> int:
