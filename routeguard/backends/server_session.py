@@ -23,7 +23,7 @@ from ..errors import AuthenticationError, PolicyError
 from ..runtime.effects import Effect
 from ..stores.base import Store
 from .base import Credential
-from .bearer import claim_strings
+from .claims import claim_strings
 
 _ID: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, field_
 from ..backends.apikey import APIKey, APIKeyBackend
 from ..backends.base import Backend
 from ..backends.bearer import HMAC, BearerBackend, algorithm_family, hmac_key, public_key
+from ..backends.claims import check_claim_name
 from ..backends.custom import as_backend
 from ..backends.jwks import JWKSKeys
 from ..backends.server_session import ServerSessionBackend
@@ -122,6 +123,11 @@ class BearerConfig(Model):
     max_header_bytes: int = Field(default=8192, ge=256, le=65536)
     cache_size: int = Field(default=10_000, ge=0)
 
+    @field_validator("subject_claim", "roles_claim", "permissions_claim", "tenants_claim")
+    @classmethod
+    def _claim_name(cls, name: str) -> str:
+        return check_claim_name(name, "claim")
+
     @model_validator(mode="after")
     def _one_key(self) -> BearerConfig:
         family = algorithm_family(self.algorithms)
@@ -190,6 +196,11 @@ class SessionConfig(Model):
     idle_timeout: int = Field(default=1800, gt=0)
     secure: StrictBool = True
     same_site: Literal["lax", "strict"] = "lax"
+
+    @field_validator("user_key", "roles_key", "permissions_key", "tenants_key")
+    @classmethod
+    def _key_name(cls, name: str) -> str:
+        return check_claim_name(name, "key")
 
     @model_validator(mode="after")
     def _secrets_match_format(self) -> SessionConfig:
