@@ -1,2 +1,6 @@
 """Framework integrations (Django, Flask, Quart, FastAPI, Litestar, Pyramid, Bottle): glue that
-adapts a framework to the ASGI/WSGI guards. Framework imports live here and in the adapters only."""
+joins each framework's own login, identity and idioms to the ASGI/WSGI guards.
+
+Every module imports its framework lazily (install the extra: ``routeguard[django]``,
+``routeguard[flask]``, ``routeguard[fastapi]``, ...); nothing in the core imports them.
+"""

@@ -179,11 +179,23 @@ class BearerConfig(Model):
         )
 
 
-class SessionConfig(Model):
-    """``[auth.session]``: the signed session cookie of Starlette or Flask, or server-side
-    sessions (``format = "server"``: an opaque id in the cookie, the data in the store)."""
+#: Session formats read by a framework integration: format -> "module:factory", imported only when
+#: a policy uses it. ``factory(config, store)`` returns the backend. Django's format reads Django's
+#: own settings (secret, engine, cookie name); Flask-Login's takes a secret like "flask" or, wired
+#: through ``routeguard.integrations.flask.RouteGuard(app)``, the app's ``secret_key``.
+INTEGRATION_SESSION_FORMATS: dict[str, str] = {
+    "django": "routeguard.integrations.django:session_backend",
+    "flask-login": "routeguard.integrations.flask:session_backend",
+}
+_SECRET_OPTIONAL = frozenset({"server", "django", "flask-login"})
 
-    format: Literal["starlette", "flask", "server"] = "starlette"
+
+class SessionConfig(Model):
+    """``[auth.session]``: the signed session cookie of Starlette or Flask, server-side sessions
+    (``format = "server"``: an opaque id in the cookie, the data in the store), or a framework's
+    own login (``"django"``, ``"flask-login"``: see :data:`INTEGRATION_SESSION_FORMATS`)."""
+
+    format: Literal["starlette", "flask", "server", "django", "flask-login"] = "starlette"
     secret_env: str | None = None
     secret: SecretStr | None = None
     fallback_secret_envs: list[str] = []
@@ -204,28 +216,45 @@ class SessionConfig(Model):
 
     @model_validator(mode="after")
     def _secrets_match_format(self) -> SessionConfig:
+        given = self.secret_env or self.secret or self.fallback_secret_envs
         if self.format == "server":
-            if self.secret_env or self.secret or self.fallback_secret_envs:
+            if given:
                 raise ValueError("format = 'server' needs no secret: the cookie holds a random id")
-        elif (self.secret_env is None) == (self.secret is None):
+        elif self.format == "django":
+            named = sorted({"secret_env", "secret", "fallback_secret_envs", "cookie", "max_age",
+                            "user_key"} & self.model_fields_set)
+            if named:
+                raise ValueError(f"format = 'django' reads Django's own settings (SECRET_KEY, SESSION_ENGINE, "
+                                 f"SESSION_COOKIE_NAME, SESSION_COOKIE_AGE); remove {', '.join(named)}")
+        elif self.secret_env is not None and self.secret is not None:
+            raise ValueError("give only one of secret_env or secret (the app's session secret)")
+        elif self.format not in _SECRET_OPTIONAL and self.secret_env is None and self.secret is None:
             raise ValueError("give exactly one of secret_env or secret (the app's session secret)")
         return self
 
-    def build(self, store: Store) -> SessionCookieBackend | ServerSessionBackend:
-        """The backend, with its secrets read from the environment."""
+    def secrets(self) -> list[str]:
+        """The session secrets from the environment (current first), empty when none is named."""
         where = "auth.session"
+        if self.secret_env:
+            current = env_secret(self.secret_env, f"{where}.secret_env")
+        elif self.secret is not None:
+            current = self.secret.get_secret_value()
+        else:
+            return []
+        return [current, *(env_secret(env, f"{where}.fallback_secret_envs") for env in self.fallback_secret_envs)]
+
+    def build(self, store: Store) -> Backend:
+        """The backend, with its secrets read from the environment."""
         if self.format == "server":
             return ServerSessionBackend(store, cookie=self.cookie, idle_timeout=self.idle_timeout,
                                         max_age=self.max_age or 12 * 3600, secure=self.secure,
                                         same_site=self.same_site)
-        if self.secret_env:
-            current = env_secret(self.secret_env, f"{where}.secret_env")
-        else:
-            current = self.secret.get_secret_value() if self.secret else ""
-        older = [env_secret(env, f"{where}.fallback_secret_envs") for env in self.fallback_secret_envs]
+        if self.format in INTEGRATION_SESSION_FORMATS:
+            factory = import_ref(INTEGRATION_SESSION_FORMATS[self.format], f"auth.session.format {self.format!r}")
+            return factory(self, store)  # type: ignore[no-any-return]
         return SessionCookieBackend(
-            format=self.format,
-            secrets=[current, *older],
+            format=self.format,  # type: ignore[arg-type]
+            secrets=self.secrets(),
             cookie=self.cookie,
             max_age=self.max_age,
             user_key=self.user_key,

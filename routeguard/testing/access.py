@@ -73,12 +73,14 @@ def session_headers(config: SessionConfig, identity: Identity) -> dict[str, str]
     """``Cookie`` with a signed session the ``[auth.session]`` config accepts for ``identity``."""
     from . import session_cookie
 
-    if config.format == "server":
-        raise CredentialError("auth.session: server-side sessions live in the store; log in through the app")
+    if config.format in ("server", "django"):
+        raise CredentialError(f"auth.session: {config.format!r} sessions live in a store; log in through the app")
     secret = _secret(config.secret_env, config.secret, "auth.session")
-    data = {config.user_key: identity.subject, config.roles_key: sorted(identity.roles),
+    fmt = "flask" if config.format == "flask-login" else config.format
+    user_key = "_user_id" if config.format == "flask-login" else config.user_key
+    data = {user_key: identity.subject, config.roles_key: sorted(identity.roles),
             config.tenants_key: sorted(identity.tenants), config.permissions_key: sorted(identity.permissions)}
-    return {"Cookie": f"{config.cookie}={session_cookie(secret or '', data, format=config.format)}"}
+    return {"Cookie": f"{config.cookie}={session_cookie(secret or '', data, format=fmt)}"}
 
 
 def credentials(policy: Policy, identity: Identity | None, *, backend: str | None = None, key: Any = None,
