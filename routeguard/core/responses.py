@@ -65,8 +65,20 @@ _PLAIN_PREFIX: Final = re.compile(r"(?:/[A-Za-z0-9._~!$&'()*+=:@-]+)+")
 _PATH_SAFE: Final = "/:@!$&'()*+,;=-._~"
 
 
-def _json_body(status: int) -> bytes:
-    return json.dumps({"error": _PHRASES[status][0]}).encode()
+#: Refusal body formats for API clients: routeguard's own, FastAPI's, RFC 9457 problem details.
+FORMATS: Final = ("error", "detail", "problem")
+#: The placeholders an HTML refusal template may use.
+TEMPLATE_FIELDS: Final = ("status", "title")
+_PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NEXT_PARAM: Final = re.compile(r"[A-Za-z0-9_.~-]{1,64}")
+
+
+def _json_body(status: int, format: str = "error") -> tuple[bytes, str]:
+    title = _PHRASES[status][0]
+    if format == "problem":  # RFC 9457: "about:blank" means the title is the status phrase
+        problem = {"type": "about:blank", "title": title, "status": status}
+        return json.dumps(problem).encode(), "application/problem+json"
+    return json.dumps({format: title}).encode(), "application/json"
 
 
 def _html_body(status: int) -> bytes:
@@ -78,6 +90,27 @@ def _html_body(status: int) -> bytes:
         "color:#222}h1{font-size:1.6em}</style></head>"
         f"<body><h1>{status} {title}</h1><p>{text}</p></body></html>\n"
     ).encode()
+
+
+def check_template(template: str) -> str:
+    """``template`` if every ``{placeholder}`` in it is known; ValueError naming the first other."""
+    for match in _PLACEHOLDER.finditer(template):
+        if match.group(1) not in TEMPLATE_FIELDS:
+            known = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+            raise ValueError(f"unknown placeholder {match.group(0)!r}; known: {known}")
+    return template
+
+
+def check_next_param(name: str) -> str:
+    """``name`` if it can be a query parameter name without encoding; ValueError otherwise."""
+    if not _NEXT_PARAM.fullmatch(name):
+        raise ValueError(f"{name!r} is not a query parameter name such as 'next' or 'return_to'")
+    return name
+
+
+def _templated(template: str, status: int) -> bytes:
+    values = {"status": str(status), "title": _PHRASES[status][0]}
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template).encode()
 
 
 _JSON_BODIES: Final = {status: _json_body(status) for status in _PHRASES}
@@ -135,12 +168,34 @@ def mount_prefix(prefix: str) -> str:
 
 
 class Responder:
-    """Builds guard responses for one policy (login URL fixed at construction)."""
+    """Builds guard responses for one policy (login URL and formats fixed at construction).
 
-    __slots__ = ("login_url",)
+    ``Responder("/login", format="problem", next_param="return_to", html_template=text)``:
+    ``format`` shapes API refusals (``{"error": ...}``, ``{"detail": ...}`` or RFC 9457
+    ``application/problem+json``), ``html_template`` is the browser refusal page with
+    ``{status}`` and ``{title}`` placeholders.
+    """
 
-    def __init__(self, login_url: str | None) -> None:
+    __slots__ = ("_api", "_html", "login_url", "next_param")
+
+    def __init__(
+        self,
+        login_url: str | None,
+        *,
+        format: str = "error",
+        next_param: str = "next",
+        html_template: str | None = None,
+    ) -> None:
+        if format not in FORMATS:
+            raise ValueError(f"format {format!r} is not one of {', '.join(FORMATS)}")
         self.login_url = login_url
+        self.next_param = check_next_param(next_param)
+        self._api = _JSON_BODIES if format == "error" else {s: _json_body(s, format) for s in _PHRASES}
+        if html_template is None:
+            self._html = _HTML_BODIES
+        else:
+            template = check_template(html_template)
+            self._html = {status: _templated(template, status) for status in _PHRASES}
 
     def is_browser(self, request: RequestView) -> bool:
         """Whether the request should get HTML and redirects rather than JSON."""
@@ -160,16 +215,15 @@ class Responder:
         elif status == 429 and decision.retry_after is not None:
             headers.append(("retry-after", str(decision.retry_after)))
         if browser:
-            body = _HTML_BODIES[status]
+            body = self._html[status]
             headers.append(("content-type", "text/html; charset=utf-8"))
         else:
-            body = _JSON_BODIES[status]
-            headers.append(("content-type", "application/json"))
+            body, content_type = self._api[status]
+            headers.append(("content-type", content_type))
         headers.append(("content-length", str(len(body))))
         return Response(status, tuple(headers), body)
 
-    @staticmethod
-    def login_location(login_url: str, request: RequestView) -> str:
+    def login_location(self, login_url: str, request: RequestView) -> str:
         """``login_url?next=<this request>`` under the mount prefix; ``next`` only if safe.
 
         A mount prefix that is not a plain same-site path is left out (see :func:`mount_prefix`).
@@ -182,7 +236,7 @@ class Responder:
         next_value = safe_next(target, None)
         if next_value is None:
             return location
-        return location + ("&" if "?" in location else "?") + urlencode({"next": next_value})
+        return location + ("&" if "?" in location else "?") + urlencode({self.next_param: next_value})
 
     def _redirect(self, login_url: str, request: RequestView, headers: list[tuple[str, str]]) -> Response:
         status = 302 if request.method in ("GET", "HEAD") else 303

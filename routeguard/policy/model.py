@@ -43,7 +43,9 @@ from .settings import (
     BearerConfig,
     CSRFConfig,
     FirewallConfig,
+    ResponsesConfig,
     SessionConfig,
+    SignedCookieConfig,
     StoreConfig,
     ThrottleConfig,
     import_ref,
@@ -60,9 +62,11 @@ __all__ = [
     "CSRFConfig",
     "FirewallConfig",
     "Policy",
+    "ResponsesConfig",
     "Rule",
     "Runtime",
     "SessionConfig",
+    "SignedCookieConfig",
     "StoreConfig",
     "ThrottleConfig",
     "loading",
@@ -236,6 +240,7 @@ class Policy(_Model):
     firewall: FirewallConfig = FirewallConfig()
     csrf: CSRFConfig = CSRFConfig()
     throttle: ThrottleConfig = ThrottleConfig()
+    responses: ResponsesConfig = ResponsesConfig()
 
     _compiled: tuple[CompiledRule, ...] = PrivateAttr(default=())
     _built: Runtime | None = PrivateAttr(default=None)
@@ -282,6 +287,14 @@ class Policy(_Model):
         self._compiled = tuple(rule.compile(i) for i, rule in enumerate(self.rules))
         if self.login_url is not None:
             self._check_login_url(self.login_url)
+        store = self.store.model_fields_set
+        if self.auth.session is not None and self.auth.session.format == "server" and not store & {"url", "url_env"}:
+            raise ValueError(
+                "auth.session: format = 'server' keeps sessions in the store, and no [store] is configured: "
+                "the default memory:// holds them in one process, so several workers give random 401s. "
+                "Set [store] url explicitly (sqlite:///path for one host, redis://host:6379/0 for several; "
+                "url = \"memory://\" for a single process)"
+            )
         if resolving():
             self.build()
         return self
@@ -377,6 +390,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "": Policy, "rules": Rule, "auth": AuthConfig, "auth.bearer": BearerConfig,
     "auth.session": SessionConfig, "auth.api_key": APIKeyConfig, "auth.api_key.keys": APIKeyEntry,
     "store": StoreConfig, "firewall": FirewallConfig, "csrf": CSRFConfig, "throttle": ThrottleConfig,
+    "responses": ResponsesConfig, "auth.signed_cookie": SignedCookieConfig,
 }  # fmt: skip
 
 

@@ -27,7 +27,7 @@ from ..core.engine import ANONYMOUS, TENANT_REFUSAL, AuthResult, Engine, Route
 from ..core.firewall import Firewall
 from ..core.identity import Identity
 from ..core.request import RequestView
-from ..core.responses import Responder, Response
+from ..core.responses import Response
 from ..errors import AuthenticationError, ServiceUnavailableError
 from ..policy.model import Policy
 from ..policy.settings import ThrottleConfig
@@ -93,7 +93,7 @@ class Guard:
             report=policy.mode == "report",
             allow_preflight=policy.allow_preflight,
         )
-        self.responder = Responder(policy.login_url)
+        self.responder = policy.responses.responder(policy.login_url)
         self.recorder = Recorder(runtime.on_decision)
         self.backends: tuple[Backend, ...] = runtime.backends
         self.server_sessions = next((b for b in self.backends if isinstance(b, ServerSessionBackend)), None)

@@ -20,7 +20,7 @@ from ..core.engine import AuthResult, Engine, Route
 from ..core.firewall import INVALID_UTF8, Firewall
 from ..core.identity import Identity
 from ..core.request import RequestView
-from ..core.responses import Responder, Response
+from ..core.responses import Response
 from ..core.rules import CompiledRule
 from ..policy.model import Policy
 from .matrix import requirement
@@ -86,7 +86,7 @@ def explain(policy: Policy, method: str, target: str, *, headers: Sequence[str] 
     request = request_view(method, target, headers)
     engine = Engine(policy.compiled_rules, Firewall(policy.firewall.relax), report=policy.mode == "report",
                     allow_preflight=policy.allow_preflight)
-    responder = Responder(policy.login_url)
+    responder = policy.responses.responder(policy.login_url)
     browser = responder.is_browser(request)
     routed = engine.route(request)
     if isinstance(routed, Decision):
