@@ -50,6 +50,7 @@ from .settings import (
     ThrottleConfig,
     import_ref,
     loading,
+    resolve_path,
     resolving,
 )
 from .settings import Model as _Model
@@ -234,6 +235,7 @@ class Policy(_Model):
     tenant_membership: Any = None
     membership_cache_ttl: float = Field(default=30, ge=0, le=3600)
     on_decision: Any = None
+    decision_log: Path | None = None
     rules: list[Rule] = []
     auth: AuthConfig = AuthConfig()
     store: StoreConfig = StoreConfig()
@@ -274,6 +276,11 @@ class Policy(_Model):
         if value is not None and not isinstance(value, str) and not callable(value):
             raise ValueError("must be a 'package.module:function' reference or a callable")
         return value
+
+    @field_validator("decision_log")
+    @classmethod
+    def _log_path(cls, path: Path | None) -> Path | None:
+        return resolve_path(path) if path is not None else None
 
     @field_validator("login_url")
     @classmethod
