@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import pytest
 
@@ -11,9 +10,10 @@ from routeguard import Policy
 
 from .support import JWT_SECRET, POLICY_TOML, SESSION_SECRET, RedisServer, Send, require, sender
 
-# The example apps default to one SQLite file in the system temp directory: give each test run
-# its own, so failed logins one run (or another checkout) counts never throttle another.
-os.environ.setdefault("APP_STORE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='routeguard-examples-')}/store.db")
+# The example apps default to one SQLite file in the system temp directory, shared by every
+# checkout on the machine: its throttle counters would leak between concurrent test runs. In
+# process they get a private in-memory store (the e2e servers set their own file).
+os.environ.setdefault("APP_STORE_URL", "memory://")
 
 
 @pytest.fixture(autouse=True)

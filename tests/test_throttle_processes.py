@@ -10,8 +10,7 @@ import uuid
 import httpx
 import pytest
 
-from .apps import PASSWORD
-from .support import bearer, token
+from .support import PASSWORD, bearer, token
 from .test_shared_store import Process, shared_stores
 
 pytestmark = pytest.mark.slow
