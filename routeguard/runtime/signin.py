@@ -26,8 +26,8 @@ from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..backends.base import Credential
 from ..core.decision import Decision
+from ..core.identity import Credential
 from ..core.request import RequestView
 from ..core.responses import safe_next
 from ..errors import RouteGuardError

@@ -21,11 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..core.rules import parse_pattern
-from ..errors import PatternError, RouteGuardError
-
-
-class AppImportError(RouteGuardError):
-    """Raised when ``MODULE:APP`` cannot be imported or is not an app whose routes we can list."""
+from ..errors import AppImportError, PatternError
 
 
 @dataclass(frozen=True, slots=True)
