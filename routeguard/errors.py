@@ -49,3 +49,9 @@ class ExplainInputError(RouteGuardError, ValueError):
 
 class UsageError(RouteGuardError):
     """Raised for bad command-line input; the CLI exits with status 2."""
+
+
+class LogoutError(ServiceUnavailableError):
+    """Raised by ``logout``/``alogout`` when the request carried a credential that could not be
+    checked or revoked (the store failed): answer 503 and keep the client's cookie, because the
+    server would still accept it."""

@@ -35,10 +35,12 @@ from .settings import (
     FirewallConfig,
     ResponsesConfig,
     SessionConfig,
+    SignedCookieConfig,
     StoreConfig,
     ThrottleConfig,
     import_ref,
     loading,
+    resolve_path,
     resolving,
 )
 from .settings import Model as _Model
@@ -55,6 +57,7 @@ __all__ = [
     "Rule",
     "Runtime",
     "SessionConfig",
+    "SignedCookieConfig",
     "StoreConfig",
     "ThrottleConfig",
     "loading",
@@ -211,6 +214,7 @@ class Policy(_Model):
     tenant_membership: Any = None
     membership_cache_ttl: float = Field(default=30, ge=0, le=3600)
     on_decision: Any = None
+    decision_log: Path | None = None
     rules: list[Rule] = []
     auth: AuthConfig = AuthConfig()
     store: StoreConfig = StoreConfig()
@@ -252,6 +256,11 @@ class Policy(_Model):
             raise ValueError("must be a 'package.module:function' reference or a callable")
         return value
 
+    @field_validator("decision_log")
+    @classmethod
+    def _log_path(cls, path: Path | None) -> Path | None:
+        return resolve_path(path) if path is not None else None
+
     @field_validator("login_url")
     @classmethod
     def _login_path(cls, url: str | None) -> str | None:
@@ -264,6 +273,14 @@ class Policy(_Model):
         self._compiled = tuple(rule.compile(i) for i, rule in enumerate(self.rules))
         if self.login_url is not None:
             self._check_login_url(self.login_url)
+        store = self.store.model_fields_set
+        if self.auth.session is not None and self.auth.session.format == "server" and not store & {"url", "url_env"}:
+            raise ValueError(
+                "auth.session: format = 'server' keeps sessions in the store, and no [store] is configured: "
+                "the default memory:// holds them in one process, so several workers give random 401s. "
+                "Set [store] url explicitly (sqlite:///path for one host, redis://host:6379/0 for several; "
+                "url = \"memory://\" for a single process)"
+            )
         if resolving():
             self.build()
         return self
@@ -359,7 +376,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "": Policy, "rules": Rule, "auth": AuthConfig, "auth.bearer": BearerConfig,
     "auth.session": SessionConfig, "auth.api_key": APIKeyConfig, "auth.api_key.keys": APIKeyEntry,
     "store": StoreConfig, "firewall": FirewallConfig, "csrf": CSRFConfig, "throttle": ThrottleConfig,
-    "responses": ResponsesConfig,
+    "responses": ResponsesConfig, "auth.signed_cookie": SignedCookieConfig,
 }  # fmt: skip
 
 
