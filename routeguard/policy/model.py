@@ -266,6 +266,14 @@ class Policy(_Model):
         self._compiled = tuple(rule.compile(i) for i, rule in enumerate(self.rules))
         if self.login_url is not None:
             self._check_login_url(self.login_url)
+        store = self.store.model_fields_set
+        if self.auth.session is not None and self.auth.session.format == "server" and not store & {"url", "url_env"}:
+            raise ValueError(
+                "auth.session: format = 'server' keeps sessions in the store, and no [store] is configured: "
+                "the default memory:// holds them in one process, so several workers give random 401s. "
+                "Set [store] url explicitly (sqlite:///path for one host, redis://host:6379/0 for several; "
+                "url = \"memory://\" for a single process)"
+            )
         if resolving():
             self.build()
         return self
