@@ -23,7 +23,17 @@ from pydantic import BaseModel, Field, PrivateAttr, StrictBool, ValidationError,
 from ..backends.base import Backend
 from ..core.firewall import Firewall
 from ..core.identity import Identity
-from ..core.rules import ACCESS_VALUES, Access, CompiledRule, Matcher, Segment, parse_pattern, pattern_params
+from ..core.methods import method_problem
+from ..core.rules import (
+    ACCESS_VALUES,
+    Access,
+    CompiledRule,
+    Matcher,
+    Segment,
+    ambiguous_params,
+    parse_pattern,
+    pattern_params,
+)
 from ..errors import PatternError, PolicyError
 from ..stores import Store
 from .settings import (
@@ -136,8 +146,9 @@ class Rule(_Model):
             raise ValueError("methods = [] matches no request; leave the key out for all methods")
         normalized = []
         for method in methods:
-            if not method.isascii() or not method.isalpha():
-                raise ValueError(f"{method!r} is not an HTTP method")
+            problem = method_problem(method)
+            if problem is not None:
+                raise ValueError(problem)
             normalized.append(method.upper())
         return normalized
 
@@ -165,6 +176,16 @@ class Rule(_Model):
             )
         if self.tenant is not None and self.tenant not in pattern_params(segments):
             raise ValueError(f"tenant = {self.tenant!r} does not name a {{parameter}} of the path")
+        ambiguous = ambiguous_params(segments)
+        used = [("tenant", self.tenant)] if self.tenant in ambiguous else []
+        used += [("check", name) for name in ambiguous if self.check is not None and name != self.tenant]
+        if used:
+            key, name = used[0]
+            raise ValueError(
+                f"{key}: {{{name}}} sits between two '**', so which segment it captures depends on how much "
+                "each '**' takes (routers disagree; the app may get another value than the one judged); "
+                "put it before the first '**' or after the last one"
+            )
         if self.hide and self.access == "public":
             raise ValueError("hide = true has no effect on a public rule")
         if isinstance(self.check, str) and not _REF.fullmatch(self.check):

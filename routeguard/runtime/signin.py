@@ -37,10 +37,10 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..backends.base import Credential
 from ..core.decision import Decision
+from ..core.identity import Credential
 from ..core.request import RequestView
-from ..core.responses import safe_next
+from ..core.responses import mount_prefix, safe_next
 from ..errors import LogoutError, RouteGuardError, ServiceUnavailableError
 from .audit import logger
 from .effects import Effect, Flow, run_async, run_sync
@@ -87,7 +87,7 @@ def login_flow(
         return LoginResult(location, [])
     replaces = current.session_key if current is not None else None
     session_id = yield from backend.create(subject, roles, permissions, tenants, replaces=replaces)
-    return LoginResult(location, [("set-cookie", backend.set_cookie(session_id, request.prefix or "/"))])
+    return LoginResult(location, [("set-cookie", backend.set_cookie(session_id, mount_prefix(request.prefix) or "/"))])
 
 
 def logout_flow(guard: Guard, request: RequestView, current: Credential | None) -> Generator[Effect, Any, LogoutResult]:
@@ -107,7 +107,7 @@ def logout_flow(guard: Guard, request: RequestView, current: Credential | None) 
         raise LogoutError(f"logout failed, the credential is still valid: {exc}") from None
     headers = []
     if guard.server_sessions is not None:
-        headers.append(("set-cookie", guard.server_sessions.clear_cookie(request.prefix or "/")))
+        headers.append(("set-cookie", guard.server_sessions.clear_cookie(mount_prefix(request.prefix) or "/")))
     return LogoutResult(revoked, headers)
 
 
