@@ -23,7 +23,17 @@ from pydantic import BaseModel, Field, PrivateAttr, StrictBool, ValidationError,
 from ..backends.base import Backend
 from ..core.firewall import Firewall
 from ..core.identity import Identity
-from ..core.rules import ACCESS_VALUES, Access, CompiledRule, Matcher, Segment, parse_pattern, pattern_params
+from ..core.methods import method_problem
+from ..core.rules import (
+    ACCESS_VALUES,
+    Access,
+    CompiledRule,
+    Matcher,
+    Segment,
+    ambiguous_params,
+    parse_pattern,
+    pattern_params,
+)
 from ..errors import PatternError, PolicyError
 from ..stores import Store
 from .settings import (
@@ -40,6 +50,7 @@ from .settings import (
     ThrottleConfig,
     import_ref,
     loading,
+    resolve_path,
     resolving,
 )
 from .settings import Model as _Model
@@ -135,8 +146,9 @@ class Rule(_Model):
             raise ValueError("methods = [] matches no request; leave the key out for all methods")
         normalized = []
         for method in methods:
-            if not method.isascii() or not method.isalpha():
-                raise ValueError(f"{method!r} is not an HTTP method")
+            problem = method_problem(method)
+            if problem is not None:
+                raise ValueError(problem)
             normalized.append(method.upper())
         return normalized
 
@@ -164,6 +176,16 @@ class Rule(_Model):
             )
         if self.tenant is not None and self.tenant not in pattern_params(segments):
             raise ValueError(f"tenant = {self.tenant!r} does not name a {{parameter}} of the path")
+        ambiguous = ambiguous_params(segments)
+        used = [("tenant", self.tenant)] if self.tenant in ambiguous else []
+        used += [("check", name) for name in ambiguous if self.check is not None and name != self.tenant]
+        if used:
+            key, name = used[0]
+            raise ValueError(
+                f"{key}: {{{name}}} sits between two '**', so which segment it captures depends on how much "
+                "each '**' takes (routers disagree; the app may get another value than the one judged); "
+                "put it before the first '**' or after the last one"
+            )
         if self.hide and self.access == "public":
             raise ValueError("hide = true has no effect on a public rule")
         if isinstance(self.check, str) and not _REF.fullmatch(self.check):
@@ -213,6 +235,7 @@ class Policy(_Model):
     tenant_membership: Any = None
     membership_cache_ttl: float = Field(default=30, ge=0, le=3600)
     on_decision: Any = None
+    decision_log: Path | None = None
     rules: list[Rule] = []
     auth: AuthConfig = AuthConfig()
     store: StoreConfig = StoreConfig()
@@ -253,6 +276,11 @@ class Policy(_Model):
         if value is not None and not isinstance(value, str) and not callable(value):
             raise ValueError("must be a 'package.module:function' reference or a callable")
         return value
+
+    @field_validator("decision_log")
+    @classmethod
+    def _log_path(cls, path: Path | None) -> Path | None:
+        return resolve_path(path) if path is not None else None
 
     @field_validator("login_url")
     @classmethod
