@@ -11,7 +11,7 @@ from .config import Policy
 from .effects import resume_async
 from .guard import Guard
 from .identity import Identity
-from .request import RequestView, route_path
+from .request import RequestView, route_path, without_cookies
 from .responses import Response
 
 Scope = MutableMapping[str, Any]
@@ -109,6 +109,19 @@ def _auth_credentials(identity: Identity) -> AuthCredentials:
 _SCOPES: dict[tuple[frozenset[str], frozenset[str]], tuple[str, ...]] = {}
 
 
+def _without_cookies(raw: Iterable[tuple[bytes, bytes]], names: tuple[str, ...]) -> list[tuple[bytes, bytes]]:
+    """The scope's headers with the cookies ``names`` removed from every ``cookie`` header."""
+    headers = []
+    for name, value in raw:
+        if name.lower() == b"cookie":
+            kept = without_cookies(value.decode("latin-1"), names)
+            if not kept:
+                continue
+            value = kept.encode("latin-1")
+        headers.append((name, value))
+    return headers
+
+
 class ASGIGuard:
     """Guards any ASGI app: ``app = ASGIGuard(app, policy=policy)``.
 
@@ -151,6 +164,8 @@ class ASGIGuard:
             scope["routeguard.identity"] = identity
             scope["routeguard.decision"] = decision
             scope["routeguard.guard"] = guard
+            if decision.withheld:  # rejected cookies never reach the app (RG-2026-14)
+                scope["headers"] = _without_cookies(scope.get("headers") or (), decision.withheld)
             if identity is None:
                 scope["user"] = _ANONYMOUS_USER
                 scope["auth"] = _NO_CREDENTIALS

@@ -32,6 +32,7 @@ from .settings import (
     BearerConfig,
     CSRFConfig,
     FirewallConfig,
+    HooksConfig,
     SessionConfig,
     StoreConfig,
     ThrottleConfig,
@@ -49,6 +50,7 @@ __all__ = [
     "BearerConfig",
     "CSRFConfig",
     "FirewallConfig",
+    "HooksConfig",
     "Policy",
     "Rule",
     "Runtime",
@@ -214,6 +216,7 @@ class Policy(_Model):
     store: StoreConfig = StoreConfig()
     firewall: FirewallConfig = FirewallConfig()
     csrf: CSRFConfig = CSRFConfig()
+    hooks: HooksConfig = HooksConfig()
     throttle: ThrottleConfig = ThrottleConfig()
 
     _compiled: tuple[CompiledRule, ...] = PrivateAttr(default=())

@@ -25,3 +25,7 @@ class AuthenticationError(RouteGuardError):
 
 class ServiceUnavailableError(RouteGuardError):
     """Raised when a store, key server or hook needed for a decision fails or times out."""
+
+
+class HookTimeoutError(ServiceUnavailableError):
+    """Raised when a hook (loader, membership, check, custom backend) misses ``[hooks] timeout``."""

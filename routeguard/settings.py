@@ -1,4 +1,4 @@
-"""Settings models (``[auth.*]``, ``[store]``, ``[firewall]``, ``[csrf]``, ``[throttle]``) and
+"""Settings models (``[auth.*]``, ``[store]``, ``[firewall]``, ``[csrf]``, ``[hooks]``, ``[throttle]``) and
 how each builds its runtime object.
 
 Shared by :mod:`routeguard.config`; secrets are read from the environment only when a policy is
@@ -380,6 +380,15 @@ class CSRFConfig(Model):
             if not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
                 raise ValueError(f"{origin!r} is not an origin such as 'https://app.example.com'")
         return [o.lower() for o in origins]
+
+
+class HooksConfig(Model):
+    """``[hooks]``: every hook (identity loader, membership, ``check``, custom backend) answers
+    within ``timeout`` seconds or the request gets 503; sync hooks run on at most ``threads``
+    worker threads (see :mod:`routeguard.hooks`)."""
+
+    timeout: float = Field(default=5.0, gt=0, le=300)
+    threads: int = Field(default=20, ge=1, le=1000)
 
 
 class ThrottleConfig(Model):

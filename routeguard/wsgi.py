@@ -10,7 +10,7 @@ from .config import Policy
 from .effects import run_sync
 from .firewall import INVALID_UTF8, NON_ORIGIN_FORM
 from .guard import Guard
-from .request import RequestView
+from .request import RequestView, without_cookies
 
 Environ = MutableMapping[str, Any]
 StartResponse = Callable[..., Any]
@@ -124,6 +124,12 @@ class WSGIGuard:
             environ["routeguard.identity"] = decision.identity
             environ["routeguard.decision"] = decision
             environ["routeguard.guard"] = guard
+            if decision.withheld:  # rejected cookies never reach the app (RG-2026-14)
+                kept = without_cookies(environ.get("HTTP_COOKIE") or "", decision.withheld)
+                if kept:
+                    environ["HTTP_COOKIE"] = kept
+                else:
+                    environ.pop("HTTP_COOKIE", None)
             return self.app(environ, start_response)
         start_response(f"{response.status} {HTTPStatus(response.status).phrase}", list(response.headers))
         return [] if request.method == "HEAD" else [response.body]
