@@ -21,7 +21,7 @@ from typing import Any
 import jwt
 
 from routeguard import Policy
-from routeguard.rules import Matcher
+from routeguard.core.rules import Matcher
 
 from .calls import ASGIApp, Scope, WSGIApp
 

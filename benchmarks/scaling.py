@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import casbin
 
 from routeguard import Policy
-from routeguard.rules import Matcher
+from routeguard.core.rules import Matcher
 
 _WORDS = (
     "account", "alert", "asset", "audit", "batch", "billing", "build", "cart", "catalog", "channel",

@@ -17,7 +17,19 @@ if TYPE_CHECKING:  # eager imports for type checkers; at run time names load on 
     from .backends.jwks import JWKSKeys
     from .backends.server_session import ServerSessionBackend
     from .backends.session import SessionCookieBackend
-    from .config import (
+    from .core.decision import Decision, Outcome
+    from .core.engine import AuthResult, Engine
+    from .core.identity import Identity
+    from .core.request import RequestView
+    from .core.responses import safe_next
+    from .errors import (
+        AuthenticationError,
+        PatternError,
+        PolicyError,
+        RouteGuardError,
+        ServiceUnavailableError,
+    )
+    from .policy.model import (
         APIKeyConfig,
         AuthConfig,
         BearerConfig,
@@ -27,60 +39,48 @@ if TYPE_CHECKING:  # eager imports for type checkers; at run time names load on 
         SessionConfig,
         StoreConfig,
     )
-    from .decision import Decision, Outcome
-    from .engine import AuthResult, Engine
-    from .errors import (
-        AuthenticationError,
-        PatternError,
-        PolicyError,
-        RouteGuardError,
-        ServiceUnavailableError,
-    )
-    from .identity import Identity
-    from .request import RequestView
-    from .responses import safe_next
-    from .signin import LoginResult, LogoutResult, alogin, alogout, login, logout
+    from .runtime.signin import LoginResult, LogoutResult, alogin, alogout, login, logout
     from .wsgi import WSGIGuard
 
 # Loaded lazily (PEP 562): importing routeguard, or its pytest plugin, costs almost nothing
 # until a name is used.
 _EXPORTS: dict[str, str] = {
-    "alogin": ".signin",
-    "alogout": ".signin",
+    "alogin": ".runtime.signin",
+    "alogout": ".runtime.signin",
     "APIKeyBackend": ".backends.apikey",
-    "APIKeyConfig": ".config",
+    "APIKeyConfig": ".policy.model",
     "ASGIGuard": ".asgi",
-    "AuthConfig": ".config",
+    "AuthConfig": ".policy.model",
     "AuthenticationError": ".errors",
-    "AuthResult": ".engine",
+    "AuthResult": ".core.engine",
     "Backend": ".backends.base",
     "BearerBackend": ".backends.bearer",
-    "BearerConfig": ".config",
+    "BearerConfig": ".policy.model",
     "Credential": ".backends.base",
-    "Decision": ".decision",
-    "Engine": ".engine",
-    "FirewallConfig": ".config",
+    "Decision": ".core.decision",
+    "Engine": ".core.engine",
+    "FirewallConfig": ".policy.model",
     "hash_key": ".backends.apikey",
-    "Identity": ".identity",
+    "Identity": ".core.identity",
     "JWKSKeys": ".backends.jwks",
-    "login": ".signin",
-    "LoginResult": ".signin",
-    "logout": ".signin",
-    "LogoutResult": ".signin",
+    "login": ".runtime.signin",
+    "LoginResult": ".runtime.signin",
+    "logout": ".runtime.signin",
+    "LogoutResult": ".runtime.signin",
     "new_key": ".backends.apikey",
-    "Outcome": ".decision",
+    "Outcome": ".core.decision",
     "PatternError": ".errors",
-    "Policy": ".config",
+    "Policy": ".policy.model",
     "PolicyError": ".errors",
-    "RequestView": ".request",
+    "RequestView": ".core.request",
     "RouteGuardError": ".errors",
-    "Rule": ".config",
-    "safe_next": ".responses",
+    "Rule": ".policy.model",
+    "safe_next": ".core.responses",
     "ServerSessionBackend": ".backends.server_session",
     "ServiceUnavailableError": ".errors",
-    "SessionConfig": ".config",
+    "SessionConfig": ".policy.model",
     "SessionCookieBackend": ".backends.session",
-    "StoreConfig": ".config",
+    "StoreConfig": ".policy.model",
     "WSGIGuard": ".wsgi",
 }
 

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from ._access import Credentials
-    from .config import Policy
+    from .policy.model import Policy
+    from .testing.access import Credentials
 
 INI_KEY = "routeguard_policy"
 
@@ -42,7 +42,7 @@ def routeguard_policy(request: pytest.FixtureRequest) -> Policy:
     if not value:
         pytest.fail(f"set `{INI_KEY} = path/to/routeguard.toml` in the pytest configuration, "
                     "or override the routeguard_policy fixture", pytrace=False)
-    from .config import Policy
+    from .policy.model import Policy
 
     path = Path(value)
     if not path.is_absolute():
@@ -53,7 +53,7 @@ def routeguard_policy(request: pytest.FixtureRequest) -> Policy:
 @pytest.fixture
 def routeguard_credentials(routeguard_policy: Policy) -> Credentials:
     """Mint headers for the policy: ``routeguard_credentials("alice", roles=["admin"])``."""
-    from ._access import Credentials
+    from .testing.access import Credentials
 
     return Credentials(routeguard_policy)
 
@@ -61,7 +61,7 @@ def routeguard_credentials(routeguard_policy: Policy) -> Credentials:
 @pytest.fixture
 def routeguard_assert_access(routeguard_policy: Policy) -> Callable[..., None]:
     """:func:`routeguard.testing.assert_access` bound to the policy."""
-    from ._access import assert_access
+    from .testing.access import assert_access
 
     bound: Callable[..., Any] = functools.partial(assert_access, policy=routeguard_policy)
     return bound

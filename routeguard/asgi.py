@@ -7,12 +7,12 @@ from typing import Any
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
-from .config import Policy
-from .effects import resume_async
-from .guard import Guard
-from .identity import Identity
-from .request import RequestView, route_path, without_cookies
-from .responses import Response
+from .core.identity import Identity
+from .core.request import RequestView, route_path, without_cookies
+from .core.responses import Response
+from .policy.model import Policy
+from .runtime.effects import resume_async
+from .runtime.guard import Guard
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

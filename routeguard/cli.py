@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from . import __version__
-from . import matrix as mx
-from .config import Policy
+from .core.identity import Identity
 from .errors import RouteGuardError
-from .explain import ExplainInputError, explain, render_json, render_text
-from .identity import Identity
-from .introspect import list_routes, load_app
-from .lint import lint
-from .matrix_html import render_html
-from .starter import starter_policy
+from .policy.model import Policy
+from .tools import matrix as mx
+from .tools.explain import ExplainInputError, explain, render_json, render_text
+from .tools.introspect import list_routes, load_app
+from .tools.lint import lint
+from .tools.matrix_html import render_html
+from .tools.starter import starter_policy
 
 EXIT_OK = 0
 EXIT_ERROR = 1

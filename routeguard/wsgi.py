@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMappin
 from http import HTTPStatus
 from typing import Any
 
-from .config import Policy
-from .effects import run_sync
-from .firewall import INVALID_UTF8, NON_ORIGIN_FORM
-from .guard import Guard
-from .request import RequestView, without_cookies
+from .core.firewall import INVALID_UTF8, NON_ORIGIN_FORM
+from .core.request import RequestView, without_cookies
+from .policy.model import Policy
+from .runtime.effects import run_sync
+from .runtime.guard import Guard
 
 Environ = MutableMapping[str, Any]
 StartResponse = Callable[..., Any]
@@ -67,11 +67,23 @@ def _wsgi_str(value: str) -> tuple[str, str | None]:
         return value.encode("latin-1").decode("utf-8", "replace"), INVALID_UTF8
 
 
+def is_websocket_handshake(environ: Mapping[str, Any]) -> bool:
+    """Whether the request asks to become a websocket (``Upgrade: websocket``, RFC 6455).
+
+    flask-sock and other WSGI websocket libraries accept the handshake inside the app, so the
+    guard must treat it as one (CSRF origin check, as ASGIGuard does). Any mention of
+    ``websocket`` counts: treating a malformed header as a handshake only adds checks.
+    """
+    upgrade = environ.get("HTTP_UPGRADE")
+    return isinstance(upgrade, str) and "websocket" in upgrade.lower()
+
+
 def request_from_environ(environ: Mapping[str, Any]) -> RequestView:
     """The request view of a WSGI environ: the judged path is PATH_INFO, as werkzeug routes it.
 
     A non-empty PATH_INFO without a leading ``/`` (``/appadmin`` split by a server at
     ``SCRIPT_NAME=/app``) is a ``non_origin_form`` violation, judged as werkzeug reads it.
+    An ``Upgrade: websocket`` request is a websocket handshake, judged with its real method.
     """
     script_name = environ.get("SCRIPT_NAME") or ""
     prefix_error = None
@@ -90,6 +102,7 @@ def request_from_environ(environ: Mapping[str, Any]) -> RequestView:
         prefix=script_name,
         client=environ.get("REMOTE_ADDR"),
         scheme=environ.get("wsgi.url_scheme") or "http",
+        websocket=is_websocket_handshake(environ),
         path_error=path_error or prefix_error,
     )
 

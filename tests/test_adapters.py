@@ -293,7 +293,7 @@ def test_backend_crash_refuses_never_allows(send, policy, caplog):
 
 
 def test_engine_crash_refuses_with_503(policy, monkeypatch, caplog):
-    from routeguard.engine import Engine
+    from routeguard.core.engine import Engine
 
     from .support import sender
 

@@ -19,6 +19,7 @@ import pytest
 
 import routeguard
 from routeguard import ASGIGuard, Identity, Policy, WSGIGuard
+from routeguard.policy.settings import HooksConfig
 from routeguard.testing import Reply, call_asgi, call_wsgi
 
 from .support import SESSION_SECRET, bearer, token
@@ -207,7 +208,7 @@ def test_rg_2026_14_report_mode_also_withholds_rejected_cookies() -> None:
 
 
 def test_rg_2026_14_cookie_stripping_keeps_other_cookies() -> None:
-    from routeguard.request import without_cookies
+    from routeguard.core.request import without_cookies
 
     header = 'a=1; session=x; b="q;session=y"; session =z;c=3'
     kept = without_cookies(header, ("session",))
@@ -379,7 +380,7 @@ def _thread_app(threads: dict[str, int], release: Any = None) -> Any:
 
 
 def _hook_policy(**settings: Any) -> Policy:
-    hooks = routeguard.config.HooksConfig(**settings.pop("hooks", {}))
+    hooks = HooksConfig(**settings.pop("hooks", {}))
     rules = settings.pop("rules", [routeguard.Rule(path="/public/**", access="public"), routeguard.Rule(path="/**")])
     return Policy(rules=rules, hooks=hooks, **settings)
 
@@ -512,7 +513,7 @@ def test_hook_timeout_from_toml_and_bounded_abandoned_threads() -> None:
     policy = Policy.from_toml_string('[hooks]\ntimeout = 0.2\nthreads = 1\n[[rules]]\npath = "/**"\n')
     assert (policy.hooks.timeout, policy.hooks.threads) == (0.2, 1)
     policy = _blocking_policy("check", blocking.sync).model_copy(
-        update={"hooks": routeguard.config.HooksConfig(timeout=0.2, threads=1)})
+        update={"hooks": HooksConfig(timeout=0.2, threads=1)})
     guarded = ASGIGuard(_thread_app({}), policy=policy)
     runner = guarded.guard.hooks
     try:

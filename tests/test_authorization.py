@@ -9,7 +9,7 @@ import json
 import pytest
 
 from routeguard import ASGIGuard, Policy, WSGIGuard
-from routeguard.guard import Guard
+from routeguard.runtime.guard import Guard
 from routeguard.testing import asgi_scope, call_asgi, call_wsgi
 
 from . import custom_backends

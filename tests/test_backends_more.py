@@ -7,7 +7,7 @@ import time
 import pytest
 
 from routeguard import Identity, Policy, PolicyError, hash_key, new_key
-from routeguard.guard import Guard
+from routeguard.runtime.guard import Guard
 
 from . import custom_backends
 from .support import bearer, sender, token

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from routeguard import AuthenticationError, Policy, RequestView, SessionCookieBackend
-from routeguard.request import cookie_values, parse_cookies
-from routeguard.rules import Matcher, match_segments, parse_pattern, split_path
+from routeguard.core.request import cookie_values, parse_cookies
+from routeguard.core.rules import Matcher, match_segments, parse_pattern, split_path
 from routeguard.testing import session_cookie
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,9 +19,9 @@ import pytest
 
 from routeguard import Policy
 from routeguard.cli import main
-from routeguard.introspect import list_routes, load_app
-from routeguard.lint import lint
-from routeguard.matrix import build
+from routeguard.tools.introspect import list_routes, load_app
+from routeguard.tools.lint import lint
+from routeguard.tools.matrix import build
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).with_name("routeguard")

@@ -1,4 +1,4 @@
-"""Exact first-match reasoning (routeguard.coverage) against brute force and the real Matcher."""
+"""Exact first-match reasoning (routeguard.tools.reach) against brute force and the real Matcher."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routeguard.coverage import OTHER_METHOD, first_matches, method_classes, render_path
-from routeguard.rules import CompiledRule, Matcher, match_segments, parse_pattern, split_path
+from routeguard.core.rules import CompiledRule, Matcher, match_segments, parse_pattern, split_path
+from routeguard.tools.reach import OTHER_METHOD, first_matches, method_classes, render_path
 
 
 def rule(index: int, pattern: str, methods: list[str] | None = None) -> CompiledRule:

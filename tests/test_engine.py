@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from routeguard import Identity, Policy, RequestView
-from routeguard.decision import Outcome
-from routeguard.engine import ANONYMOUS, AuthResult, Engine
-from routeguard.firewall import Firewall
+from routeguard.core.decision import Outcome
+from routeguard.core.engine import ANONYMOUS, AuthResult, Engine
+from routeguard.core.firewall import Firewall
 
 from .support import POLICY_TOML
 

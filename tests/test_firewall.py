@@ -6,8 +6,8 @@ from urllib.parse import unquote
 
 import pytest
 
+from routeguard.core.firewall import CLASSES, Firewall
 from routeguard.errors import PolicyError
-from routeguard.firewall import CLASSES, Firewall
 
 
 def check(raw: str, firewall: Firewall | None = None, path: str | None = None) -> str | None:

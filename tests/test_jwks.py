@@ -193,7 +193,7 @@ def test_fetch_does_not_block_the_event_loop(jwks):
     keys = JWKSKeys(jwks.url, family="RSA", fetch=slow_fetch)
 
     async def scenario():
-        from routeguard.effects import run_async
+        from routeguard.runtime.effects import run_async
 
         ticks = 0
 

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from routeguard import Policy, Rule
-from routeguard.lint import Finding, lint
-from routeguard.rules import Matcher
+from routeguard.core.rules import Matcher
+from routeguard.tools.lint import Finding, lint
 
 from .test_coverage import ALPHABET, MAX_LEN, render_path
 
@@ -69,7 +69,7 @@ def test_shadowed_by_public_says_so() -> None:
 def test_relaxed_empty_segments_change_nothing() -> None:
     """With ``empty_segment`` relaxed the engine judges "/a//" as "/a": rule #3 stays shadowed."""
     from routeguard import Engine, RequestView
-    from routeguard.firewall import Firewall
+    from routeguard.core.firewall import Firewall
 
     rules = [Rule(path="/a/*/**"), Rule(path="/a"), Rule(path="/a/**")]
     relaxed = Policy(rules=rules, firewall={"relax": ["empty_segment"]})

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from routeguard.backends.server_session import session_key
-from routeguard.guard import Guard
+from routeguard.runtime.guard import Guard
 
 from .apps import STARLETTE_SESSION, Client, policy, session_cookie_of, set_cookies
 from .support import bearer, cookie, token

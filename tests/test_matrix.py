@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from routeguard import Policy, Rule
-from routeguard.introspect import AppImportError, AppRoute, list_routes
-from routeguard.matrix import build, render_json, render_markdown, render_table
-from routeguard.matrix_html import render_html
-from routeguard.starter import is_well_known_public, starter_policy
+from routeguard.tools.introspect import AppImportError, AppRoute, list_routes
+from routeguard.tools.matrix import build, render_json, render_markdown, render_table
+from routeguard.tools.matrix_html import render_html
+from routeguard.tools.starter import is_well_known_public, starter_policy
 
 
 def starlette_app() -> Any:
@@ -261,7 +261,7 @@ def test_well_known_public(path: str, public: bool) -> None:
 
 
 def test_starter_orders_specific_first_and_lints_clean() -> None:
-    from routeguard.lint import lint
+    from routeguard.tools.lint import lint
 
     routes = [
         AppRoute("/items/{item_id}", ("GET",), "item", "/items/{item_id}"),

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from routeguard import Policy
-from routeguard.introspect import list_routes, load_app
-from routeguard.matrix import build
-from routeguard.matrix_html import render_html
+from routeguard.tools.introspect import list_routes, load_app
+from routeguard.tools.matrix import build
+from routeguard.tools.matrix_html import render_html
 
 from .support import headless_chromium
 

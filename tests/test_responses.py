@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from routeguard import RequestView, safe_next
-from routeguard.decision import Decision, Outcome
-from routeguard.responses import Responder, prefers_html
+from routeguard.core.decision import Decision, Outcome
+from routeguard.core.responses import Responder, prefers_html
 
 
 @pytest.mark.parametrize(("value", "expected"), [

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from routeguard.core.rules import CompiledRule, Matcher, match_segments, parse_pattern, split_path
 from routeguard.errors import PatternError
-from routeguard.rules import CompiledRule, Matcher, match_segments, parse_pattern, split_path
 
 
 def compiled(patterns: list[str | tuple[str, list[str]]]) -> list[CompiledRule]:

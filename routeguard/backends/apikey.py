@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from ..core.identity import Identity
+from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
-from ..identity import Identity
-from ..request import RequestView
 from .base import Credential
 
 _PREFIX: Final = "sha256:"

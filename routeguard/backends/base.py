@@ -6,9 +6,9 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from ..effects import Effect
-from ..identity import Identity
-from ..request import RequestView
+from ..core.identity import Identity
+from ..core.request import RequestView
+from ..runtime.effects import Effect
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,12 +24,12 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from .._cache import TTLCache
-from ..effects import Effect
+from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
-from ..identity import Identity
-from ..request import RequestView
+from ..runtime.cache import TTLCache
+from ..runtime.effects import Effect
 from .base import Credential
+from .claims import ClaimMap
 
 HMAC: Final = "HMAC"
 RSA: Final = "RSA"
@@ -130,17 +130,6 @@ def _strict_json(segment: str) -> dict[str, Any]:
     return value
 
 
-def claim_strings(value: Any, name: str) -> frozenset[str]:
-    """A claim holding a list of strings or one space-separated string (OAuth2 ``scope``)."""
-    if value is None:
-        return frozenset()
-    if isinstance(value, str):
-        return frozenset(value.split())
-    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-        return frozenset(value)
-    raise AuthenticationError(f"claim {name!r} is not a list of strings")
-
-
 class BearerBackend:
     """Verifies ``Authorization: Bearer <JWT>``.
 
@@ -182,10 +171,7 @@ class BearerBackend:
         self.audience = audience
         self.issuer = issuer
         self.leeway = leeway
-        self.subject_claim = subject_claim
-        self.roles_claim = roles_claim
-        self.permissions_claim = permissions_claim
-        self.tenants_claim = tenants_claim
+        self.claim_map = ClaimMap(subject_claim, roles_claim, permissions_claim, tenants_claim)
         self.max_header_bytes = max_header_bytes
         self._clock = clock
         self._required = ["exp"] if require_exp else []
@@ -252,17 +238,10 @@ class BearerBackend:
         return credential
 
     def _credential(self, claims: dict[str, Any]) -> Credential:
-        subject = claims.get(self.subject_claim)
-        if not isinstance(subject, str) or not subject:
+        subject = self.claim_map.subject_of(claims)
+        if subject is None:
             raise AuthenticationError("token has no subject")
-        identity = Identity(
-            subject=subject,
-            roles=claim_strings(claims.get(self.roles_claim), self.roles_claim),
-            permissions=claim_strings(claims.get(self.permissions_claim), self.permissions_claim),
-            tenants=claim_strings(claims.get(self.tenants_claim), self.tenants_claim),
-            claims=MappingProxyType(claims),
-            backend=self.name,
-        )
+        identity = self.claim_map.identity(subject, claims, self.name, MappingProxyType(claims))
         jti = claims.get("jti")
         exp = claims.get("exp")
         return Credential(

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..core.request import RequestView
 from ..errors import PolicyError
-from ..request import RequestView
 
 
 class FunctionBackend:

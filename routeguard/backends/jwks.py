@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from ..effects import Effect
 from ..errors import AuthenticationError, PolicyError, ServiceUnavailableError
+from ..runtime.effects import Effect
 
 _KTY: Final = {"HMAC": "oct", "RSA": "RSA", "EC": "EC", "OKP": "OKP"}
 _MAX_BYTES: Final = 1 << 20

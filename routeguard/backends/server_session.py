@@ -17,13 +17,13 @@ import time
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Final, Literal
 
-from ..effects import Effect
+from ..core.identity import Identity
+from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
-from ..identity import Identity
-from ..request import RequestView
+from ..runtime.effects import Effect
 from ..stores.base import Store
 from .base import Credential
-from .bearer import claim_strings
+from .claims import claim_strings
 
 _ID: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 

@@ -23,12 +23,11 @@ from typing import Any, Final, Literal
 
 import itsdangerous
 
-from .._cache import TTLCache
+from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
-from ..identity import Identity
-from ..request import RequestView
+from ..runtime.cache import TTLCache
 from .base import Credential
-from .bearer import claim_strings
+from .claims import ClaimMap
 
 SessionFormat = Literal["starlette", "flask"]
 
@@ -84,10 +83,7 @@ class SessionCookieBackend:
         self.format = format
         self.cookie = cookie
         self.max_age = DEFAULT_MAX_AGE[format] if max_age is None else max_age
-        self.user_key = user_key
-        self.roles_key = roles_key
-        self.permissions_key = permissions_key
-        self.tenants_key = tenants_key
+        self.claim_map = ClaimMap(user_key, roles_key, permissions_key, tenants_key)
         self._clock = clock
         # Verified cookies by SHA-256 digest of the cookie text, until signing time + max_age:
         # a repeated cookie costs no HMAC, base64 or JSON work. (None,) is a genuine session
@@ -121,18 +117,10 @@ class SessionCookieBackend:
         return credential
 
     def _credential(self, session: dict[str, Any], value: str, signed_at: float) -> Credential | None:
-        subject = session.get(self.user_key)
-        if subject is None or subject == "":
+        subject = self.claim_map.subject_of(session, integers=True)
+        if subject is None:
             return None
-        if isinstance(subject, bool) or not isinstance(subject, str | int):
-            raise AuthenticationError(f"session key {self.user_key!r} is not a string")
-        identity = Identity(
-            subject=str(subject),
-            roles=claim_strings(session.get(self.roles_key), self.roles_key),
-            permissions=claim_strings(session.get(self.permissions_key), self.permissions_key),
-            tenants=claim_strings(session.get(self.tenants_key), self.tenants_key),
-            backend=self.name,
-        )
+        identity = self.claim_map.identity(subject, session, self.name)
         # Revocation is keyed on the signed message (payload and timestamp), not the cookie text:
         # itsdangerous decodes signatures leniently (ignored padding bits, skipped characters),
         # so one session has many spellings, all of which must stay revoked.

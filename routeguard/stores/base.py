@@ -13,7 +13,7 @@ import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..effects import Effect
+from ..runtime.effects import Effect
 
 
 def masked(url: str) -> str:

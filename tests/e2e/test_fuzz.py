@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from routeguard import ASGIGuard, Policy, Rule, WSGIGuard
-from routeguard.rules import ANY, LITERAL, CompiledRule, Matcher, match_segments, split_path
+from routeguard.core.rules import ANY, LITERAL, CompiledRule, Matcher, match_segments, split_path
 from routeguard.testing import call_asgi, call_wsgi
 
 from .model import PROTECTED_MARKERS

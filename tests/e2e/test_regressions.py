@@ -39,8 +39,8 @@ import pytest
 
 import routeguard
 from routeguard import ASGIGuard, Policy
+from routeguard.core.rules import parse_pattern
 from routeguard.errors import PatternError
-from routeguard.rules import parse_pattern
 from routeguard.testing import call_asgi, session_cookie
 
 from ..support import SESSION_SECRET

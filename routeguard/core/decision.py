@@ -1,0 +1,101 @@
+"""Decision values: what the engine concluded about one request, and why."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..backends.base import Credential
+from ._empty import EMPTY
+from .identity import Identity
+from .rules import CompiledRule
+
+_NO_PARAMS: Mapping[str, str] = EMPTY
+
+
+class Outcome(enum.Enum):
+    """The kind of answer a request gets; adapters map each to a response."""
+
+    ALLOW = "allow"
+    UNAUTHENTICATED = "unauthenticated"  # no (valid) credentials: 401 or a login redirect
+    FORBIDDEN = "forbidden"  # identity refused: 403
+    NOT_FOUND = "not_found"  # identity refused on a hidden rule: 404
+    BAD_REQUEST = "bad_request"  # firewall: 400
+    TOO_MANY_REQUESTS = "too_many_requests"  # failed-credential throttle: 429
+    UNAVAILABLE = "unavailable"  # a store or key server failed: 503
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Decision:
+    """One verdict: the outcome, the rule that decided (None for default-deny or firewall),
+    a short machine-readable reason, and the identity the request carried (or None).
+
+    ``invalid_credentials`` marks a 401 caused by a credential that was presented but
+    rejected, which API clients learn from ``WWW-Authenticate: Bearer error="invalid_token"``.
+    ``report_only`` marks a refusal that was logged but not enforced. ``credential`` is what
+    proved the identity of an allowed request (``routeguard.logout`` revokes it).
+    ``withheld`` names cookies the guard rejected (``"*"``: every cookie): the adapters remove
+    them from the request the app sees.
+    """
+
+    outcome: Outcome
+    reason: str
+    rule: CompiledRule | None = None
+    identity: Identity | None = None
+    params: Mapping[str, str] = _NO_PARAMS
+    invalid_credentials: bool = False
+    report_only: bool = False
+    retry_after: int | None = None
+    credential: Credential | None = None
+    withheld: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        outcome: Outcome,
+        reason: str,
+        rule: CompiledRule | None = None,
+        identity: Identity | None = None,
+        params: Mapping[str, str] = _NO_PARAMS,
+        invalid_credentials: bool = False,
+        report_only: bool = False,
+        retry_after: int | None = None,
+        credential: Credential | None = None,
+        withheld: tuple[str, ...] = (),
+    ) -> None:
+        # One per request: slots filled through their descriptors (3x cheaper than the
+        # frozen dataclass __init__, which calls object.__setattr__ per field).
+        _set_outcome(self, outcome)
+        _set_reason(self, reason)
+        _set_rule(self, rule)
+        _set_identity(self, identity)
+        _set_params(self, params)
+        _set_invalid_credentials(self, invalid_credentials)
+        _set_report_only(self, report_only)
+        _set_retry_after(self, retry_after)
+        _set_credential(self, credential)
+        _set_withheld(self, withheld)
+
+    @property
+    def allowed(self) -> bool:
+        """True when the request reaches the app (including a report-only refusal)."""
+        return self.outcome is Outcome.ALLOW or self.report_only
+
+    @property
+    def refused(self) -> bool:
+        """True when the engine refused the request (enforced or report-only)."""
+        return self.outcome is not Outcome.ALLOW
+
+
+_SLOTS: Any = Decision.__dict__
+_set_outcome = _SLOTS["outcome"].__set__
+_set_reason = _SLOTS["reason"].__set__
+_set_rule = _SLOTS["rule"].__set__
+_set_identity = _SLOTS["identity"].__set__
+_set_params = _SLOTS["params"].__set__
+_set_invalid_credentials = _SLOTS["invalid_credentials"].__set__
+_set_report_only = _SLOTS["report_only"].__set__
+_set_retry_after = _SLOTS["retry_after"].__set__
+_set_credential = _SLOTS["credential"].__set__
+_set_withheld = _SLOTS["withheld"].__set__

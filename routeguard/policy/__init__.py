@@ -1,0 +1,1 @@
+"""The policy: its model, its settings and their TOML loading."""

@@ -1,0 +1,411 @@
+"""The policy model (pydantic v2) and its TOML loader: the only module that knows TOML.
+
+``Policy(rules=[Rule(...)], ...)`` and ``Policy.from_toml(path)`` pass through the same
+constructor and validators, so a Python policy and a TOML policy cannot drift apart. Every
+problem is a :class:`PolicyError` whose message names the rule position, its path and the
+key; unknown keys are errors everywhere, so a typo never silently widens access.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, PrivateAttr, StrictBool, ValidationError, field_validator, model_validator
+
+from ..backends.base import Backend
+from ..core.firewall import Firewall
+from ..core.identity import Identity
+from ..core.rules import ACCESS_VALUES, Access, CompiledRule, Matcher, Segment, parse_pattern, pattern_params
+from ..errors import PatternError, PolicyError
+from ..stores import Store
+from .settings import (
+    APIKeyConfig,
+    APIKeyEntry,
+    AuthConfig,
+    BearerConfig,
+    CSRFConfig,
+    FirewallConfig,
+    HooksConfig,
+    ResponsesConfig,
+    SessionConfig,
+    StoreConfig,
+    ThrottleConfig,
+    import_ref,
+    loading,
+    resolving,
+)
+from .settings import Model as _Model
+
+__all__ = [
+    "APIKeyConfig",
+    "APIKeyEntry",
+    "AuthConfig",
+    "BearerConfig",
+    "CSRFConfig",
+    "FirewallConfig",
+    "HooksConfig",
+    "Policy",
+    "ResponsesConfig",
+    "Rule",
+    "Runtime",
+    "SessionConfig",
+    "StoreConfig",
+    "ThrottleConfig",
+    "loading",
+]
+
+_REF = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+
+def _callable_name(target: Any) -> str | None:
+    if target is None:
+        return None
+    return f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', repr(target))}"
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What a policy builds to run: rules with their checks imported, backends, store, hooks."""
+
+    rules: tuple[CompiledRule, ...]
+    backends: tuple[Backend, ...]
+    store: Store
+    identity_loader: Callable[[str], Any] | None
+    tenant_membership: Callable[[Identity, str], Any] | None
+    on_decision: Callable[[Any], Any] | None
+
+
+# Set while a Policy validates its rules, so a rule error is reported with its position.
+_IN_POLICY: contextvars.ContextVar[bool] = contextvars.ContextVar("routeguard_in_policy", default=False)
+
+
+def _nonempty_strings(values: list[str] | None, key: str) -> list[str] | None:
+    if values is None:
+        return None
+    if not values:
+        raise ValueError(f"{key} = [] can never be satisfied; leave the key out instead")
+    for value in values:
+        if not value or value != value.strip():
+            raise ValueError(f"{key}: {value!r} is not a valid name")
+    return values
+
+
+class Rule(_Model):
+    """One route rule. The first rule whose path and method match decides.
+
+    ``Rule(path="/admin/**", roles=["admin"])``, ``Rule(path="/health", methods=["GET"],
+    access="public")``, ``Rule(path="/orgs/{org_id}/**", tenant="org_id")``.
+    """
+
+    path: str
+    methods: list[str] | None = None
+    access: Access | None = None
+    roles: list[str] | None = None
+    permissions: list[str] | None = None
+    tenant: str | None = None
+    hide: StrictBool = False
+    mode: Literal["enforce", "report"] | None = None
+    check: Any = None
+
+    _segments: tuple[Segment, ...] = PrivateAttr(default=())
+
+    def __init__(self, /, **data: Any) -> None:
+        if _IN_POLICY.get():  # the policy reports errors with the rule's position
+            super().__init__(**data)
+            return
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise PolicyError(_describe(exc, {"rules": [data]}, single_rule=True)) from None
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, methods: list[str] | None) -> list[str] | None:
+        if methods is None:
+            return None
+        if not methods:
+            raise ValueError("methods = [] matches no request; leave the key out for all methods")
+        normalized = []
+        for method in methods:
+            if not method.isascii() or not method.isalpha():
+                raise ValueError(f"{method!r} is not an HTTP method")
+            normalized.append(method.upper())
+        return normalized
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, roles: list[str] | None) -> list[str] | None:
+        return _nonempty_strings(roles, "roles")
+
+    @field_validator("permissions")
+    @classmethod
+    def _permissions(cls, permissions: list[str] | None) -> list[str] | None:
+        return _nonempty_strings(permissions, "permissions")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        try:
+            segments = parse_pattern(self.path)
+        except PatternError as exc:
+            raise ValueError(f"path: {exc}") from None
+        needs_identity = [k for k in ("roles", "permissions", "tenant", "check") if getattr(self, k) is not None]
+        if needs_identity and self.access in ("public", "deny"):
+            raise ValueError(
+                f"{needs_identity[0]} cannot be combined with access = {self.access!r} "
+                "(roles, permissions, tenant and check imply access = 'authenticated')"
+            )
+        if self.tenant is not None and self.tenant not in pattern_params(segments):
+            raise ValueError(f"tenant = {self.tenant!r} does not name a {{parameter}} of the path")
+        if self.hide and self.access == "public":
+            raise ValueError("hide = true has no effect on a public rule")
+        if isinstance(self.check, str) and not _REF.fullmatch(self.check):
+            raise ValueError(f"check = {self.check!r} must look like 'package.module:function'")
+        if self.check is not None and not isinstance(self.check, str) and not callable(self.check):
+            raise ValueError("check must be a 'package.module:function' reference or a callable")
+        self._segments = segments
+        return self
+
+    @property
+    def effective_access(self) -> Access:
+        """The access level, with the default (``authenticated``) applied."""
+        return self.access or "authenticated"
+
+    def compile(self, index: int, resolve: bool = False) -> CompiledRule:
+        """This rule as the engine sees it, at 0-based ``index``; ``resolve`` imports ``check``."""
+        methods = None
+        if self.methods is not None:
+            methods = frozenset(self.methods) | ({"HEAD"} if "GET" in self.methods else set())
+        return CompiledRule(
+            index=index,
+            pattern=self.path,
+            segments=self._segments,
+            methods=methods,
+            access=self.effective_access,
+            roles=frozenset(self.roles or ()),
+            permissions=frozenset(self.permissions or ()),
+            tenant=self.tenant,
+            hide=self.hide,
+            report=None if self.mode is None else self.mode == "report",
+            check=import_ref(self.check, f"rule #{index + 1} ({self.path!r}) check") if resolve else None,
+            check_name=self.check if isinstance(self.check, str) else _callable_name(self.check),
+            params=pattern_params(self._segments),
+        )
+
+
+class Policy(_Model):
+    """The whole access policy: ordered rules, authentication backends and settings.
+
+    ``Policy(rules=[Rule(path="/login", access="public")], login_url="/login")`` or
+    ``Policy.from_toml("routeguard.toml")``. Invalid input raises :class:`PolicyError`.
+    """
+
+    login_url: str | None = None
+    mode: Literal["enforce", "report"] = "enforce"
+    allow_preflight: StrictBool = False
+    tenant_membership: Any = None
+    membership_cache_ttl: float = Field(default=30, ge=0, le=3600)
+    on_decision: Any = None
+    rules: list[Rule] = []
+    auth: AuthConfig = AuthConfig()
+    store: StoreConfig = StoreConfig()
+    firewall: FirewallConfig = FirewallConfig()
+    csrf: CSRFConfig = CSRFConfig()
+    hooks: HooksConfig = HooksConfig()
+    throttle: ThrottleConfig = ThrottleConfig()
+    responses: ResponsesConfig = ResponsesConfig()
+
+    _compiled: tuple[CompiledRule, ...] = PrivateAttr(default=())
+    _built: Runtime | None = PrivateAttr(default=None)
+    _runtime: Any = PrivateAttr(default=None)  # the Guard built from this policy, shared by adapters
+
+    def __init__(self, /, **data: Any) -> None:
+        token = _IN_POLICY.set(True)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise PolicyError(_describe(exc, data)) from None
+        finally:
+            _IN_POLICY.reset(token)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Policy:
+        """A new, fully validated policy with ``update`` applied (never the old runtime)."""
+        data = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self)(**{**data, **(update or {})})
+
+    def __copy__(self) -> Policy:
+        return self.model_copy()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Policy:
+        return self.model_copy()
+
+    @field_validator("tenant_membership", "on_decision")
+    @classmethod
+    def _hook_ref(cls, value: Any) -> Any:
+        if isinstance(value, str) and not _REF.fullmatch(value):
+            raise ValueError(f"{value!r} must look like 'package.module:function'")
+        if value is not None and not isinstance(value, str) and not callable(value):
+            raise ValueError("must be a 'package.module:function' reference or a callable")
+        return value
+
+    @field_validator("login_url")
+    @classmethod
+    def _login_path(cls, url: str | None) -> str | None:
+        if url is not None and (not url.startswith("/") or Firewall().check(url, url.partition("?")[0])):
+            raise ValueError(f"{url!r} must be a plain path on this site, such as '/login'")
+        return url
+
+    @model_validator(mode="after")
+    def _build(self) -> Policy:
+        self._compiled = tuple(rule.compile(i) for i, rule in enumerate(self.rules))
+        if self.login_url is not None:
+            self._check_login_url(self.login_url)
+        if resolving():
+            self.build()
+        return self
+
+    def _check_login_url(self, url: str) -> None:
+        found = Matcher(self._compiled).match("GET", url.partition("?")[0])
+        if found is None or found[0].access != "public":
+            covered = (
+                f"it falls under rule #{found[0].position} ({found[0].pattern!r}, access {found[0].access!r})"
+                if found
+                else "no rule covers it (default deny)"
+            )
+            raise ValueError(f"login_url {url!r} must be covered by a public rule for GET; {covered}")
+
+    def build(self) -> Runtime:
+        """Open the store, instantiate backends, import checks and hooks (reads secrets and
+        key files). Runs when the policy is loaded, unless it was loaded with
+        ``resolve_secrets=False``; then the first guard built from it runs it."""
+        store = self.store.build()
+        self._built = Runtime(
+            rules=tuple(rule.compile(i, resolve=True) for i, rule in enumerate(self.rules)),
+            backends=self.auth.build(store),
+            store=store,
+            identity_loader=self.auth.loader(),
+            tenant_membership=_hook(self.tenant_membership, "tenant_membership"),
+            on_decision=_hook(self.on_decision, "on_decision"),
+        )
+        return self._built
+
+    def runtime(self) -> Runtime:
+        """The built runtime (building it on first use)."""
+        return self._built if self._built is not None else self.build()
+
+    @property
+    def compiled_rules(self) -> tuple[CompiledRule, ...]:
+        """The rules as the engine runs them, in policy order."""
+        return self._compiled
+
+    @property
+    def backends(self) -> tuple[Backend, ...]:
+        """The authentication backends, in trial order (empty until built)."""
+        return self._built.backends if self._built is not None else ()
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str], *, resolve_secrets: bool = True) -> Policy:
+        """Load and validate a TOML policy file.
+
+        Relative file paths inside (``public_key_file``) start at the file's directory.
+        ``resolve_secrets=False`` validates without reading secrets (for linting in CI).
+        """
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PolicyError(f"{file}: cannot read policy ({exc.strerror})") from None
+        return cls.from_toml_string(
+            text, base_dir=file.parent, source=str(file), resolve_secrets=resolve_secrets
+        )
+
+    @classmethod
+    def from_toml_string(
+        cls,
+        text: str,
+        *,
+        base_dir: Path | None = None,
+        source: str = "<policy>",
+        resolve_secrets: bool = True,
+    ) -> Policy:
+        """Load and validate a policy from TOML text."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+        with loading(base_dir, resolve_secrets):
+            try:
+                return cls(**data)
+            except PolicyError as exc:
+                raise PolicyError(f"{source}: {exc}") from None
+
+
+def _hook(ref: Any, where: str) -> Callable[..., Any] | None:
+    if ref is None:
+        return None
+    hook = import_ref(ref, where)
+    if not callable(hook):
+        raise PolicyError(f"{where}: {ref!r} is not callable")
+    return hook  # type: ignore[no-any-return]
+
+
+# -- error messages --------------------------------------------------------------------------
+
+_MODELS: dict[str, type[BaseModel]] = {
+    "": Policy, "rules": Rule, "auth": AuthConfig, "auth.bearer": BearerConfig,
+    "auth.session": SessionConfig, "auth.api_key": APIKeyConfig, "auth.api_key.keys": APIKeyEntry,
+    "store": StoreConfig, "firewall": FirewallConfig, "csrf": CSRFConfig, "throttle": ThrottleConfig,
+    "responses": ResponsesConfig,
+}  # fmt: skip
+
+
+def _rule_label(data: Mapping[str, Any], index: int) -> str:
+    rules = data.get("rules")
+    path = None
+    if isinstance(rules, Sequence) and 0 <= index < len(rules):
+        item = rules[index]
+        path = item.get("path") if isinstance(item, Mapping) else getattr(item, "path", None)
+    return f"rule #{index + 1} (path {path!r})" if path is not None else f"rule #{index + 1}"
+
+
+def _describe(exc: ValidationError, data: Mapping[str, Any], single_rule: bool = False) -> str:
+    """Turn pydantic's errors into lines naming the rule position, path and key."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = list(error["loc"])
+        where = ""
+        if single_rule:
+            where = _rule_label(data, 0).replace("rule #1", "rule")
+            loc = ["rules", *loc]
+        elif len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            where = _rule_label(data, loc[1])
+            loc = ["rules", *loc[2:]]
+        dotted = [str(part) for part in loc if not isinstance(part, int)]
+        section = ".".join(dotted[:-1]) if error["type"] == "extra_forbidden" else ".".join(dotted)
+        key = ".".join(p for p in dotted if p != "rules")
+        if error["type"] == "extra_forbidden":
+            unknown = dotted[-1] if dotted else "?"
+            message = f"unknown key {unknown!r}"
+            model = _MODELS.get(section)
+            if model is not None:
+                close = difflib.get_close_matches(unknown, list(model.model_fields), n=1)
+                if close:
+                    message += f" (did you mean {close[0]!r}?)"
+            key = ".".join(p for p in dotted[:-1] if p != "rules")
+        elif error["type"] == "value_error":
+            cause = error.get("ctx", {}).get("error")
+            message = str(cause) if cause is not None else error["msg"]
+        elif error["type"] == "literal_error" and dotted and dotted[-1] == "access":
+            message = f"{error['input']!r} is not one of {', '.join(map(repr, ACCESS_VALUES))}"
+        else:
+            message = error["msg"]
+        parts = [p for p in (where, key) if p]
+        lines.append(f"{': '.join(parts)}: {message}" if parts else message)
+    return "; ".join(lines)

@@ -1,0 +1,1 @@
+"""The runtime around the core: effects, the guard, audit, sign-in and its caches."""

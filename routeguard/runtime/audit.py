@@ -1,0 +1,130 @@
+"""Observing decisions: the ``routeguard`` log, counters by rule and outcome, and audit events.
+
+Nothing recorded here ever holds a token, a cookie value, an ``Authorization`` header or a
+secret: events carry the method, the judged path (never the query string), the rule, the
+outcome, a short reason and the subject. Paths are escaped so a request cannot forge log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from ..core.decision import Decision, Outcome
+from ..core.request import RequestView
+
+logger: Final = logging.getLogger("routeguard")
+_UNPRINTABLE: Final = re.compile(r"[^\x21-\x7e]")
+
+
+def printable(text: str, limit: int = 512) -> str:
+    """``text`` safe for one log line: non-printable and non-ASCII characters escaped."""
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode() or "?", text)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One decision, as shipped to a log pipeline by ``on_decision``."""
+
+    time: float
+    method: str
+    path: str
+    rule: int | None
+    pattern: str | None
+    outcome: str
+    reason: str
+    subject: str | None
+    backend: str | None
+    report_only: bool
+    status: int | None  # the guard's response status; None when the app answered
+    client: str | None
+    websocket: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        """The event as a plain dict (JSON-ready)."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+_VALUES: Final = {outcome: outcome.value for outcome in Outcome}  # Enum.value is a slow descriptor
+CounterKey = tuple[int | None, str, bool]  # (rule position, outcome, report_only)
+
+
+class Recorder:
+    """Logs each decision, counts it, and hands it to the ``on_decision`` hook if any."""
+
+    def __init__(self, on_decision: Callable[[AuditEvent], object] | None = None) -> None:
+        self.on_decision = on_decision
+        self._counts: Counter[CounterKey] = Counter()
+        self._lock = threading.Lock()
+
+    def counters(self) -> dict[CounterKey, int]:
+        """Decisions so far by (rule position or None, outcome, report_only), for dashboards."""
+        with self._lock:
+            return dict(self._counts)
+
+    def record(self, decision: Decision, request: RequestView, status: int | None) -> None:
+        """Count, log and publish one decision."""
+        rule = decision.rule
+        outcome = decision.outcome
+        key = (rule.index + 1 if rule is not None else None, _VALUES[outcome], decision.report_only)
+        with self._lock:
+            counts = self._counts
+            counts[key] = counts.get(key, 0) + 1
+        refused = outcome is not Outcome.ALLOW
+        if self.on_decision is None and not logger.isEnabledFor(logging.INFO if refused else logging.DEBUG):
+            return
+        level = logging.INFO if refused else logging.DEBUG
+        identity = decision.identity
+        event = AuditEvent(
+            time=time.time(),
+            method=printable(request.method, 32),
+            path=printable(request.path),
+            rule=key[0],
+            pattern=rule.pattern if rule is not None else None,
+            outcome=decision.outcome.value,
+            reason=decision.reason,
+            subject=identity.subject if identity is not None else None,
+            backend=identity.backend if identity is not None else None,
+            report_only=decision.report_only,
+            status=status,
+            client=request.client,
+            websocket=request.websocket,
+        )
+        if logger.isEnabledFor(level):
+            self._log(level, event, decision)
+        if self.on_decision is not None:
+            try:
+                self.on_decision(event)
+            except Exception as exc:  # the audit hook never changes a decision
+                logger.error("on_decision hook failed: %s", type(exc).__name__)
+
+    @staticmethod
+    def _log(level: int, event: AuditEvent, decision: Decision) -> None:
+        verb = "would refuse" if event.report_only else ("refused" if decision.refused else "allowed")
+        if event.rule is not None:
+            matched = f"rule #{event.rule} {event.pattern!r}"
+        elif decision.outcome is Outcome.BAD_REQUEST:
+            matched = "firewall"
+        else:
+            matched = "no rule (default deny)"
+        logger.log(
+            level,
+            "%s %s%s %s: %s (%s; %s; subject %s)",
+            verb,
+            "websocket " if event.websocket else "",
+            event.method,
+            event.path,
+            event.outcome,
+            event.reason,
+            matched,
+            printable(event.subject, 128) if event.subject is not None else "-",
+            extra={"routeguard": event.as_dict()},
+        )

@@ -1,0 +1,409 @@
+"""The request flow both adapters share.
+
+firewall -> (CORS preflight) -> match -> authenticate (revocation, identity loader) ->
+throttle failed credentials -> CSRF for cookie sessions -> authorize (membership hook,
+ownership check) -> app or guard response.
+
+Written once as an effect flow (see :mod:`routeguard.effects`) and driven synchronously by
+:class:`routeguard.WSGIGuard` and asynchronously by :class:`routeguard.ASGIGuard`. Anything
+unexpected while deciding refuses the request; nothing here ever logs a credential.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import time
+from collections.abc import Generator, Mapping
+from typing import Any, Final
+
+from ..backends.base import Backend, Credential
+from ..backends.server_session import ServerSessionBackend
+from ..core.csrf import cross_origin
+from ..core.decision import Decision, Outcome
+from ..core.engine import ANONYMOUS, TENANT_REFUSAL, AuthResult, Engine, Route
+from ..core.firewall import Firewall
+from ..core.identity import Identity
+from ..core.request import RequestView
+from ..core.responses import Response
+from ..errors import AuthenticationError, ServiceUnavailableError
+from ..policy.model import Policy
+from ..policy.settings import ThrottleConfig
+from .audit import Recorder, logger, printable
+from .cache import TTLCache
+from .effects import Effect, Flow
+from .hooks import Hook, HookedBackend, HookRunner
+
+_HOOK_CACHE_SIZE: Final = 10_000
+
+
+def revocation_entry(key: str) -> str:
+    """The store key under which a revoked credential is listed."""
+    return "revoked:" + key
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Loaded:
+    """What the identity loader said about one subject (cached briefly)."""
+
+    refused: str | None = None
+    roles: frozenset[str] | None = None
+    permissions: frozenset[str] | None = None
+    tenants: frozenset[str] | None = None
+
+
+def _loaded(result: Any, subject: str) -> _Loaded:
+    """Interpret an identity loader's answer: None/False refuse; Identity or mapping update."""
+    if result is None or result is False:
+        return _Loaded(refused="user unknown or disabled")
+    if isinstance(result, Identity):
+        if result.subject != subject:
+            return _Loaded(refused="identity loader returned another subject")
+        return _Loaded(None, result.roles, result.permissions, result.tenants)
+    if isinstance(result, Mapping):
+        if result.get("disabled") is True or result.get("active") is False:
+            return _Loaded(refused="user disabled")
+
+        def strings(key: str) -> frozenset[str] | None:
+            value = result.get(key)
+            if value is None:
+                return None
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise TypeError(f"identity loader: {key!r} must be a list of strings")
+            return frozenset(value)
+
+        return _Loaded(None, strings("roles"), strings("permissions"), strings("tenants"))
+    raise TypeError(f"identity loader returned {type(result).__name__}; expected Identity, mapping or None")
+
+
+class Guard:
+    """The policy at run time, shared by both adapters (one per Policy: see :meth:`for_policy`).
+
+    ``guard.counters()`` gives decisions by (rule position, outcome, report_only) for a dashboard.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        runtime = policy.runtime()
+        self.policy = policy
+        self.store = runtime.store
+        self.engine = Engine(
+            runtime.rules,
+            Firewall(policy.firewall.relax),
+            report=policy.mode == "report",
+            allow_preflight=policy.allow_preflight,
+        )
+        self.responder = policy.responses.responder(policy.login_url)
+        self.recorder = Recorder(runtime.on_decision)
+        self.hooks = HookRunner(policy.hooks.timeout, policy.hooks.threads)
+        # Custom backends are hooks: a deadline, a worker thread under ASGI when sync.
+        self.backends: tuple[Backend, ...] = tuple(
+            b if _builtin(b) else HookedBackend(b, self.hooks) for b in runtime.backends
+        )
+        # (backend, declared cookie_based): None means "cookie-based if it read a cookie".
+        self._sources = tuple((b, _declared_cookie_based(b)) for b in self.backends)
+        self.server_sessions = next((b for b in self.backends if isinstance(b, ServerSessionBackend)), None)
+        loader, membership = runtime.identity_loader, runtime.tenant_membership
+        self.loader = self.hooks.hook(loader, "identity_loader") if loader is not None else None
+        self.loader_ttl = policy.auth.identity_cache_ttl
+        self.membership = self.hooks.hook(membership, "tenant_membership") if membership is not None else None
+        self.membership_ttl = policy.membership_cache_ttl
+        self.checks = {rule.index: self.hooks.hook(rule.check, f"check {rule.check_name}")
+                       for rule in runtime.rules if rule.check is not None}
+        self.csrf_origins = frozenset(policy.csrf.trusted_origins) if policy.csrf.enabled else None
+        throttle = policy.throttle
+        self.throttle = throttle if throttle.enabled else None
+        self.trusted_proxies = tuple(ipaddress.ip_network(p, strict=False) for p in throttle.trusted_proxies)
+        self._loaded: TTLCache[_Loaded] = TTLCache(_HOOK_CACHE_SIZE)
+        self._members: TTLCache[bool] = TTLCache(_HOOK_CACHE_SIZE)
+        self._lockouts: TTLCache[float] = TTLCache(_HOOK_CACHE_SIZE)
+
+    @classmethod
+    def for_policy(cls, policy: Policy) -> Guard:
+        """The Guard of ``policy``, built once and reused."""
+        guard = policy._runtime
+        if not isinstance(guard, cls):
+            guard = cls(policy)
+            policy._runtime = guard
+        return guard
+
+    def counters(self) -> dict[tuple[int | None, str, bool], int]:
+        """Decisions so far by (rule position or None, outcome, report_only)."""
+        return self.recorder.counters()
+
+    # -- the flow ---------------------------------------------------------------------------
+    def evaluate(self, request: RequestView) -> Flow[Decision]:
+        """Decide one request (a flow: drive it with ``run_sync`` or ``run_async``)."""
+        route = self.engine.route(request)
+        if isinstance(route, Decision):
+            return route
+        public = route.rule is not None and route.rule.access == "public"
+        throttle = None if public else self.throttle
+        client = self.client_address(request) if throttle is not None else ""
+        if throttle is not None and len(self._lockouts):  # no lockouts known: nothing to look up
+            locked = self._locked_out(client, route)
+            if locked is not None:
+                return locked
+        try:
+            auth = yield from self.authenticate(request)
+            decision = None
+            if auth.invalid is not None and throttle is not None:
+                decision = yield from self._count_failure(throttle, client, route)
+            if decision is None and auth.cookie_based and self.csrf_origins is not None:
+                forged = cross_origin(request, self.csrf_origins)
+                if forged is not None:  # refused even on public rules: the app sees the cookie too
+                    decision = self.engine.refuse(Outcome.FORBIDDEN, forged, route, auth.identity)
+            if decision is None:
+                decision = self.engine.authorize(route, auth)
+                membership, identity, rule = self.membership, auth.identity, route.rule
+                if (
+                    decision.reason == TENANT_REFUSAL
+                    and membership is not None
+                    and identity is not None
+                    and (yield from self._member(membership, identity, route))
+                ):
+                    decision = self.engine.authorize(route, auth, member=True)
+                if decision.outcome is Outcome.ALLOW and rule is not None and rule.check is not None:
+                    decision = yield from self._check_owner(self.checks[rule.index], route, decision)
+        except ServiceUnavailableError as exc:
+            if public:
+                decision = self.engine.authorize(route, ANONYMOUS)  # a public page never needs the store
+            else:
+                logger.warning("refusing %s %s: %s", printable(request.method, 32), printable(request.path), exc)
+                decision = Decision(Outcome.UNAVAILABLE, f"unavailable: {exc}", route.rule)
+            # A credential that could not be checked never reaches the app either.
+            return _withholding(decision, tuple(request.cookie_reads or ()))
+        return _withholding(decision, auth.withheld)
+
+    def authenticate(self, request: RequestView) -> Generator[Effect, Any, AuthResult]:
+        """Try every backend in order: each one that finds credentials must verify them, and
+        all must name the same subject; the first one's credential proves the identity.
+
+        A rejected credential is never skipped in favour of another one, and the cookies of
+        a request that does not authenticate are withheld from the app (RG-2026-14).
+        """
+        accepted: Credential | None = None
+        accepted_by = ""
+        cookie_based = True
+        failure: str | None = None
+        presented: list[str] | None = None  # cookies read by backends that found credentials
+        store = self.store
+        for backend, declared in self._sources:
+            reads = request.cookie_reads
+            mark = len(reads) if reads else 0
+            try:
+                result = backend.authenticate(request)
+                if result is None:  # the common answers first: ABC isinstance checks are slow
+                    continue
+                if type(result) is not Credential:
+                    if isinstance(result, Generator):
+                        result = yield from result
+                    if result is None:
+                        continue
+                    result = _as_credential(result, backend.name)
+                credential = result
+                if credential.revocation_key is not None:
+                    entry = revocation_entry(credential.revocation_key)
+                    # An in-process store does no I/O: read it directly, without an effect round trip.
+                    revoked = store.get(entry) if store.local else (yield store.effect("get", entry))
+                    if revoked is not None:
+                        raise AuthenticationError("credential revoked")
+                if credential.logout_key is not None and credential.issued_at is not None:
+                    key = credential.logout_key
+                    not_before = store.get(key) if store.local else (yield store.effect("get", key))
+                    if not_before is not None and credential.issued_at < float(not_before):
+                        raise AuthenticationError("logged out")
+                if accepted is None:
+                    accepted, accepted_by = credential, backend.name
+                elif credential.identity.subject != accepted.identity.subject:
+                    failure = failure or f"{backend.name}: names another subject than {accepted_by}"
+                if cookie_based:
+                    cookie_based = declared if declared is not None else len(request.cookie_reads or ()) > mark
+            except AuthenticationError as exc:
+                failure = failure or f"{backend.name}: {exc.reason}"
+            except ServiceUnavailableError:
+                if failure is None:
+                    raise
+            except Exception as exc:  # a broken backend refuses, it never allows
+                logger.error("backend %s failed: %s", backend.name, type(exc).__name__)
+                failure = failure or f"{backend.name}: backend error ({type(exc).__name__})"
+            reads = request.cookie_reads
+            if reads and len(reads) > mark:
+                presented = reads[mark:] if presented is None else presented + reads[mark:]
+        if failure is not None:
+            return AuthResult(invalid=failure, withheld=tuple(presented) if presented else ())
+        if accepted is None:
+            return ANONYMOUS
+        identity = accepted.identity
+        if self.loader is not None:
+            try:
+                identity = yield from self._reload(identity, self.loader)
+            except AuthenticationError as exc:
+                return AuthResult(invalid=f"{accepted_by}: {exc.reason}",
+                                  withheld=tuple(presented) if presented else ())
+        return AuthResult(identity=identity, credential=accepted, cookie_based=cookie_based)
+
+    def _reload(self, identity: Identity, loader: Hook) -> Generator[Effect, Any, Identity]:
+        """Current roles, permissions and tenants from the identity loader (cached briefly)."""
+        subject = identity.subject
+        now = time.time()
+        loaded = self._loaded.get(subject, now)
+        if loaded is None:
+            try:
+                loaded = _loaded((yield loader(subject)), subject)
+            except (AuthenticationError, ServiceUnavailableError):
+                raise
+            except Exception as exc:
+                raise ServiceUnavailableError(f"identity loader: {type(exc).__name__}") from None
+            if self.loader_ttl > 0:
+                self._loaded.set(subject, loaded, now + self.loader_ttl)
+        if loaded.refused is not None:
+            raise AuthenticationError(loaded.refused)
+        return dataclasses.replace(
+            identity,
+            roles=identity.roles if loaded.roles is None else loaded.roles,
+            permissions=identity.permissions if loaded.permissions is None else loaded.permissions,
+            tenants=identity.tenants if loaded.tenants is None else loaded.tenants,
+        )
+
+    def _member(self, hook: Hook, identity: Identity, route: Route) -> Generator[Effect, Any, bool]:
+        """Ask the membership hook whether ``identity`` belongs to the route's tenant."""
+        tenant = route.params.get(route.rule.tenant or "") if route.rule is not None else None
+        if not tenant:
+            return False
+        key = (identity.subject, tenant)
+        now = time.time()
+        cached = self._members.get(key, now)
+        if cached is not None:
+            return cached
+        try:
+            answer = (yield hook(identity, tenant)) is True
+        except ServiceUnavailableError:
+            raise
+        except Exception as exc:
+            logger.error("tenant membership hook failed: %s", type(exc).__name__)
+            raise ServiceUnavailableError(f"membership hook: {type(exc).__name__}") from None
+        if self.membership_ttl > 0:
+            self._members.set(key, answer, now + self.membership_ttl)
+        return answer
+
+    def _check_owner(self, check: Hook, route: Route, decision: Decision) -> Generator[Effect, Any, Decision]:
+        """Run the rule's ``check`` predicate; False or an error refuses."""
+        try:
+            allowed = (yield check(decision.identity, dict(route.params))) is True
+        except ServiceUnavailableError:
+            raise
+        except Exception as exc:
+            name = route.rule.check_name if route.rule is not None else "?"
+            logger.error("check %s failed: %s", name, type(exc).__name__)
+            return self.engine.refuse(Outcome.FORBIDDEN, f"check error ({type(exc).__name__})", route,
+                                      decision.identity)
+        if allowed:
+            return decision
+        return self.engine.refuse(Outcome.FORBIDDEN, "check refused", route, decision.identity)
+
+    def client_address(self, request: RequestView) -> str:
+        """The client: the peer, or the forwarded address when the peer is a trusted proxy."""
+        peer = request.client or "unknown"
+        if not self.trusted_proxies or not _in_networks(peer, self.trusted_proxies):
+            return peer
+        forwarded = request.headers.get("x-forwarded-for")
+        if not forwarded:
+            return peer
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        for hop in reversed(hops):  # the rightmost address no trusted proxy added
+            if not _in_networks(hop, self.trusted_proxies):
+                return hop
+        return hops[0] or peer
+
+    def _count_failure(
+        self, throttle: ThrottleConfig, client: str, route: Route
+    ) -> Generator[Effect, Any, Decision | None]:
+        """Count a failed credential for the client; a 429 decision once over the limit."""
+        key = "throttle:" + client
+        try:
+            failures = yield self.store.effect("incr", key, throttle.window)
+            if failures <= throttle.max_failures:
+                return None
+            remaining = yield self.store.effect("ttl", key)
+        except ServiceUnavailableError:
+            return None  # the request is refused as unauthenticated anyway
+        retry_after = max(1, int(remaining + 0.999)) if remaining is not None else throttle.window
+        until = time.time() + retry_after
+        self._lockouts.set(client, until, until)
+        return Decision(Outcome.TOO_MANY_REQUESTS, f"too many failed credentials ({failures})", route.rule,
+                        retry_after=retry_after)
+
+    def _locked_out(self, client: str, route: Route) -> Decision | None:
+        """429 for a client this process saw go over the failure limit, until its window ends.
+
+        An in-memory lookup: clients that never fail cost no store round trip. Other processes
+        learn of the lockout from the shared counter at the client's next failure there.
+        """
+        now = time.time()
+        until = self._lockouts.get(client, now)
+        if until is None:
+            return None
+        return Decision(Outcome.TOO_MANY_REQUESTS, "client locked out after failed credentials", route.rule,
+                        retry_after=max(1, int(until - now + 0.999)))
+
+    def forget_user(self, subject: str | None = None) -> None:
+        """Drop the identity loader's cache (for one subject, or all)."""
+        if subject is None:
+            self._loaded.clear()
+        else:
+            self._loaded.discard(subject)
+
+    # -- after the decision -----------------------------------------------------------------
+    def failed(self, exc: BaseException) -> Decision:
+        """The decision for an unexpected error while deciding: refuse (503)."""
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
+        # Only the type and location: exception messages may quote request data.
+        logger.error("error while deciding: %s at %s", type(exc).__name__, where)
+        return Decision(Outcome.UNAVAILABLE, f"internal error ({type(exc).__name__})")
+
+    def finish(self, decision: Decision, request: RequestView) -> Response | None:
+        """Record the decision; the guard's response, or None when the app should answer."""
+        response = None if decision.allowed else self.responder.render(decision, request)
+        self.recorder.record(decision, request, response.status if response is not None else None)
+        return response
+
+
+def _in_networks(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def _withholding(decision: Decision, withheld: tuple[str, ...]) -> Decision:
+    """``decision`` telling the adapter to remove ``withheld`` cookies (unchanged when none)."""
+    return dataclasses.replace(decision, withheld=withheld) if withheld else decision
+
+
+_BACKENDS_PACKAGE: Final = __package__ + ".backends."
+_CUSTOM_MODULE: Final = _BACKENDS_PACKAGE + "custom"
+
+
+def _builtin(backend: Any) -> bool:
+    """A backend of this package: its I/O goes through effects, so it runs inline, unhooked."""
+    module = type(backend).__module__
+    return module.startswith(_BACKENDS_PACKAGE) and module != _CUSTOM_MODULE
+
+
+def _declared_cookie_based(backend: Any) -> bool | None:
+    declared = getattr(backend, "cookie_based", None)
+    return declared if isinstance(declared, bool) else None
+
+
+def _as_credential(result: Any, backend_name: str) -> Credential:
+    if isinstance(result, Credential):
+        return result
+    if isinstance(result, Identity):
+        if not result.backend:
+            result = dataclasses.replace(result, backend=backend_name)
+        return Credential(result)
+    raise TypeError(f"backend returned {type(result).__name__}; expected Identity, Credential or None")

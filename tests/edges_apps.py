@@ -1,0 +1,44 @@
+"""Apps the advisory tests in test_advisory_edges.py serve under real servers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from routeguard import Policy, WSGIGuard
+
+SECRET = "edges-flask-secret-0123456789abcdef"
+WEBSOCKET_POLICY = f"""
+[auth.session]
+format = "flask"
+secret = "{SECRET}"
+
+[[rules]]
+path = "/health"
+access = "public"
+
+[[rules]]
+path = "/ws"
+"""
+
+
+def websocket_app() -> Any:
+    """A flask-sock websocket behind WSGIGuard: it sends the signed-in user's name and closes."""
+    from flask import Flask, request
+    from flask_sock import Sock
+
+    app = Flask("edges")
+    app.config["SECRET_KEY"] = SECRET
+    sock = Sock(app)
+
+    @app.get("/health")
+    def health() -> str:
+        return "ok"
+
+    @sock.route("/ws")
+    def ws(socket: Any) -> None:
+        identity = request.environ["routeguard.identity"]
+        socket.send(f"secret data of {identity.subject}")
+        socket.close()
+
+    app.wsgi_app = WSGIGuard(app.wsgi_app, policy=Policy.from_toml_string(WEBSOCKET_POLICY))  # type: ignore[method-assign]
+    return app

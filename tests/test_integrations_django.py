@@ -1,0 +1,330 @@
+"""Django integration, in process: the example project through Django's own test clients.
+
+The middleware judges the test ``Client``; Django's own ``login()`` is the credential under every
+``SESSION_ENGINE``; ``request.user`` is the guard's identity, so ``@login_required`` and
+``LoginRequiredMiddleware`` agree with it. Real servers: tests/test_integrations_servers.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+django = pytest.importorskip("django")
+
+from routeguard import Policy, PolicyError  # noqa: E402
+from routeguard.testing import mint_token  # noqa: E402
+
+from .support import BROWSER  # noqa: E402
+
+JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
+ENGINES = [
+    pytest.param("django.contrib.sessions.backends.db", id="db"),
+    pytest.param("django.contrib.sessions.backends.signed_cookies", id="signed_cookies"),
+    pytest.param("django.contrib.sessions.backends.cache", id="cache"),
+    pytest.param("django.contrib.sessions.backends.cached_db", id="cached_db"),
+    pytest.param("django.contrib.sessions.backends.file", id="file"),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The example project, set up once per test process (Django's settings are global)."""
+    from django.conf import settings
+
+    if not settings.configured:
+        os.environ["APP_DJANGO_DB"] = str(tmp_path_factory.mktemp("django") / "example.db")
+        os.environ["APP_JWT_SECRET"] = JWT_SECRET
+        os.environ["DJANGO_SETTINGS_MODULE"] = "examples.django_app.settings"
+        os.environ["APP_STORE_URL"] = "memory://"
+        django.setup()
+        from examples.django_app.demo import setup
+
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tests only
+
+        setup()
+    yield
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    from django.test import override_settings
+
+    with override_settings(SESSION_ENGINE=request.param, SESSION_FILE_PATH=str(tmp_path)):
+        yield request.param
+
+
+_addresses = itertools.count(2)
+
+
+def client() -> Any:
+    """A test Client from its own loopback address (failed-credential throttling is per client)."""
+    from django.test import Client
+
+    n = next(_addresses)
+    return Client(REMOTE_ADDR=f"127.0.{n // 250}.{n % 250 + 1}")
+
+
+def bearer(subject: str, **claims: Any) -> dict[str, str]:
+    token = mint_token(JWT_SECRET, subject=subject, aud="routeguard-example", **claims)
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def me(c: Any, **extra: Any) -> Any:
+    response = c.get("/api/me/", **extra)
+    return response.status_code, (response.json() if response.status_code == 200 else None)
+
+
+# -- refusals ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/api/me/", "/dashboard/", "/admin/", "/nowhere/"])
+def test_test_client_is_refused_without_credentials(path):
+    response = client().get(path)
+    assert response.status_code == 401
+    assert response.json() == {"error": "Unauthorized"}
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_browser_is_sent_to_djangos_login_url():
+    response = client().get("/dashboard/?tab=1", HTTP_ACCEPT=BROWSER)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login/?next=%2Fdashboard%2F%3Ftab%3D1"
+
+
+def test_public_pages_stay_open():
+    assert client().get("/login/").status_code == 200
+    assert client().get("/health/").status_code == 200
+
+
+# -- Django's own session ------------------------------------------------------------------------
+def test_djangos_login_is_the_credential_under_every_session_engine(engine):
+    c = client()
+    assert c.login(username="alice", password="alice-pass")  # django.contrib.auth.login()
+    assert me(c) == (200, {"username": "alice", "user_class": "User", "subject": "alice", "roles": [],
+                           "backend": "session"})
+    assert c.get("/admin/").status_code == 403
+    root = client()
+    assert root.login(username="root", password="root-pass")
+    assert root.get("/admin/").status_code == 200
+    assert me(root)[1]["roles"] == ["admin"]
+
+
+def test_the_apps_login_view_then_logout(engine):
+    c = client()
+    done = c.post("/login/", {"username": "alice", "password": "alice-pass", "next": "/dashboard/"})
+    assert done.status_code == 303 and done.headers["Location"] == "/dashboard/"
+    page = c.get("/dashboard/")
+    assert page.status_code == 200 and b"Hello alice." in page.content
+    stolen = c.cookies["sessionid"].value
+    assert c.post("/logout/").status_code == 303
+    assert c.get("/dashboard/").status_code == 401
+    replay = client()
+    replay.cookies["sessionid"] = stolen
+    assert replay.get("/api/me/").status_code == 401  # signed_cookies too: routeguard's logout revoked it
+
+
+@pytest.mark.parametrize("value", [
+    pytest.param("not-a-session-key-at-all", id="unknown"),
+    pytest.param("x", id="too-short"),
+    pytest.param("../../etc/passwd", id="path"),
+])
+def test_a_session_key_django_does_not_know_is_invalid(engine, value):
+    c = client()
+    c.cookies["sessionid"] = value
+    response = c.get("/api/me/")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    assert c.get("/login/").status_code == 200  # a stale cookie never blocks the login page
+
+
+def test_tampered_signed_cookie_session_is_refused():
+    from django.test import override_settings
+
+    with override_settings(SESSION_ENGINE="django.contrib.sessions.backends.signed_cookies"):
+        c = client()
+        assert c.login(username="alice", password="alice-pass")
+        value = c.cookies["sessionid"].value
+        c.cookies["sessionid"] = value[:-2] + ("AA" if not value.endswith("AA") else "BB")
+        assert c.get("/api/me/").status_code == 401
+
+
+def test_session_without_a_login_is_anonymous():
+    from django.contrib.sessions.backends.db import SessionStore
+
+    store = SessionStore()
+    store["cart"] = [1, 2]
+    store.save()
+    c = client()
+    c.cookies["sessionid"] = store.session_key
+    assert c.get("/api/me/").status_code == 401
+    assert c.get("/api/me/").headers["WWW-Authenticate"] == "Bearer"  # no credential, not a bad one
+    assert c.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("change", ["deactivate", "password"])
+def test_disabled_user_or_changed_password_ends_the_session(engine, change):
+    from django.contrib.auth.models import User
+
+    user = User.objects.create_user(f"carol-{change}", password="carol-pass")
+    try:
+        c = client()
+        assert c.login(username=user.username, password="carol-pass")
+        assert me(c)[0] == 200
+        if change == "deactivate":
+            user.is_active = False
+        else:
+            user.set_password("another-pass")
+        user.save()
+        assert me(c)[0] == 401
+    finally:
+        user.delete()
+
+
+def test_roles_and_permissions_come_from_django():
+    from django.contrib.auth.models import Group, Permission, User
+
+    from routeguard.integrations.django import django_identity
+
+    user = User.objects.create_user("dora", password="x", is_staff=True)
+    try:
+        group, _ = Group.objects.get_or_create(name="editors")
+        user.groups.add(group)
+        user.user_permissions.add(Permission.objects.get(codename="change_user"))
+        identity = django_identity(User.objects.get(pk=user.pk))
+        assert identity.subject == "dora"
+        assert identity.roles == {"editors", "staff"}
+        assert identity.permissions == {"auth.change_user"}
+        user.is_superuser = True
+        assert "superuser" in django_identity(user).roles
+    finally:
+        user.delete()
+
+
+# -- request.user for every credential -----------------------------------------------------------
+def test_login_required_middleware_lets_a_bearer_request_the_guard_allowed_through():
+    c = client()
+    response = c.get("/dashboard/", **bearer("root"))  # LoginRequiredMiddleware is enabled
+    assert response.status_code == 200 and b"Hello root." in response.content
+    assert me(c, **bearer("alice"))[1] == {"username": "alice", "user_class": "User", "subject": "alice",
+                                            "roles": [], "backend": "bearer"}
+    assert c.get("/admin/", **bearer("alice", roles=["admin"])).status_code == 403  # Django's roles win
+    assert c.get("/admin/", **bearer("root")).status_code == 200
+
+
+def test_bearer_for_a_user_django_does_not_have_is_refused_by_the_loader():
+    assert client().get("/api/me/", **bearer("mallory")).status_code == 401
+
+
+API_KEY_POLICY = {
+    "rules": [{"path": "/api/**"}, {"path": "/dashboard"}, {"path": "/login", "access": "public"}],
+    "auth": {"api_key": {"keys": [
+        {"hash": "sha256:" + __import__("hashlib").sha256(b"ci-key-0123456789").hexdigest(), "subject": "ci-bot",
+         "roles": ["staff"], "permissions": ["auth.view_user"]},
+        {"hash": "sha256:" + __import__("hashlib").sha256(b"alice-key-0123456").hexdigest(), "subject": "alice"},
+    ]}},
+}
+
+
+def test_api_key_identity_becomes_request_user():
+    from django.test import override_settings
+
+    with override_settings(ROUTEGUARD={"policy": API_KEY_POLICY}):
+        c = client()
+        status, body = me(c, HTTP_X_API_KEY="ci-key-0123456789")
+        assert (status, body["username"], body["user_class"]) == (200, "ci-bot", "GuardUser")
+        assert me(c, HTTP_X_API_KEY="alice-key-0123456")[1]["user_class"] == "User"  # the account exists
+        assert c.get("/dashboard/", HTTP_X_API_KEY="ci-key-0123456789").status_code == 200
+        assert me(c)[0] == 401
+
+
+def test_guard_user_answers_like_a_django_user():
+    from routeguard import Identity
+    from routeguard.integrations.django import GuardUser
+
+    user = GuardUser(Identity.of("ci-bot", roles=["staff"], permissions=["app.view_thing"]))
+    assert user.is_authenticated and not user.is_anonymous and user.is_staff and not user.is_superuser
+    assert user.get_username() == "ci-bot" and str(user) == "ci-bot"
+    assert user.has_perm("app.view_thing") and not user.has_perm("app.delete_thing")
+    assert user.has_module_perms("app") and not user.has_module_perms("other")
+    assert GuardUser(Identity.of("root", roles=["superuser"])).has_perms(["x.y", "z.w"])
+
+
+# -- ASGI: the ORM off the event loop ------------------------------------------------------------
+@pytest.mark.parametrize("credential", ["session", "bearer"])
+def test_async_client_loads_users_off_the_event_loop(credential):
+    from django.test import AsyncClient
+
+    c = client()
+    assert c.login(username="root", password="root-pass")
+    extra = {"Cookie": f"sessionid={c.cookies['sessionid'].value}"} if credential == "session" else \
+        {"Authorization": bearer("root")["HTTP_AUTHORIZATION"]}
+
+    async def run() -> tuple[int, int, int]:
+        ac = AsyncClient()
+        me_response = await ac.get("/api/me/", headers=extra)
+        admin = await ac.get("/admin/", headers=extra)
+        anonymous = await ac.get("/api/me/")
+        assert json.loads(me_response.content)["username"] == "root"
+        return me_response.status_code, admin.status_code, anonymous.status_code
+
+    assert asyncio.run(run()) == (200, 200, 401)
+
+
+# -- wiring --------------------------------------------------------------------------------------
+def test_outer_wsgi_guard_decides_once():
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from routeguard.integrations.django import guard_wsgi
+    from routeguard.testing import call_wsgi
+
+    app = guard_wsgi(WSGIHandler())
+    before = sum(app.counters().values())
+    assert call_wsgi(app, "GET", "/api/me/", headers={"Authorization": bearer("alice")["HTTP_AUTHORIZATION"]},
+                     ).status == 200
+    assert call_wsgi(app, "GET", "/api/me/").status == 401
+    assert sum(app.counters().values()) - before == 2  # the middleware reused the outer decision
+
+
+def test_login_url_of_the_policy_wins():
+    from django.test import override_settings
+
+    policy = {"login_url": "/signin", "rules": [{"path": "/signin", "access": "public"}, {"path": "/**"}]}
+    with override_settings(ROUTEGUARD={"policy": policy}):
+        response = client().get("/dashboard/", HTTP_ACCEPT=BROWSER)
+    assert response.headers["Location"] == "/signin?next=%2Fdashboard%2F"
+
+
+@pytest.mark.parametrize("setting, message", [
+    pytest.param(None, "must be a dict with a 'policy' key", id="missing"),
+    pytest.param({"policy": 3}, "must be a TOML file path, a dict or a Policy", id="bad-type"),
+    pytest.param({"policy": {}, "polcy": 1}, "unknown key 'polcy'", id="typo"),
+])
+def test_bad_settings_are_named(setting, message):
+    from django.core.exceptions import ImproperlyConfigured
+    from django.test import override_settings
+
+    from routeguard.integrations.django import settings_policy
+
+    with override_settings(ROUTEGUARD=setting), pytest.raises(ImproperlyConfigured, match=message):
+        settings_policy()
+
+
+def test_explicit_login_url_not_public_is_a_load_error():
+    from django.test import override_settings
+
+    from routeguard.integrations.django import settings_policy
+
+    with override_settings(ROUTEGUARD={"policy": {"rules": [{"path": "/**"}]}}, LOGIN_URL="/members/login/"), \
+            pytest.raises(PolicyError, match="must be covered by a public rule"):
+        settings_policy()
+
+
+@pytest.mark.parametrize("extra", ['secret_env = "X"', 'cookie = "sid"', 'user_key = "uid"'])
+def test_django_format_takes_its_settings_from_django(extra):
+    with pytest.raises(PolicyError, match="reads Django's own settings"):
+        Policy.from_toml_string(f'[auth.session]\nformat = "django"\n{extra}\n')
