@@ -525,3 +525,14 @@ def test_hook_timeout_from_toml_and_bounded_abandoned_threads() -> None:
         assert runner._abandoned == 1
     finally:
         blocking.event.set()
+
+
+def test_builtin_backends_run_inline_custom_ones_as_hooks() -> None:
+    from routeguard.runtime.guard import Guard
+    from routeguard.runtime.hooks import HookedBackend
+
+    guard = Guard(Policy.from_toml_string(POLICY.format(format="starlette")))
+    assert [type(b).__name__ for b in guard.backends] == ["BearerBackend", "SessionCookieBackend"]
+    custom = Guard(_custom_policy(HeaderBackend(), Declared()))
+    assert [(type(b), b.name, b.cookie_based) for b in custom.backends] == [  # type: ignore[attr-defined]
+        (HookedBackend, "header", None), (HookedBackend, "header", True)]

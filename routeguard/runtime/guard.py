@@ -384,7 +384,7 @@ def _withholding(decision: Decision, withheld: tuple[str, ...]) -> Decision:
     return dataclasses.replace(decision, withheld=withheld) if withheld else decision
 
 
-_BACKENDS_PACKAGE: Final = __package__ + ".backends."
+_BACKENDS_PACKAGE: Final = Backend.__module__.rpartition(".")[0] + "."  # routeguard.backends.
 _CUSTOM_MODULE: Final = _BACKENDS_PACKAGE + "custom"
 
 
