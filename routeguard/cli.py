@@ -22,7 +22,7 @@ from .errors import RouteGuardError
 from .policy.model import Policy
 from .tools import matrix as mx
 from .tools.explain import ExplainInputError, explain, render_json, render_text
-from .tools.introspect import list_routes, load_app
+from .tools.introspect import AppRoute, list_routes, load_app
 from .tools.lint import lint
 from .tools.matrix_html import render_html
 from .tools.starter import starter_policy
@@ -30,6 +30,8 @@ from .tools.starter import starter_policy
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+#: Lint codes shown as notes: ``check --strict`` does not fail on them.
+NOTE_CODES = frozenset({"report-mode"})
 
 
 class UsageError(Exception):
@@ -62,19 +64,33 @@ def _write(text: str, output: str | None, out: TextIO) -> None:
     print(f"wrote {output}", file=sys.stderr)
 
 
+def _app_routes(reference: str) -> list[AppRoute]:
+    """The app's routes; a route the framework matches more widely than its glob is a warning."""
+    routes = list_routes(load_app(reference))
+    for route in routes:
+        if route.warning:
+            print(f"routeguard: warning: {route.source}: {_one_line(route.warning)}", file=sys.stderr)
+    return routes
+
+
 # -- commands ------------------------------------------------------------------------------------
 
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
-    """Validate and lint a policy."""
+    """Validate and lint a policy. Report mode is a deliberate migration state: it is shown as a
+    note that ``--strict`` does not count; every other finding counts."""
     policy = _load_policy(args.file)
     findings = lint(policy)
     rules = policy.compiled_rules
     out.write(f"{args.file}: valid: {len(rules)} rule(s), mode {policy.mode}, "
               f"login_url {policy.login_url or '(none)'}\n")
-    for finding in findings:
+    notes = [f for f in findings if f.code in NOTE_CODES]
+    warnings = [f for f in findings if f.code not in NOTE_CODES]
+    for finding in notes:
+        out.write(f"note: {finding}\n")
+    for finding in warnings:
         out.write(f"warning: {finding}\n")
-    out.write(f"{len(findings)} warning(s)\n" if findings else "no findings\n")
-    return EXIT_ERROR if findings and args.strict else EXIT_OK
+    out.write(f"{len(warnings)} warning(s)\n" if warnings else "no findings\n")
+    return EXIT_ERROR if warnings and args.strict else EXIT_OK
 
 
 def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
@@ -99,7 +115,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_routes(args: argparse.Namespace, out: TextIO) -> int:
     """List the app's routes with the rule deciding each: the permission matrix."""
     policy = _load_policy(args.rules)  # first: a bad policy should not wait for an app import
-    routes = list_routes(load_app(args.app))
+    routes = _app_routes(args.app)
     result = mx.build(routes, policy, app=args.app, source=args.rules)
     renderers: dict[str, Callable[[mx.Matrix], str]] = {
         "table": mx.render_table, "markdown": mx.render_markdown, "json": mx.render_json, "html": render_html,
@@ -112,7 +128,7 @@ def cmd_routes(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
     """Print a starter policy for an app."""
-    routes = list_routes(load_app(args.app))
+    routes = _app_routes(args.app)
     _write(starter_policy(routes, args.app), args.output, out)
     return EXIT_OK
 
@@ -131,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Validate a policy and report shadowed, duplicate and "
                            "over-wide public rules.")
     check.add_argument("file", metavar="FILE", help="the policy (TOML)")
-    check.add_argument("--strict", action="store_true", help="exit 1 when there are lint findings")
+    check.add_argument("--strict", action="store_true", help="exit 1 on any finding except the report-mode note")
     check.set_defaults(handler=cmd_check)
 
     exp = sub.add_parser("explain", help="show how one request is judged",

@@ -29,3 +29,9 @@ class ServiceUnavailableError(RouteGuardError):
 
 class HookTimeoutError(ServiceUnavailableError):
     """Raised when a hook (loader, membership, check, custom backend) misses ``[hooks] timeout``."""
+
+
+class LogoutError(ServiceUnavailableError):
+    """Raised by ``logout``/``alogout`` when the request carried a credential that could not be
+    checked or revoked (the store failed): answer 503 and keep the client's cookie, because the
+    server would still accept it."""

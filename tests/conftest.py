@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from routeguard import Policy
 
 from .support import JWT_SECRET, POLICY_TOML, SESSION_SECRET, RedisServer, Send, require, sender
+
+# The example apps default to one SQLite file in the system temp directory, shared by every
+# checkout on the machine: its throttle counters would leak between concurrent test runs. In
+# process they get a private in-memory store (the e2e servers set their own file).
+os.environ.setdefault("APP_STORE_URL", "memory://")
 
 
 @pytest.fixture(autouse=True)

@@ -21,14 +21,14 @@ def main() -> None:
 
     from routeguard import ASGIGuard, WSGIGuard
 
-    from .apps import flask_app, policy, starlette_app
+    from .support import session_flask_app, session_policy, session_starlette_app
 
     extra = f"\n[throttle]\nmax_failures = {args.throttle}\nwindow = 60\n" if args.throttle else ""
-    guard_policy = policy(args.store, secure=False, extra=extra)
+    guard_policy = session_policy(args.store, secure=False, extra=extra)
     if args.kind == "asgi":
         import uvicorn
 
-        uvicorn.run(ASGIGuard(starlette_app(), policy=guard_policy), host="127.0.0.1", port=args.port,
+        uvicorn.run(ASGIGuard(session_starlette_app(), policy=guard_policy), host="127.0.0.1", port=args.port,
                     log_level="warning")
     else:
         from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -37,7 +37,7 @@ def main() -> None:
             def log_message(self, *args: object) -> None:
                 pass
 
-        make_server("127.0.0.1", args.port, WSGIGuard(flask_app().wsgi_app, policy=guard_policy),
+        make_server("127.0.0.1", args.port, WSGIGuard(session_flask_app().wsgi_app, policy=guard_policy),
                     handler_class=Quiet).serve_forever()
 
 

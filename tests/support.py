@@ -1,10 +1,13 @@
-"""Test support: one policy, a Starlette and a Flask app behind it, credential helpers."""
+"""Test support: one policy, a Starlette and a Flask app behind it, credential helpers; small
+apps that sign in and out with routeguard.login/logout (session tests, tests/serve.py); a private
+redis-server and headless Chromium."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+import routeguard
 from routeguard import ASGIGuard, Policy, WSGIGuard
 from routeguard.testing import Reply, call_asgi, call_wsgi, mint_token, session_cookie
 
@@ -251,3 +254,165 @@ def headless_chromium(profile_dir: Any, window: str = "1280,900") -> Any:
                 service.stop()
 
     return session()
+
+
+# Apps that sign in and out with routeguard.login/logout (session and logout tests).
+SESSION_POLICY = """
+login_url = "/login"
+
+[store]
+url = "{store}"
+
+[auth.bearer]
+algorithms = ["HS256"]
+secret_env = "RG_TEST_JWT_SECRET"
+audience = "tests"
+
+[auth.session]
+{session}
+
+[[rules]]
+path = "/login"
+access = "public"
+
+[[rules]]
+path = "/logout"
+methods = ["POST"]
+access = "public"
+
+[[rules]]
+path = "/admin/**"
+roles = ["admin"]
+
+[[rules]]
+path = "/orgs/{{org}}/**"
+tenant = "org"
+
+[[rules]]
+path = "/ws/{{org}}"
+tenant = "org"
+
+[[rules]]
+path = "/me"
+"""
+
+SERVER_SESSION = 'format = "server"\nidle_timeout = {idle}\nmax_age = {max_age}\nsecure = {secure}'
+STARLETTE_SESSION = 'format = "starlette"\nsecret_env = "RG_TEST_SESSION_SECRET"'
+
+
+def session_policy(store: str, session: str | None = None, extra: str = "", **settings: Any) -> Policy:
+    if session is None:
+        session = SERVER_SESSION.format(idle=settings.get("idle", 1800), max_age=settings.get("max_age", 3600),
+                                        secure=str(settings.get("secure", True)).lower())
+    return Policy.from_toml_string(SESSION_POLICY.format(store=store, session=session) + extra)
+
+
+def session_starlette_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse, RedirectResponse
+    from starlette.routing import Route, WebSocketRoute
+
+    async def feed(websocket: Any) -> None:
+        await websocket.accept()
+        await websocket.send_json({"hello": websocket.scope["routeguard.identity"].subject,
+                                   "org": websocket.path_params["org"]})
+        await websocket.close()
+
+    async def login(request: Any) -> Any:
+        body = await request.json()
+        result = await routeguard.alogin(request.scope, body["user"], roles=body.get("roles", ()),
+                                         tenants=body.get("tenants", ()), next=body.get("next"))
+        response = RedirectResponse(result.location, status_code=303)
+        for name, value in result.headers:
+            response.headers.append(name, value)
+        return response
+
+    async def logout(request: Any) -> Any:
+        result = await routeguard.alogout(request.scope)
+        response = JSONResponse({"revoked": result.revoked})
+        for name, value in result.headers:
+            response.headers.append(name, value)
+        return response
+
+    async def me(request: Any) -> Any:
+        identity = request.scope["routeguard.identity"]
+        return JSONResponse({"subject": identity.subject, "roles": sorted(identity.roles)})
+
+    async def unavailable(request: Any, exc: Exception) -> Any:  # a failed logout or login: 503
+        return JSONResponse({"error": "Service Unavailable"}, status_code=503)
+
+    routes = [Route("/login", login, methods=["POST"]), Route("/logout", logout, methods=["POST"]),
+              Route("/me", me), Route("/admin/x", me), Route("/orgs/{org}/x", me), WebSocketRoute("/ws/{org}", feed)]
+    return Starlette(routes=routes, exception_handlers={routeguard.ServiceUnavailableError: unavailable})
+
+
+def session_flask_app() -> Any:
+    from flask import Flask, jsonify, redirect, request
+
+    app = Flask("session-apps")
+
+    @app.errorhandler(routeguard.ServiceUnavailableError)
+    def unavailable(exc: Exception) -> Any:  # a failed logout or login: 503
+        return jsonify(error="Service Unavailable"), 503
+
+    @app.post("/login")
+    def login() -> Any:
+        body = request.get_json()
+        result = routeguard.login(request.environ, body["user"], roles=body.get("roles", ()),
+                                  tenants=body.get("tenants", ()), next=body.get("next"))
+        response = redirect(result.location, 303)
+        for name, value in result.headers:
+            response.headers.add(name, value)
+        return response
+
+    @app.post("/logout")
+    def logout() -> Any:
+        result = routeguard.logout(request.environ)
+        response = jsonify(revoked=result.revoked)
+        for name, value in result.headers:
+            response.headers.add(name, value)
+        return response
+
+    def me(**_: Any) -> Any:
+        identity = request.environ["routeguard.identity"]
+        return jsonify(subject=identity.subject, roles=sorted(identity.roles))
+
+    app.add_url_rule("/me", "me", me)
+    app.add_url_rule("/admin/x", "admin", me)
+    app.add_url_rule("/orgs/<org>/x", "orgs", me)
+    return app
+
+
+class Client:
+    """Send requests to one guarded app, over one adapter."""
+
+    def __init__(self, kind: str, policy: Policy) -> None:
+        self.kind = kind
+        if kind == "asgi":
+            self.app: Any = ASGIGuard(session_starlette_app(), policy=policy)
+        else:
+            self.app = WSGIGuard(session_flask_app().wsgi_app, policy=policy)
+
+    def send(self, method: str, target: str, headers: dict[str, str] | None = None, body: bytes = b"") -> Reply:
+        call = call_asgi if self.kind == "asgi" else call_wsgi
+        return call(self.app, method, target, headers or {}, body=body)
+
+    def login(self, user: str, roles: list[str] | None = None, cookie: str | None = None, **extra: Any) -> Reply:
+        import json
+
+        headers = {"Content-Type": "application/json"}
+        if cookie:
+            headers["Cookie"] = cookie
+        body = json.dumps({"user": user, "roles": roles or [], **extra}).encode()
+        return self.send("POST", "/login", headers, body)
+
+
+def set_cookies(reply: Reply) -> list[str]:
+    return [v for k, v in reply.raw_headers if k.lower() == "set-cookie"]
+
+
+def session_cookie_of(reply: Reply, name: str = "session") -> str:
+    for header in set_cookies(reply):
+        if header.startswith(name + "="):
+            return header.split(";", 1)[0]
+    raise AssertionError(f"no {name} cookie in {set_cookies(reply)}")

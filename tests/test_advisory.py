@@ -30,8 +30,7 @@ import pytest
 from routeguard import Policy, PolicyError, WSGIGuard
 from routeguard.testing import call_asgi, wsgi_environ
 
-from .apps import STARLETTE_SESSION, Client, policy
-from .support import bearer, cookie, flask_app, sender, token
+from .support import STARLETTE_SESSION, Client, bearer, cookie, flask_app, sender, session_policy, token
 
 ADMIN_FIRST = """
 [auth.bearer]
@@ -87,7 +86,7 @@ def test_rg_2026_03_relaxed_empty_segments_are_judged_collapsed(target, admin_ru
 
 @pytest.mark.parametrize("kind", ["asgi", "wsgi"])
 def test_rg_2026_05_logout_kills_every_copy_of_a_signed_cookie(kind, tmp_path):
-    client = Client(kind, policy(f"sqlite:///{tmp_path}/s.db", session=STARLETTE_SESSION))
+    client = Client(kind, session_policy(f"sqlite:///{tmp_path}/s.db", session=STARLETTE_SESSION))
     older = cookie({"user_id": "carol", "roles": ["user"]}, signed_at=time.time() - 30)  # a stolen copy
     current = cookie({"user_id": "carol", "roles": ["user"], "flash": "x"}, signed_at=time.time() - 5)
     other_user = cookie({"user_id": "dave"}, signed_at=time.time() - 30)

@@ -157,7 +157,7 @@ PREFLIGHT = {"Origin": "https://app.example", "Access-Control-Request-Method": "
 
 
 @pytest.mark.parametrize(("enabled", "status"), [(True, 200), (False, 401)])
-def test_preflight(kind, enabled, status):
+def test_rg_2026_10_preflight(kind, enabled, status):
     rules = '[[rules]]\npath = "/api/**"\n[[rules]]\npath = "/archive/**"\naccess = "deny"\n'
     policy = make(f"allow_preflight = {str(enabled).lower()}\n", rules)
     send = sender(kind, policy)
@@ -196,7 +196,7 @@ def test_csrf_for_cookie_sessions(kind, headers, status):
     assert send("GET", "/api/items", {**SESSION, **headers}).status == 200  # safe methods pass
 
 
-def test_csrf_exempts_bearer_and_covers_public_routes(kind):
+def test_rg_2026_06_csrf_exempts_bearer_and_covers_public_routes(kind):
     policy = make(rules=CSRF_RULES)
     send = sender(kind, policy)
     evil = {"Origin": "https://evil.example"}
@@ -208,7 +208,7 @@ def test_csrf_exempts_bearer_and_covers_public_routes(kind):
     assert send("POST", "/public/form", {**SESSION, "Origin": "http://testserver"}).json()["subject"] == "carol"
 
 
-def test_cross_site_websocket_hijacking_is_refused():
+def test_rg_2026_04_cross_site_websocket_hijacking_is_refused():
     policy = make(rules='[[rules]]\npath = "/ws"\n')
     accepted = []
 
@@ -244,7 +244,8 @@ def test_csrf_can_be_disabled(kind):
 THROTTLE = "[throttle]\nmax_failures = 3\nwindow = 2\n"
 
 
-def test_throttling_failed_credentials(kind):
+@pytest.mark.slow
+def test_rg_2026_07_throttling_failed_credentials(kind):
     import time
 
     send = sender(kind, make(rules='[[rules]]\npath = "/api/**"\n[[rules]]\npath = "/login"\naccess = "public"\n',

@@ -67,6 +67,7 @@ TARGETS = [
 ]
 
 
+@pytest.mark.slow
 def test_quick_run_reports_every_configuration(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     completed = subprocess.run(

@@ -57,6 +57,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int,
     assert result.stdout == ""
 
 
+@pytest.mark.slow
 def test_console_script_is_installed() -> None:
     assert SCRIPT.exists()
     result = run("--version")
@@ -75,6 +76,7 @@ roles = ["admin"]
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", [FASTAPI_POLICY, FLASK_POLICY], ids=["fastapi", "flask"])
 def test_check_valid_example_without_secrets(policy: str) -> None:
     result = run("check", policy)
@@ -83,6 +85,7 @@ def test_check_valid_example_without_secrets(policy: str) -> None:
     assert result.stdout.rstrip().endswith("no findings")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("strict", "status"), [pytest.param([], 0, id="warn"), pytest.param(["--strict"], 1,
                                                                                              id="strict")])
 def test_check_reports_shadowed_rule(tmp_path: Path, strict: list[str], status: int) -> None:
@@ -114,6 +117,7 @@ def test_check_errors_are_one_line(tmp_path: Path, text: str, fragments: tuple[s
     assert_one_line_error(call("check", str(path)), 1, str(path), *fragments)
 
 
+@pytest.mark.slow
 def test_check_bad_toml_subprocess(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
     path.write_text("rules = [")
@@ -130,6 +134,7 @@ def test_usage_errors_are_one_line(args: list[str]) -> None:
     assert_one_line_error(call(*args), 2)
 
 
+@pytest.mark.slow
 def test_usage_error_subprocess() -> None:
     assert_one_line_error(run("check"), 2, "FILE")
 
@@ -184,6 +189,7 @@ def test_explain_notes_rule_check_and_report_mode(tmp_path: Path) -> None:
     assert "report mode: the refusal is logged and the request reaches the app" in result.stdout
 
 
+@pytest.mark.slow
 def test_explain_json() -> None:
     result = run("explain", FASTAPI_POLICY, "GET", "/orgs/acme/projects", "--subject", "bob", "--tenants", "globex",
                  "--format", "json")
@@ -210,6 +216,7 @@ def test_explain_bad_input(args: list[str], status: int, fragments: tuple[str, .
     assert_one_line_error(call("explain", *args), status, *fragments)
 
 
+@pytest.mark.slow
 def test_explain_subprocess() -> None:
     result = run("explain", FASTAPI_POLICY, "GET", "/orgs/acme/projects", "--subject", "alice", "--tenants", "acme")
     assert result.returncode == 0, result.stderr
@@ -219,6 +226,7 @@ def test_explain_subprocess() -> None:
 
 # -- routes --------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_routes_table_fastapi() -> None:
     result = run("routes", FASTAPI_APP, "--rules", FASTAPI_POLICY)
     assert result.returncode == 0, result.stderr
@@ -240,6 +248,7 @@ def test_routes_strict_fails_on_default_deny() -> None:
     assert "DEFAULT DENY" in result.stdout
 
 
+@pytest.mark.slow
 def test_routes_json_flask() -> None:
     result = run("routes", FLASK_APP, "--rules", FLASK_POLICY, "--format", "json")
     assert result.returncode == 0, result.stderr
@@ -259,6 +268,7 @@ def test_routes_markdown() -> None:
     assert "| GET | `/admin/users` | #7 `/admin/**` | role admin | 401 | 403 | allow |" in result.stdout
 
 
+@pytest.mark.slow
 def test_routes_html_to_file(tmp_path: Path) -> None:
     out = tmp_path / "matrix.html"
     result = run("routes", FASTAPI_APP, "--rules", FASTAPI_POLICY, "--format", "html", "-o", str(out))
@@ -295,6 +305,7 @@ def test_routes_bad_input(args: list[str], status: int, fragments: tuple[str, ..
     assert_one_line_error(call("routes", *args), status, *fragments)
 
 
+@pytest.mark.slow
 def test_routes_missing_module_subprocess() -> None:
     assert_one_line_error(run("routes", "examples.nope:app", "--rules", FASTAPI_POLICY), 1, "cannot import")
 
@@ -308,6 +319,7 @@ def test_routes_app_that_raises_on_import(tmp_path: Path) -> None:
 
 # -- init ----------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("app", [FASTAPI_APP, FLASK_APP], ids=["fastapi", "flask"])
 def test_init_writes_a_policy_covering_every_route(app: str) -> None:
     result = run("init", app)
@@ -327,6 +339,7 @@ def test_init_writes_a_policy_covering_every_route(app: str) -> None:
     assert "# " in result.stdout  # commented
 
 
+@pytest.mark.slow
 def test_init_output_file(tmp_path: Path) -> None:
     out = tmp_path / "routeguard.toml"
     result = run("init", FLASK_APP, "--output", str(out))
@@ -348,6 +361,7 @@ def test_init_bad_input(args: list[str], status: int, fragments: tuple[str, ...]
     assert_one_line_error(call("init", *args), status, *fragments)
 
 
+@pytest.mark.slow
 def test_init_missing_module_subprocess() -> None:
     assert_one_line_error(run("init", "examples.nope:app"), 1, "cannot import")
 

@@ -51,7 +51,7 @@ class JWKSServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     @property
@@ -116,6 +116,7 @@ def test_keys_are_fetched_once_and_cached(kind, jwks):
     assert jwks.hits == 1
 
 
+@pytest.mark.slow
 def test_rotation_to_a_new_kid_refetches(kind, jwks):
     jwks.document = {"keys": [jwk(KEY_1, "k1")]}
     send = sender(kind, make_policy(jwks.url, min_refresh=1))
@@ -127,6 +128,7 @@ def test_rotation_to_a_new_kid_refetches(kind, jwks):
     assert get(send, rs_token(KEY_1, "k1")).status == 200  # the old key still works while listed
 
 
+@pytest.mark.slow
 def test_unknown_kid_refetches_at_most_once_per_interval(kind, jwks):
     jwks.document = {"keys": [jwk(KEY_1, "k1")]}
     send = sender(kind, make_policy(jwks.url, min_refresh=60))

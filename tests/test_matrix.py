@@ -246,7 +246,7 @@ def test_html_escapes_everything() -> None:
     ("path", "public"),
     [
         pytest.param("/health", True, id="health"),
-        pytest.param("/api/token", True, id="token-anywhere"),
+        pytest.param("/api/token", False, id="token-anywhere-is-not-public"),
         pytest.param("/static/**", True, id="static"),
         pytest.param("/.well-known/**", True, id="well-known"),
         pytest.param("/favicon.ico", True, id="favicon"),

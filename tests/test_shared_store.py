@@ -16,6 +16,8 @@ import pytest
 
 from .support import RedisServer, bearer, free_port, token
 
+pytestmark = pytest.mark.slow  # guard processes, a real redis-server, a real uvicorn
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -122,8 +122,8 @@ def test_rs256_needs_the_private_key(tmp_path: Path) -> None:
     ("toml", "match"),
     [
         pytest.param('[[rules]]\npath = "/a"\n', "no a bearer", id="no-backend"),
-        pytest.param('[auth.session]\nformat = "server"\n[[rules]]\npath = "/a"\n', "no a bearer",
-                     id="server-sessions"),
+        pytest.param('[store]\nurl = "memory://"\n[auth.session]\nformat = "server"\n[[rules]]\npath = "/a"\n',
+                     "no a bearer", id="server-sessions"),
     ],
 )
 def test_credentials_errors(toml: str, match: str) -> None:
@@ -268,6 +268,7 @@ def run_pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
+@pytest.mark.slow
 def test_plugin_fixtures_via_entry_point(tmp_path: Path) -> None:
     (tmp_path / "policy.toml").write_text(PLUGIN_POLICY)
     (tmp_path / "pytest.ini").write_text("[pytest]\nrouteguard_policy = policy.toml\n")
@@ -279,6 +280,7 @@ def test_plugin_fixtures_via_entry_point(tmp_path: Path) -> None:
     assert "GET /admin as user: expected 200, got 403" in result.stdout
 
 
+@pytest.mark.slow
 def test_plugin_without_policy_fails_clearly(tmp_path: Path) -> None:
     (tmp_path / "test_x.py").write_text("def test_x(routeguard_policy):\n    pass\n")
     result = run_pytest(tmp_path)
@@ -286,6 +288,7 @@ def test_plugin_without_policy_fails_clearly(tmp_path: Path) -> None:
     assert "set `routeguard_policy = path/to/routeguard.toml`" in result.stdout
 
 
+@pytest.mark.slow
 def test_plugin_leaves_unrelated_suites_alone(tmp_path: Path) -> None:
     """Fixtures named like common ones (policy, app, client) are the project's own."""
     (tmp_path / "conftest.py").write_text("import pytest\n@pytest.fixture\ndef policy():\n    return 'mine'\n")

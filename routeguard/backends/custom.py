@@ -22,6 +22,14 @@ request is cookie-based: unsafe methods and websocket handshakes get the CSRF or
 the cookies it read are withheld from the app when its credential is rejected. ``cookie_based =
 True`` declares it whatever was read; ``cookie_based = False`` opts out of the CSRF check, for a
 cookie that can never authenticate on its own (a custom header is required too).
+
+To make ``routeguard.logout`` able to revoke your credential, return a :class:`Credential`
+with a ``revocation_key`` (unique per credential, e.g. ``"mytoken:" + sha256(token)``) and its
+``expires_at``: the key is then deny-listed on the store until then and refused on every
+worker. An :class:`Identity` alone cannot be revoked (``logout`` logs a warning and reports
+``revoked=False``)::
+
+    return Credential(Identity.of(user), revocation_key="mytoken:" + digest, expires_at=exp)
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from ..backends.custom import as_backend
 from ..backends.jwks import JWKSKeys
 from ..backends.server_session import ServerSessionBackend
 from ..backends.session import SessionCookieBackend
+from ..backends.signed_cookie import SignedCookieBackend
 from ..core.firewall import CLASSES as FIREWALL_CLASSES
 from ..core.identity import Identity
 from ..core.responses import Responder, check_next_param, check_template
@@ -265,6 +266,55 @@ class SessionConfig(Model):
         )
 
 
+class SignedCookieConfig(Model):
+    """``[auth.signed_cookie]``: a cookie the app signs with itsdangerous (datasette's
+    ``ds_actor``: ``salt = "actor"``, ``subject = "a.id"``); paths are dotted into the value."""
+
+    cookie: str
+    secret_env: str
+    fallback_secret_envs: list[str] = []
+    salt: str = "itsdangerous"
+    serializer: Literal["url_safe", "url_safe_timed"] = "url_safe"
+    max_age: int | None = Field(default=None, gt=0)
+    key_derivation: Literal["django-concat", "concat", "hmac", "none"] = "django-concat"
+    digest: Literal["sha1", "sha256", "sha384", "sha512"] = "sha1"
+    subject: str = "id"
+    roles: str = "roles"
+    permissions: str = "permissions"
+    tenants: str = "tenants"
+
+    @field_validator("subject", "roles", "permissions", "tenants")
+    @classmethod
+    def _path(cls, name: str) -> str:
+        return check_claim_name(name, "path")
+
+    @field_validator("cookie")
+    @classmethod
+    def _cookie_name(cls, name: str) -> str:
+        if not name or not all(c.isascii() and c.isprintable() and c not in ' ;,="' for c in name):
+            raise ValueError(f"{name!r} is not a cookie name")
+        return name
+
+    @model_validator(mode="after")
+    def _age_matches_serializer(self) -> SignedCookieConfig:
+        if self.serializer == "url_safe_timed" and self.max_age is None:
+            raise ValueError("max_age is required with serializer = 'url_safe_timed'")
+        if self.serializer == "url_safe" and self.max_age is not None:
+            raise ValueError("max_age needs serializer = 'url_safe_timed' (an untimed cookie has no timestamp)")
+        return self
+
+    def build(self) -> SignedCookieBackend:
+        """The backend, with its secrets read from the environment."""
+        where = "auth.signed_cookie"
+        secrets = [env_secret(self.secret_env, f"{where}.secret_env")]
+        secrets += [env_secret(env, f"{where}.fallback_secret_envs") for env in self.fallback_secret_envs]
+        return SignedCookieBackend(
+            cookie=self.cookie, secrets=secrets, salt=self.salt, serializer=self.serializer,
+            max_age=self.max_age, key_derivation=self.key_derivation, digest=self.digest,
+            subject=self.subject, roles=self.roles, permissions=self.permissions, tenants=self.tenants,
+        )
+
+
 class APIKeyEntry(Model):
     """One ``[[auth.api_key.keys]]`` entry: the key's hash and who it stands for."""
 
@@ -318,7 +368,7 @@ class APIKeyConfig(Model):
         return APIKeyBackend(header=self.header, keys=[e.key() for e in entries])
 
 
-BACKEND_NAMES = ("bearer", "session", "api_key", "custom")
+BACKEND_NAMES = ("bearer", "session", "signed_cookie", "api_key", "custom")
 
 
 class AuthConfig(Model):
@@ -327,9 +377,10 @@ class AuthConfig(Model):
 
     bearer: BearerConfig | None = None
     session: SessionConfig | None = None
+    signed_cookie: SignedCookieConfig | None = None
     api_key: APIKeyConfig | None = None
     custom: list[Any] = []
-    order: list[Literal["bearer", "session", "api_key", "custom"]] | None = None
+    order: list[Literal["bearer", "session", "signed_cookie", "api_key", "custom"]] | None = None
     identity_loader: Any = None
     identity_cache_ttl: float = Field(default=30, ge=0, le=3600)
 

@@ -31,6 +31,7 @@ from ..policy.model import Policy
 from ..policy.settings import ThrottleConfig
 from .audit import Recorder, logger, printable
 from .cache import TTLCache
+from .decision_log import DecisionLog, entry, open_log
 from .effects import Effect, Flow
 from .hooks import Hook, HookedBackend, HookRunner
 
@@ -116,6 +117,7 @@ class Guard:
         self._loaded: TTLCache[_Loaded] = TTLCache(_HOOK_CACHE_SIZE)
         self._members: TTLCache[bool] = TTLCache(_HOOK_CACHE_SIZE)
         self._lockouts: TTLCache[float] = TTLCache(_HOOK_CACHE_SIZE)
+        self.decision_log: DecisionLog | None = open_log(policy.decision_log) if policy.decision_log else None
 
     @classmethod
     def for_policy(cls, policy: Policy) -> Guard:
@@ -170,8 +172,8 @@ class Guard:
             else:
                 logger.warning("refusing %s %s: %s", printable(request.method, 32), printable(request.path), exc)
                 decision = Decision(Outcome.UNAVAILABLE, f"unavailable: {exc}", route.rule)
-            # A credential that could not be checked never reaches the app either.
-            return _withholding(decision, tuple(request.cookie_reads or ()))
+            # Not withheld: the credential was not rejected, and logout must still find it.
+            return decision
         return _withholding(decision, auth.withheld)
 
     def authenticate(self, request: RequestView) -> Generator[Effect, Any, AuthResult]:
@@ -369,6 +371,19 @@ class Guard:
         response = None if decision.allowed else self.responder.render(decision, request)
         self.recorder.record(decision, request, response.status if response is not None else None)
         return response
+
+
+    def log_decision(self, decision: Decision, request: RequestView, status: int | None,
+                     response: Response | None = None) -> None:
+        """Append one line to the decision log: ``status`` is what the client got (the app's
+        answer when the app answered), ``response`` the guard's own refusal if it sent one."""
+        log = self.decision_log
+        if log is None:
+            return
+        would = None
+        if decision.outcome is not Outcome.ALLOW:
+            would = response.status if response is not None else self.responder.render(decision, request).status
+        log.write(entry(decision, request, status, would))
 
 
 def _in_networks(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:

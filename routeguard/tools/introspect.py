@@ -1,10 +1,12 @@
 """Import a web app by reference (``package.module:app``) and list its real routes as globs.
 
-Supported: Starlette and FastAPI (``Route``, ``WebSocketRoute``, ``Mount`` of routers and
-sub-apps, ``Host``, included routers), Flask (werkzeug's URL map, ``DispatcherMiddleware``
-mounts), through any middleware that keeps the wrapped app in ``.app`` (``ASGIGuard``,
-``WSGIGuard``, Starlette's ``WSGIMiddleware``). A mounted app whose routes cannot be seen
-(``StaticFiles``, a raw ASGI callable) is listed as ``prefix/**`` for every method.
+Read here: Starlette and FastAPI (``Route``, ``WebSocketRoute``, ``Mount`` of routers and
+sub-apps, ``Host``, included routers), Flask and Quart (werkzeug's URL map,
+``DispatcherMiddleware`` mounts); Django, Litestar, Pyramid, Bottle and Falcon in
+:mod:`routeguard.tools.frameworks`. Apps are found through any middleware that keeps the
+wrapped app in ``.app`` (``ASGIGuard``, ``WSGIGuard``, Starlette's ``WSGIMiddleware``). A
+mounted app whose routes cannot be seen (``StaticFiles``, a raw ASGI callable) is listed as
+``prefix/**`` for every method.
 
 Framework parameters become glob segments: a whole-segment parameter is ``{name}``, a
 ``path`` converter is ``**``, a segment that mixes text and parameters is ``*``.
@@ -13,37 +15,23 @@ Framework parameters become glob segments: a whole-segment parameter is ``{name}
 from __future__ import annotations
 
 import importlib
-import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ..core.rules import parse_pattern
-from ..errors import PatternError, RouteGuardError
+from ..errors import RouteGuardError
+from .frameworks import READERS
+from .routeglob import STARLETTE_PARAM, WERKZEUG_PARAM, AppRoute, glob, methods_of, plain_segments, route_glob
+
+__all__ = ["AppImportError", "AppRoute", "list_routes", "load_app"]
 
 
 class AppImportError(RouteGuardError):
     """Raised when ``MODULE:APP`` cannot be imported or is not an app whose routes we can list."""
 
 
-@dataclass(frozen=True, slots=True)
-class AppRoute:
-    """One route of the app: its glob, methods (None: any method) and where it came from."""
-
-    path: str
-    methods: tuple[str, ...] | None
-    endpoint: str
-    source: str  # the route as the framework writes it
-    kind: str = "http"  # "http", "websocket" or "mount" (an opaque mounted app)
-
-
 _MAX_DEPTH: Final = 16
-_WERKZEUG_PARAM: Final = re.compile(
-    r"<(?:(?P<converter>[A-Za-z_]\w*)(?:\((?P<args>.*?)\))?:)?(?P<name>[A-Za-z_]\w*)>"
-)
-_STARLETTE_PARAM: Final = re.compile(r"\{(?P<name>[A-Za-z_]\w*)(?::(?P<converter>[A-Za-z_]\w*))?\}")
 
 
 def load_app(reference: str) -> Any:
@@ -66,18 +54,41 @@ def load_app(reference: str) -> Any:
     return target
 
 
+SUPPORTED: Final = ("Starlette/FastAPI", "Flask/Quart", "Django", "Litestar", "Pyramid", "Bottle", "Falcon")
+_HINT: Final = ("to learn its routes from traffic instead, run it under routeguard in report mode with "
+                "decision_log = \"decisions.jsonl\" and then 'routeguard suggest --from-log decisions.jsonl'")
+
+
 def list_routes(app: Any) -> list[AppRoute]:
-    """Every route of ``app`` in the framework's own order, as globs."""
+    """Every route of ``app`` in the framework's own order, as globs. Raises
+    :class:`AppImportError` (what was tried, what to do) when the routes cannot be read or
+    there are none: an empty list would look like success."""
     if not _known(app):
         raise AppImportError(
-            f"cannot list the routes of a {type(app).__name__}: supported are Starlette/FastAPI and Flask apps"
+            f"cannot list the routes of a {type(app).__name__}: no router found on it or on the apps it wraps "
+            f"(.app); readable are {', '.join(SUPPORTED)} apps; {_HINT}"
         )
-    return list(_routes(app, "", 0))
+    try:
+        routes = list(_routes(app, "", 0))
+    except RouteGuardError:
+        raise
+    except Exception as exc:  # the framework's own error while we read its router
+        raise AppImportError(f"cannot read the routes of a {type(app).__name__}: {type(exc).__name__}: {exc}; "
+                             f"{_HINT}") from None
+    if not routes:
+        raise AppImportError(f"the {type(app).__name__} app has no routes to list (its router is empty); check "
+                             f"that MODULE:APP names the app after its routes are registered; {_HINT}")
+    return routes
+
+
+def _reader(app: Any) -> Any:
+    return next((read for _, recognise, read in READERS if recognise(app)), None)
 
 
 def _known(app: Any) -> bool:
     for _ in range(_MAX_DEPTH):
-        if _is_flask(app) or isinstance(getattr(app, "routes", None), list) or _is_dispatcher(app):
+        if (_reader(app) is not None or _is_flask(app) or isinstance(getattr(app, "routes", None), list)
+                or _is_dispatcher(app)):
             return True
         app = getattr(app, "app", None)
         if app is None:
@@ -95,6 +106,10 @@ def _is_dispatcher(app: Any) -> bool:
 
 def _routes(app: Any, prefix: str, depth: int) -> Iterator[AppRoute]:
     if depth > _MAX_DEPTH:
+        return
+    read = _reader(app)
+    if read is not None:
+        yield from read(app, prefix, depth, _mounted)
         return
     if _is_flask(app):
         yield from _flask_routes(app, prefix)
@@ -128,7 +143,7 @@ def _mounted(app: Any, prefix: str, depth: int, source: str) -> Iterator[AppRout
         yield from _routes(app, prefix, depth)
     else:
         name = type(app).__name__
-        yield AppRoute(_glob([*_plain_segments(prefix), "**"]), None, name, f"mount {source or '/'}", "mount")
+        yield AppRoute(glob([*plain_segments(prefix), "**"]), None, name, f"mount {source or '/'}", "mount")
 
 
 def _flatten(routes: list[Any]) -> Iterator[tuple[Any, Any]]:
@@ -152,12 +167,12 @@ def _starlette_routes(routes: list[Any], prefix: str, depth: int) -> Iterator[Ap
         elif isinstance(route, Host):
             yield from _routes(view.app, prefix, depth + 1)
         elif isinstance(route, Route | WebSocketRoute):
-            path = _starlette_glob(prefix, view.path)
+            path = route_glob(prefix, view.path, STARLETTE_PARAM)
             name = getattr(view, "name", None) or "?"
             if isinstance(route, WebSocketRoute):
                 yield AppRoute(path, ("GET",), name, prefix + view.path, "websocket")
             else:
-                yield AppRoute(path, _methods(view.methods), name, prefix + view.path)
+                yield AppRoute(path, methods_of(view.methods), name, prefix + view.path)
 
 
 def _flask_routes(app: Any, prefix: str) -> Iterator[AppRoute]:
@@ -165,59 +180,8 @@ def _flask_routes(app: Any, prefix: str) -> Iterator[AppRoute]:
         methods = set(rule.methods or ())
         if getattr(rule, "provide_automatic_options", False):
             methods.discard("OPTIONS")
-        glob = _route_glob(prefix, rule.rule, _WERKZEUG_PARAM)
-        yield AppRoute(glob, _methods(methods or None), str(rule.endpoint), prefix + rule.rule)
-
-
-def _route_glob(prefix: str, path: str, param: re.Pattern[str]) -> str:
-    """A router's path as a routeguard glob: a whole-segment parameter is ``{name}`` (``**`` for a
-    path converter), a segment with a parameter inside it is ``*``, the rest is literal."""
-    segments = [*_plain_segments(prefix)]
-    for text in path.strip("/").split("/") if path.strip("/") else []:
-        whole = param.fullmatch(text)
-        if whole:
-            segments.append("**" if whole.group("converter") == "path" else "{" + whole.group("name") + "}")
-        elif param.search(text):
-            segments.append("*")
+        path = route_glob(prefix, rule.rule, WERKZEUG_PARAM)
+        if getattr(rule, "websocket", False):  # Quart
+            yield AppRoute(path, ("GET",), str(rule.endpoint), prefix + rule.rule, "websocket")
         else:
-            segments.append(text)
-    return _glob(segments)
-
-
-def _starlette_glob(prefix: str, path: str) -> str:
-    return _route_glob(prefix, path, _STARLETTE_PARAM)
-
-
-def _plain_segments(prefix: str) -> list[str]:
-    return [s for s in prefix.split("/") if s]
-
-
-def _glob(segments: list[str]) -> str:
-    """Join segments into a pattern that routeguard accepts: repeated parameter names,
-    ``**`` runs and segments no rule could write become ``*`` (or are merged)."""
-    cleaned: list[str] = []
-    names: set[str] = set()
-    for seg in segments:
-        if seg == "**" and cleaned and cleaned[-1] == "**":
-            continue
-        if seg.startswith("{"):
-            if seg in names:
-                seg = "*"
-            names.add(seg)
-        elif seg not in ("*", "**"):
-            try:
-                parse_pattern("/" + seg)
-            except PatternError:
-                seg = "*"
-        cleaned.append(seg)
-    return "/" + "/".join(cleaned)
-
-
-def _methods(methods: Any) -> tuple[str, ...] | None:
-    """Sorted methods without the HEAD that GET implies; None means any method."""
-    if not methods:
-        return None
-    found = {str(m).upper() for m in methods}
-    if "GET" in found:
-        found.discard("HEAD")
-    return tuple(sorted(found))
+            yield AppRoute(path, methods_of(methods or None), str(rule.endpoint), prefix + rule.rule)

@@ -104,6 +104,7 @@ def patterns(draw: st.DrawFn) -> str:
 rule_specs = st.tuples(patterns(), st.sampled_from([None, ["GET"], ["POST"], ["GET", "POST"]]))
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(
     target=patterns(),
