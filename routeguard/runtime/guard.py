@@ -17,16 +17,16 @@ import time
 from collections.abc import Generator, Mapping
 from typing import Any, Final
 
-from ..backends.base import Backend, Credential
+from ..backends.base import Backend
 from ..backends.server_session import ServerSessionBackend
 from ..core.csrf import cross_origin
 from ..core.decision import Decision, Outcome
 from ..core.engine import ANONYMOUS, TENANT_REFUSAL, AuthResult, Engine, Route
 from ..core.firewall import Firewall
-from ..core.identity import Identity
+from ..core.identity import Credential, Identity
 from ..core.request import RequestView
 from ..core.responses import Response
-from ..errors import AuthenticationError, ServiceUnavailableError
+from ..errors import AmbiguousCookieError, AuthenticationError, ServiceUnavailableError
 from ..policy.model import Policy
 from ..policy.settings import ThrottleConfig
 from .audit import Recorder, logger, printable
@@ -222,6 +222,8 @@ class Guard:
                     cookie_based = declared if declared is not None else len(request.cookie_reads or ()) > mark
             except AuthenticationError as exc:
                 failure = failure or f"{backend.name}: {exc.reason}"
+            except AmbiguousCookieError as exc:
+                failure = failure or f"{backend.name}: {exc}"
             except ServiceUnavailableError:
                 if failure is None:
                     raise
