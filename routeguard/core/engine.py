@@ -36,6 +36,7 @@ class AuthResult:
     credential: Credential | None = None  # what proved the identity (for logout and revocation)
     cookie_based: bool = False
     withheld: tuple[str, ...] = ()
+    genuine: bool = False  # the rejected credential was issued by the app (expired, revoked...): no guess
 
     def __init__(
         self,
@@ -44,12 +45,14 @@ class AuthResult:
         credential: Credential | None = None,
         cookie_based: bool = False,
         withheld: tuple[str, ...] = (),
+        genuine: bool = False,
     ) -> None:
         _AUTH_IDENTITY(self, identity)  # per request: descriptor sets, not object.__setattr__
         _AUTH_INVALID(self, invalid)
         _AUTH_CREDENTIAL(self, credential)
         _AUTH_COOKIE_BASED(self, cookie_based)
         _AUTH_WITHHELD(self, withheld)
+        _AUTH_GENUINE(self, genuine)
 
 
 TENANT_REFUSAL = "tenant not allowed"
@@ -73,6 +76,7 @@ _AUTH_INVALID = vars(AuthResult)["invalid"].__set__
 _AUTH_CREDENTIAL = vars(AuthResult)["credential"].__set__
 _AUTH_COOKIE_BASED = vars(AuthResult)["cookie_based"].__set__
 _AUTH_WITHHELD = vars(AuthResult)["withheld"].__set__
+_AUTH_GENUINE = vars(AuthResult)["genuine"].__set__
 _ROUTE_RULE = vars(Route)["rule"].__set__
 _ROUTE_PARAMS = vars(Route)["params"].__set__
 ANONYMOUS = AuthResult()
