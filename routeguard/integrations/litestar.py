@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from ..asgi import ASGIApp, ASGIGuard, Receive, Scope, Send
 from ..backends.base import Credential
-from ..backends.claims import ClaimMap
+from ..core.claims import ClaimMap
 from ..core.decision import Decision
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
