@@ -189,6 +189,7 @@ class BearerConfig(Model):
 INTEGRATION_SESSION_FORMATS: dict[str, str] = {
     "django": "routeguard.integrations.django:session_backend",
     "flask-login": "routeguard.integrations.flask:session_backend",
+    "litestar": "routeguard.integrations.litestar:session_backend",
 }
 _SECRET_OPTIONAL = frozenset({"server", "django", "flask-login"})
 
@@ -196,9 +197,9 @@ _SECRET_OPTIONAL = frozenset({"server", "django", "flask-login"})
 class SessionConfig(Model):
     """``[auth.session]``: the signed session cookie of Starlette or Flask, server-side sessions
     (``format = "server"``: an opaque id in the cookie, the data in the store), or a framework's
-    own login (``"django"``, ``"flask-login"``: see :data:`INTEGRATION_SESSION_FORMATS`)."""
+    own login (``"django"``, ``"flask-login"``, ``"litestar"``: see :data:`INTEGRATION_SESSION_FORMATS`)."""
 
-    format: Literal["starlette", "flask", "server", "django", "flask-login"] = "starlette"
+    format: Literal["starlette", "flask", "server", "django", "flask-login", "litestar"] = "starlette"
     secret_env: str | None = None
     secret: SecretStr | None = None
     fallback_secret_envs: list[str] = []
