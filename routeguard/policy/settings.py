@@ -1,4 +1,4 @@
-"""Settings models (``[auth.*]``, ``[store]``, ``[firewall]``, ``[csrf]``, ``[throttle]``) and
+"""Settings models (``[auth.*]``, ``[store]``, ``[firewall]``, ``[csrf]``, ``[hooks]``, ``[throttle]``) and
 how each builds its runtime object.
 
 Shared by :mod:`routeguard.config`; secrets are read from the environment only when a policy is
@@ -191,6 +191,7 @@ class BearerConfig(Model):
 INTEGRATION_SESSION_FORMATS: dict[str, str] = {
     "django": "routeguard.integrations.django:session_backend",
     "flask-login": "routeguard.integrations.flask:session_backend",
+    "litestar": "routeguard.integrations.litestar:session_backend",
 }
 _SECRET_OPTIONAL = frozenset({"server", "django", "flask-login"})
 
@@ -198,9 +199,9 @@ _SECRET_OPTIONAL = frozenset({"server", "django", "flask-login"})
 class SessionConfig(Model):
     """``[auth.session]``: the signed session cookie of Starlette or Flask, server-side sessions
     (``format = "server"``: an opaque id in the cookie, the data in the store), or a framework's
-    own login (``"django"``, ``"flask-login"``: see :data:`INTEGRATION_SESSION_FORMATS`)."""
+    own login (``"django"``, ``"flask-login"``, ``"litestar"``: see :data:`INTEGRATION_SESSION_FORMATS`)."""
 
-    format: Literal["starlette", "flask", "server", "django", "flask-login"] = "starlette"
+    format: Literal["starlette", "flask", "server", "django", "flask-login", "litestar"] = "starlette"
     secret_env: str | None = None
     secret: SecretStr | None = None
     fallback_secret_envs: list[str] = []
@@ -476,6 +477,15 @@ class CSRFConfig(Model):
             if not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
                 raise ValueError(f"{origin!r} is not an origin such as 'https://app.example.com'")
         return [o.lower() for o in origins]
+
+
+class HooksConfig(Model):
+    """``[hooks]``: every hook (identity loader, membership, ``check``, custom backend) answers
+    within ``timeout`` seconds or the request gets 503; sync hooks run on at most ``threads``
+    worker threads (see :mod:`routeguard.hooks`)."""
+
+    timeout: float = Field(default=5.0, gt=0, le=300)
+    threads: int = Field(default=20, ge=1, le=1000)
 
 
 class ThrottleConfig(Model):
