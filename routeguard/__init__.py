@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # eager imports for type checkers; at run time names load on first use
     from .asgi import ASGIGuard
     from .backends.apikey import APIKeyBackend, hash_key, new_key
-    from .backends.base import Backend, Credential
+    from .backends.base import Backend
     from .backends.bearer import BearerBackend
     from .backends.jwks import JWKSKeys
     from .backends.server_session import ServerSessionBackend
     from .backends.session import SessionCookieBackend
     from .core.decision import Decision, Outcome
     from .core.engine import AuthResult, Engine
-    from .core.identity import Identity
+    from .core.identity import Credential, Identity
     from .core.request import RequestView
     from .core.responses import safe_next
     from .errors import (
@@ -57,7 +57,7 @@ _EXPORTS: dict[str, str] = {
     "Backend": ".backends.base",
     "BearerBackend": ".backends.bearer",
     "BearerConfig": ".policy.model",
-    "Credential": ".backends.base",
+    "Credential": ".core.identity",
     "Decision": ".core.decision",
     "Engine": ".core.engine",
     "FirewallConfig": ".policy.model",

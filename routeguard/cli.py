@@ -18,10 +18,10 @@ from typing import NoReturn, TextIO
 
 from . import __version__
 from .core.identity import Identity
-from .errors import RouteGuardError
+from .errors import ExplainInputError, RouteGuardError, UsageError
 from .policy.model import Policy
 from .tools import matrix as mx
-from .tools.explain import ExplainInputError, explain, render_json, render_text
+from .tools.explain import explain, render_json, render_text
 from .tools.introspect import AppRoute, list_routes, load_app
 from .tools.lint import lint
 from .tools.matrix_html import render_html
@@ -32,10 +32,6 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 #: Lint codes shown as notes: ``check --strict`` does not fail on them.
 NOTE_CODES = frozenset({"report-mode"})
-
-
-class UsageError(Exception):
-    """Raised for bad command-line input; exits with status 2."""
 
 
 class _Parser(argparse.ArgumentParser):

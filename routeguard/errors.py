@@ -1,4 +1,6 @@
-"""Exception types. A policy outcome is never an exception: these are for load and I/O failures."""
+"""Every exception routeguard raises, all under :class:`RouteGuardError`.
+
+A policy outcome is never an exception: these are for load, input and I/O failures."""
 
 from __future__ import annotations
 
@@ -25,6 +27,28 @@ class AuthenticationError(RouteGuardError):
 
 class ServiceUnavailableError(RouteGuardError):
     """Raised when a store, key server or hook needed for a decision fails or times out."""
+
+
+class AmbiguousCookieError(RouteGuardError):
+    """Raised when a request carries one cookie several times with different values: frameworks
+    disagree on which copy wins, so the guard trusts none (an invalid credential, never a pass)."""
+
+
+class CredentialError(RouteGuardError, ValueError):
+    """Raised when ``routeguard.testing`` cannot mint credentials for a policy (no usable
+    backend or secret)."""
+
+
+class AppImportError(RouteGuardError):
+    """Raised when ``MODULE:APP`` cannot be imported or is not an app whose routes we can list."""
+
+
+class ExplainInputError(RouteGuardError, ValueError):
+    """Raised when a method or header given to ``explain`` is not valid."""
+
+
+class UsageError(RouteGuardError):
+    """Raised for bad command-line input; the CLI exits with status 2."""
 
 
 class LogoutError(ServiceUnavailableError):

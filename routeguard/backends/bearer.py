@@ -24,12 +24,12 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from ..core.claims import ClaimMap
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
 from ..runtime.cache import TTLCache
 from ..runtime.effects import Effect
 from .base import Credential
-from .claims import ClaimMap
 
 HMAC: Final = "HMAC"
 RSA: Final = "RSA"

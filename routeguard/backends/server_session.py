@@ -17,13 +17,13 @@ import time
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Final, Literal
 
+from ..core.claims import claim_strings
 from ..core.identity import Identity
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
 from ..runtime.effects import Effect
 from ..stores.base import Store
-from .base import Credential
-from .claims import claim_strings
+from .base import Credential, request_cookie
 
 _ID: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
@@ -67,7 +67,7 @@ class ServerSessionBackend:
 
     def authenticate(self, request: RequestView) -> Generator[Effect, Any, Credential] | None:
         """None without a session cookie; otherwise a flow that loads the session."""
-        session_id = request.cookie(self.cookie)
+        session_id = request_cookie(request, self.cookie)
         if session_id is None:
             return None
         if not _ID.fullmatch(session_id):

@@ -11,11 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ..backends.base import Credential
 from ._empty import EMPTY
 from .decision import Decision, Outcome
 from .firewall import Firewall
-from .identity import Identity
+from .identity import Credential, Identity
 from .request import RequestView
 from .rules import CompiledRule, Matcher
 

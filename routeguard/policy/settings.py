@@ -22,16 +22,17 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, Stric
 from ..backends.apikey import APIKey, APIKeyBackend
 from ..backends.base import Backend
 from ..backends.bearer import HMAC, BearerBackend, algorithm_family, hmac_key, public_key
-from ..backends.claims import check_claim_name
 from ..backends.custom import as_backend
 from ..backends.jwks import JWKSKeys
 from ..backends.server_session import ServerSessionBackend
 from ..backends.session import SessionCookieBackend
 from ..backends.signed_cookie import SignedCookieBackend
+from ..core.claims import check_claim_name
 from ..core.firewall import CLASSES as FIREWALL_CLASSES
 from ..core.identity import Identity
 from ..core.responses import Responder, check_next_param, check_template
 from ..errors import PolicyError
+from ..runtime.accept import prefers_html
 from ..stores import Store, open_store
 
 # Set while a policy is being loaded: where relative file paths start, and whether secrets are
@@ -527,7 +528,8 @@ class ResponsesConfig(Model):
 
     def responder(self, login_url: str | None) -> Responder:
         """The response builder for a policy with this login URL."""
-        return Responder(login_url, format=self.format, next_param=self.next_param, html_template=self._template)
+        return Responder(login_url, prefers_html=prefers_html, format=self.format, next_param=self.next_param,
+                         html_template=self._template)
 
 
 _MAX_TEMPLATE = 65536

@@ -18,17 +18,17 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Final
 
-from ..backends.base import Backend, Credential
+from ..backends.base import Backend
 from ..backends.server_session import ServerSessionBackend
 from ..backends.session import SessionCookieBackend
 from ..core.csrf import cross_origin
 from ..core.decision import Decision, Outcome
 from ..core.engine import ANONYMOUS, TENANT_REFUSAL, AuthResult, Engine, Route
 from ..core.firewall import Firewall
-from ..core.identity import Identity
+from ..core.identity import Credential, Identity
 from ..core.request import RequestView
 from ..core.responses import Response
-from ..errors import AuthenticationError, ServiceUnavailableError
+from ..errors import AmbiguousCookieError, AuthenticationError, ServiceUnavailableError
 from ..policy.model import Policy
 from ..policy.settings import ThrottleConfig
 from .audit import Recorder, logger, printable
@@ -203,6 +203,8 @@ class Guard:
                 return AuthResult(identity=identity, credential=credential)
             except AuthenticationError as exc:
                 return AuthResult(invalid=f"{backend.name}: {exc.reason}")
+            except AmbiguousCookieError as exc:
+                return AuthResult(invalid=f"{backend.name}: {exc}")
             except ServiceUnavailableError:
                 raise
             except Exception as exc:  # a broken backend refuses, it never allows

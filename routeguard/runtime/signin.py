@@ -37,8 +37,8 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..backends.base import Credential
 from ..core.decision import Decision
+from ..core.identity import Credential
 from ..core.request import RequestView
 from ..core.responses import mount_prefix, safe_next
 from ..errors import LogoutError, RouteGuardError, ServiceUnavailableError

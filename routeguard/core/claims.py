@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..core._empty import EMPTY
-from ..core.identity import Identity
 from ..errors import AuthenticationError
+from ._empty import EMPTY
+from .identity import Identity
 
 
 def lookup(data: Mapping[str, Any], name: str) -> Any:
