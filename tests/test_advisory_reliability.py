@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,9 @@ def client_for(adapter: str, store: str, kind: str) -> Client:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", CREDENTIALS)
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_rg_2026_26_logout_during_a_redis_outage_is_503_and_keeps_the_cookie(tmp_path, adapter, kind):
+def test_rg_2026_26_logout_during_a_redis_outage_is_503_and_keeps_the_cookie(
+    tmp_path: Path, adapter: Any, kind: str
+) -> None:
     redis = Redis(str(tmp_path), persistent=True)
     redis.start()
     try:
@@ -74,7 +77,7 @@ def test_rg_2026_26_logout_during_a_redis_outage_is_503_and_keeps_the_cookie(tmp
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", CREDENTIALS)
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_logout_on_a_redis_at_maxmemory_is_503(tmp_path, adapter, kind):
+def test_logout_on_a_redis_at_maxmemory_is_503(tmp_path: Path, adapter: Any, kind: str) -> None:
     redis = Redis(str(tmp_path))
     redis.start()
     try:
@@ -99,7 +102,7 @@ def test_logout_on_a_redis_at_maxmemory_is_503(tmp_path, adapter, kind):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", [p for p in CREDENTIALS if p.values[0] != "server"])
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_logout_on_a_read_only_sqlite_file_is_503(tmp_path, adapter, kind):
+def test_logout_on_a_read_only_sqlite_file_is_503(tmp_path: Path, adapter: Any, kind: str) -> None:
     path = tmp_path / "db" / "routeguard.db"
     path.parent.mkdir()
     client = client_for(adapter, f"sqlite:///{path}", kind)
@@ -121,7 +124,7 @@ def test_logout_on_a_read_only_sqlite_file_is_503(tmp_path, adapter, kind):
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_rg_2026_22_bearer_token_without_jti_is_revoked_by_digest_until_exp(adapter, tmp_path):
+def test_rg_2026_22_bearer_token_without_jti_is_revoked_by_digest_until_exp(adapter: Any, tmp_path: Path) -> None:
     client = client_for(adapter, f"sqlite:///{tmp_path}/rg.db", "digest")
     tok = token("alice", ttl=120)
     other = token("alice", ttl=121)  # same claims but exp: another token, not revoked
@@ -183,7 +186,7 @@ path = "/me"
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_rg_2026_22_custom_backend_credential_is_revoked(adapter, tmp_path):
+def test_rg_2026_22_custom_backend_credential_is_revoked(adapter: Any, tmp_path: Path) -> None:
     client = Client(adapter, custom_policy(f"sqlite:///{tmp_path}/rg.db"))
     headers = {"X-Demo-Token": "alice." + uuid.uuid4().hex}
     assert client.send("GET", "/me", headers).json()["subject"] == "alice"
@@ -192,7 +195,9 @@ def test_rg_2026_22_custom_backend_credential_is_revoked(adapter, tmp_path):
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_rg_2026_22_logout_that_can_revoke_nothing_warns(adapter, tmp_path, caplog):
+def test_rg_2026_22_logout_that_can_revoke_nothing_warns(
+    adapter: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     client = Client(adapter, custom_policy(f"sqlite:///{tmp_path}/rg.db"))
     headers = {"X-Plain-User": "bob"}
     with caplog.at_level(logging.WARNING, logger="routeguard"):
@@ -208,7 +213,7 @@ def test_rg_2026_22_logout_that_can_revoke_nothing_warns(adapter, tmp_path, capl
 # -- RG-2026-25: server-side sessions need an explicitly configured store ---------------------
 
 
-def test_rg_2026_25_server_sessions_without_a_store_is_a_load_error():
+def test_rg_2026_25_server_sessions_without_a_store_is_a_load_error() -> None:
     toml = 'login_url = "/login"\n[auth.session]\nformat = "server"\n[[rules]]\npath = "/login"\naccess = "public"\n'
     with pytest.raises(PolicyError, match=r"store.*explicit|explicit.*store"):
         Policy.from_toml_string(toml)
@@ -259,7 +264,7 @@ class Example:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("app", [pytest.param("flask_app", id="flask"), pytest.param("fastapi_app", id="fastapi")])
-def test_rg_2026_26_example_logout_under_a_redis_outage_is_503(tmp_path, app):
+def test_rg_2026_26_example_logout_under_a_redis_outage_is_503(tmp_path: Path, app: Any) -> None:
     import httpx
 
     redis = Redis(str(tmp_path), persistent=True)
