@@ -40,13 +40,14 @@ if TYPE_CHECKING:  # eager imports for type checkers; at run time names load on 
         SessionConfig,
         StoreConfig,
     )
-    from .runtime.signin import LoginResult, LogoutResult, alogin, alogout, login, logout
+    from .runtime.signin import LoginResult, LogoutResult, alogin, alogin_failed, alogout, login, login_failed, logout
     from .wsgi import WSGIGuard
 
 # Loaded lazily (PEP 562): importing routeguard, or its pytest plugin, costs almost nothing
 # until a name is used.
 _EXPORTS: dict[str, str] = {
     "alogin": ".runtime.signin",
+    "alogin_failed": ".runtime.signin",
     "alogout": ".runtime.signin",
     "APIKeyBackend": ".backends.apikey",
     "APIKeyConfig": ".policy.model",
@@ -65,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "Identity": ".core.identity",
     "JWKSKeys": ".backends.jwks",
     "login": ".runtime.signin",
+    "login_failed": ".runtime.signin",
     "LoginResult": ".runtime.signin",
     "logout": ".runtime.signin",
     "LogoutError": ".errors",
@@ -136,9 +138,11 @@ __all__ = [
     "WSGIGuard",
     "__version__",
     "alogin",
+    "alogin_failed",
     "alogout",
     "hash_key",
     "login",
+    "login_failed",
     "logout",
     "new_key",
     "safe_next",

@@ -18,11 +18,18 @@ class PatternError(PolicyError):
 
 
 class AuthenticationError(RouteGuardError):
-    """Raised by a backend when presented credentials are invalid, expired, revoked or disabled."""
+    """Raised by a backend when presented credentials are invalid, expired, revoked or disabled.
 
-    def __init__(self, reason: str = "invalid credentials") -> None:
+    ``genuine=True`` says the credential was issued by the app (its signature or key verified,
+    or it is an unguessable session id) but is no longer valid: expired, revoked, logged out,
+    a disabled user. Such an honest failure is answered 401 and never counts toward the
+    failed-credential throttle; every other failure may be a guess and counts.
+    """
+
+    def __init__(self, reason: str = "invalid credentials", *, genuine: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.genuine = genuine
 
 
 class ServiceUnavailableError(RouteGuardError):

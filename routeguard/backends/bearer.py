@@ -228,7 +228,9 @@ class BearerBackend:
                 options={"require": self._required},
             )
         except jwt.InvalidTokenError as exc:
-            raise AuthenticationError(_reason(exc)) from None
+            # pyjwt checks claims only after the signature verified: such a token is genuine.
+            genuine = not isinstance(exc, jwt.DecodeError | jwt.InvalidAlgorithmError)
+            raise AuthenticationError(_reason(exc), genuine=genuine) from None
         except (jwt.PyJWKError, ValueError, TypeError):
             raise AuthenticationError("token cannot be verified with the configured key") from None
         credential = self._credential(claims, digest)
@@ -240,7 +242,7 @@ class BearerBackend:
     def _credential(self, claims: dict[str, Any], digest: bytes) -> Credential:
         subject = self.claim_map.subject_of(claims)
         if subject is None:
-            raise AuthenticationError("token has no subject")
+            raise AuthenticationError("token has no subject", genuine=True)
         identity = self.claim_map.identity(subject, claims, self.name, MappingProxyType(claims))
         jti = claims.get("jti")
         exp = claims.get("exp")

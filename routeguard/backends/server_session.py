@@ -77,7 +77,9 @@ class ServerSessionBackend:
     def _load(self, key: str) -> Generator[Effect, Any, Credential]:
         raw = yield self.store.effect("get", key)
         if raw is None:
-            raise AuthenticationError("session ended or unknown")
+            # An ended (logged-out, expired) session looks like this; a well-formed random id
+            # cannot be guessed, so this is an honest failure, not a guess.
+            raise AuthenticationError("session ended or unknown", genuine=True)
         try:
             data = json.loads(raw)
             subject, created, seen = str(data["sub"]), float(data["created"]), float(data["seen"])
@@ -86,7 +88,7 @@ class ServerSessionBackend:
         now = self._clock()
         expires = created + self.max_age
         if now >= expires or now - seen >= self.idle_timeout:
-            raise AuthenticationError("session expired")
+            raise AuthenticationError("session expired", genuine=True)
         if now - seen >= self.touch_interval:  # slide the idle window, not on every request
             data["seen"] = now
             yield self.store.effect("set", key, json.dumps(data).encode(), self._ttl(created, now))

@@ -152,7 +152,7 @@ class SessionCookieBackend:
                 loaded, signed = self._serializer.loads(value, max_age=self.max_age, return_timestamp=True)
                 session = _untag(loaded)
         except itsdangerous.SignatureExpired:
-            raise AuthenticationError("session expired") from None
+            raise AuthenticationError("session expired", genuine=True) from None
         except itsdangerous.BadData:
             raise AuthenticationError("bad session signature") from None
         except (ValueError, UnicodeError, binascii.Error):

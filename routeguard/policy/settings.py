@@ -476,12 +476,22 @@ class CSRFConfig(Model):
 
 
 class ThrottleConfig(Model):
-    """``[throttle]``: after ``max_failures`` invalid credentials from one client within
-    ``window`` seconds, further invalid credentials get 429 until the window passes."""
+    """``[throttle]``: limits on guessing (see :mod:`routeguard.runtime.throttle`).
+
+    Per client: after ``max_failures`` guessed credentials or failed logins within ``window``
+    seconds, the client's further invalid credentials and its POSTs to ``login_url`` get 429
+    until the window passes. Per username: after ``username_max_failures`` failed logins
+    (``routeguard.login_failed``) within ``username_window`` seconds, POSTs to ``login_url``
+    naming that username (form field or JSON member ``username_field``) get 429. The client is
+    the peer address, or the ``X-Forwarded-For`` hop a ``trusted_proxies`` proxy reports.
+    """
 
     enabled: StrictBool = True
     max_failures: int = Field(default=20, ge=1)
     window: int = Field(default=300, ge=1, le=86400)
+    username_max_failures: int = Field(default=5, ge=1)
+    username_window: int = Field(default=900, ge=1, le=86400)
+    username_field: str = Field(default="username", min_length=1, max_length=128)
     trusted_proxies: list[str] = []
 
     @field_validator("trusted_proxies")
