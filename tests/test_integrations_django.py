@@ -331,7 +331,7 @@ def test_django_format_takes_its_settings_from_django(extra: Any) -> None:
         Policy.from_toml_string(f'[auth.session]\nformat = "django"\n{extra}\n')
 
 
-def test_rg_2026_13_a_locked_username_gets_429_at_djangos_login_form():
+def test_rg_2026_13_a_locked_username_gets_429_at_djangos_login_form() -> None:
     """The middleware reads the username of a POST to LOGIN_URL, as ASGIGuard and WSGIGuard do."""
     from routeguard.integrations.django import settings_policy
     from routeguard.runtime.effects import run_sync

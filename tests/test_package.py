@@ -42,7 +42,7 @@ def test_import_loads_no_framework_until_a_name_is_used() -> None:
     assert result.stdout.strip() == ""
 
 
-def test_rg_2026_13_login_failure_helpers_are_exported():
+def test_rg_2026_13_login_failure_helpers_are_exported() -> None:
     """The failed-login report is public API under these names (README, examples)."""
     import inspect
 
