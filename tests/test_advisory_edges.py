@@ -372,7 +372,7 @@ def _work(matcher: Matcher, path: str) -> int:
     pytest.param(["/**/a/**/b/**"], "a", "c", id="a-b-globstars"),
     pytest.param(["/**/a/**/a/**/a/**/a/**/z", "/x/**", "/**/{p}/q"], "a", "b", id="many-globstars"),
 ])
-def test_rg_2026_15_match_work_does_not_grow_with_the_path(patterns, segment, last):
+def test_rg_2026_15_match_work_does_not_grow_with_the_path(patterns: Any, segment: Any, last: Any) -> None:
     def path(n: int) -> str:
         return "/" + "/".join([segment] * n + ([last] if last else []))
 
@@ -389,7 +389,7 @@ def test_rg_2026_15_match_work_does_not_grow_with_the_path(patterns, segment, la
 
 
 @pytest.mark.parametrize("kind", ["asgi", "wsgi"])
-def test_rg_2026_15_long_path_against_nested_globstars_through_both_adapters(kind):
+def test_rg_2026_15_long_path_against_nested_globstars_through_both_adapters(kind: str) -> None:
     policy = Policy(rules=[Rule(path="/**/a/**/a/**/z", access="deny"), Rule(path="/**/a/**/a", access="public")])
     send = sender(kind, policy)
     target = "/" + "/".join(["a"] * 3000)
@@ -448,7 +448,7 @@ def _pattern(parts: list[str]) -> str:
 @settings(derandomize=True, database=None, max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(nested_rules, st.lists(st.tuples(st.sampled_from(["GET", "POST"]), paths), min_size=1, max_size=8))
-def test_rg_2026_15_dfa_agrees_with_first_match_for_nested_globstars(spec, probes):
+def test_rg_2026_15_dfa_agrees_with_first_match_for_nested_globstars(spec: Any, probes: Any) -> None:
     rules = Policy(rules=[Rule(path=_pattern(parts), methods=list(m) if m else None) for parts, m in spec]
                    ).compiled_rules
     matchers = [Matcher(rules), Matcher(rules, max_states=0), Matcher(rules, max_states=3)]
@@ -460,7 +460,7 @@ def test_rg_2026_15_dfa_agrees_with_first_match_for_nested_globstars(spec, probe
             assert (None if found is None else (found[0].index, found[1])) == plain, (path, [r.pattern for r in rules])
 
 
-def test_rg_2026_15_captures_on_long_paths_are_exact():
+def test_rg_2026_15_captures_on_long_paths_are_exact() -> None:
     rng = random.Random(15)
     segs = [rng.choice("ab") for _ in range(3000)]
     path = "/" + "/".join([*segs, "x", "7", "y"])
