@@ -12,6 +12,7 @@ import contextvars
 import importlib
 import inspect
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -102,6 +103,16 @@ def import_ref(ref: Any, where: str) -> Any:
     return target
 
 
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
+
+
+def cookie_name(name: str) -> str:
+    """``name`` if it is a valid cookie name (an RFC 6265 token); ValueError otherwise."""
+    if not name or not all(c.isascii() and c.isprintable() and c not in ' ;,="()<>@:\\/[]?{}' for c in name):
+        raise ValueError(f"{name!r} is not a cookie name")
+    return name
+
+
 class BearerConfig(Model):
     """``[auth.bearer]``: JWTs in ``Authorization: Bearer``."""
 
@@ -124,6 +135,29 @@ class BearerConfig(Model):
     tenants_claim: str = "tenants"
     max_header_bytes: int = Field(default=8192, ge=256, le=65536)
     cache_size: int = Field(default=10_000, ge=0)
+    cookie: str | None = None
+    csrf_cookie: str | None = None
+    csrf_header: str | None = None
+
+    @field_validator("cookie", "csrf_cookie")
+    @classmethod
+    def _cookie_name(cls, name: str | None) -> str | None:
+        return None if name is None else cookie_name(name)
+
+    @field_validator("csrf_header")
+    @classmethod
+    def _header_name(cls, name: str | None) -> str | None:
+        if name is not None and not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a header name such as 'X-CSRF-TOKEN'")
+        return name
+
+    @model_validator(mode="after")
+    def _double_submit(self) -> BearerConfig:
+        if (self.csrf_cookie is None) != (self.csrf_header is None):
+            raise ValueError("csrf_cookie and csrf_header turn on the double submit together; give both")
+        if self.csrf_cookie is not None and self.cookie is None:
+            raise ValueError("csrf_cookie needs cookie (the token cookie it protects)")
+        return self
 
     @field_validator("subject_claim", "roles_claim", "permissions_claim", "tenants_claim")
     @classmethod
@@ -177,6 +211,9 @@ class BearerConfig(Model):
             permissions_claim=self.permissions_claim,
             tenants_claim=self.tenants_claim,
             max_header_bytes=self.max_header_bytes,
+            cookie=self.cookie,
+            csrf_cookie=self.csrf_cookie,
+            csrf_header=self.csrf_header,
             cache_size=self.cache_size,
         )
 
@@ -291,9 +328,7 @@ class SignedCookieConfig(Model):
     @field_validator("cookie")
     @classmethod
     def _cookie_name(cls, name: str) -> str:
-        if not name or not all(c.isascii() and c.isprintable() and c not in ' ;,="' for c in name):
-            raise ValueError(f"{name!r} is not a cookie name")
-        return name
+        return cookie_name(name)
 
     @model_validator(mode="after")
     def _age_matches_serializer(self) -> SignedCookieConfig:
