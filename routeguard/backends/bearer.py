@@ -211,7 +211,13 @@ class BearerBackend:
         found = self.token(request)
         if found is None:
             return None
-        token, from_cookie = found
+        return self.finish(found[0], found[1], request)
+
+    def finish(
+        self, token: str, from_cookie: bool, request: RequestView
+    ) -> Credential | Generator[Effect, Any, Credential]:
+        """Verify ``token`` found in ``request``; a cookie token on an unsafe method also
+        passes the double submit when it is configured."""
         result = self.verify(token)
         if from_cookie and self.csrf_cookie is not None and request.method not in SAFE_METHODS:
             if isinstance(result, Generator):

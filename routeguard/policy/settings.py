@@ -16,15 +16,27 @@ import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, StrictBool, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    StrictBool,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from ..backends.apikey import APIKey, APIKeyBackend
 from ..backends.base import Backend
 from ..backends.bearer import HMAC, BearerBackend, algorithm_family, hmac_key, public_key
 from ..backends.claims import check_claim_name
 from ..backends.custom import as_backend
+from ..backends.issuers import IssuerBearerBackend
 from ..backends.jwks import JWKSKeys
 from ..backends.server_session import ServerSessionBackend
 from ..backends.session import SessionCookieBackend
@@ -403,14 +415,25 @@ class APIKeyConfig(Model):
         return APIKeyBackend(header=self.header, keys=[e.key() for e in entries])
 
 
+#: Where a request is searched for its bearer token: the same for every issuer.
+TRANSPORT_KEYS = ("cookie", "csrf_cookie", "csrf_header", "max_header_bytes")
+
 BACKEND_NAMES = ("bearer", "session", "signed_cookie", "api_key", "custom")
+
+
+#: Tags of the two ``[auth.bearer]`` shapes; error messages leave them out of key paths.
+ONE_TABLE, TABLES = "<table>", "<tables>"
+Bearers = Annotated[
+    Annotated[BearerConfig, Tag(ONE_TABLE)] | Annotated[list[BearerConfig], Tag(TABLES)],
+    Discriminator(lambda value: TABLES if isinstance(value, list) else ONE_TABLE),
+]
 
 
 class AuthConfig(Model):
     """``[auth]``: authentication backends, tried in the order they are written, plus the
     optional identity loader that reloads the current user by subject."""
 
-    bearer: BearerConfig | None = None
+    bearer: Bearers | None = None
     session: SessionConfig | None = None
     signed_cookie: SignedCookieConfig | None = None
     api_key: APIKeyConfig | None = None
@@ -427,6 +450,35 @@ class AuthConfig(Model):
             written = [k for k in data if k in BACKEND_NAMES and data[k]]
             object.__setattr__(model, "order", written)
         return model
+
+    @field_validator("bearer")
+    @classmethod
+    def _issuers(cls, bearer: BearerConfig | list[BearerConfig] | None) -> BearerConfig | list[BearerConfig] | None:
+        if not isinstance(bearer, list):
+            return bearer
+        if not bearer:
+            raise ValueError("[[auth.bearer]] needs at least one table")
+        seen: set[str] = set()
+        for config in bearer:
+            issuers = [config.issuer] if isinstance(config.issuer, str) else list(config.issuer or ())
+            if not issuers:
+                raise ValueError("with several [[auth.bearer]] tables, each names its issuer (issuer = ...)")
+            for issuer in issuers:
+                if issuer in seen:
+                    raise ValueError(f"issuer {issuer!r} appears in two [[auth.bearer]] tables")
+                seen.add(issuer)
+        for key in TRANSPORT_KEYS:  # one request is searched once for its token
+            values = {repr(getattr(config, key)) for config in bearer}
+            if len(values) > 1:
+                raise ValueError(f"{key} must be the same in every [[auth.bearer]] table")
+        return bearer
+
+    @property
+    def bearers(self) -> list[BearerConfig]:
+        """The ``[auth.bearer]`` table(s) as a list (one per issuer)."""
+        if self.bearer is None:
+            return []
+        return self.bearer if isinstance(self.bearer, list) else [self.bearer]
 
     @model_validator(mode="after")
     def _order_names_configured(self) -> AuthConfig:
@@ -449,6 +501,8 @@ class AuthConfig(Model):
                 built += [as_backend(import_ref(ref, "auth.custom")) for ref in self.custom]
             elif name == "session":
                 built.append(self.session.build(store))  # type: ignore[union-attr]
+            elif name == "bearer" and isinstance(self.bearer, list):
+                built.append(IssuerBearerBackend([config.build() for config in self.bearer]))
             else:
                 built.append(getattr(self, name).build())
         return tuple(built)
