@@ -111,6 +111,34 @@ def public_key(pem: str | bytes, family: str) -> Any:
     return key
 
 
+#: The subprotocol a browser offers before its token (``new WebSocket(url, ["bearer", token])``).
+SUBPROTOCOL: Final = "bearer"
+
+
+def offered_subprotocols(header: str | None) -> list[str]:
+    """The subprotocols a websocket handshake offers, in order (``Sec-WebSocket-Protocol``)."""
+    return [item.strip() for item in header.split(",")] if header else []
+
+
+def subprotocol_token(header: str | None) -> str | None:
+    """The token offered right after ``bearer`` in ``Sec-WebSocket-Protocol``, or None."""
+    offered = offered_subprotocols(header)
+    if SUBPROTOCOL not in offered:
+        return None
+    position = offered.index(SUBPROTOCOL)
+    if position + 1 >= len(offered) or not offered[position + 1]:
+        raise AuthenticationError("bearer subprotocol offered without a token")
+    return offered[position + 1]
+
+
+def without_token(subprotocols: list[str]) -> list[str]:
+    """``subprotocols`` without ``bearer`` and the token offered after it (what the app sees)."""
+    if SUBPROTOCOL not in subprotocols:
+        return subprotocols
+    position = subprotocols.index(SUBPROTOCOL)
+    return subprotocols[:position] + subprotocols[position + 2:]
+
+
 def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The header and payload of a compact JWT, parsed strictly, before any verification:
     duplicate members, non-object segments and unknown ``crit`` extensions are refused."""
@@ -178,12 +206,14 @@ class BearerBackend:
         cookie: str | None = None,
         csrf_cookie: str | None = None,
         csrf_header: str | None = None,
+        websocket_subprotocol: bool = False,
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if (csrf_cookie is None) != (csrf_header is None) or (csrf_cookie is not None and cookie is None):
             raise PolicyError("auth.bearer: csrf_cookie and csrf_header go together, with cookie")
         self.cookie = cookie
+        self.websocket_subprotocol = websocket_subprotocol
         self.csrf_cookie = csrf_cookie
         self.csrf_header = csrf_header.lower() if csrf_header is not None else None
         self.algorithms = list(algorithms)
@@ -234,6 +264,12 @@ class BearerBackend:
             scheme, _, token = header.strip().partition(" ")
             if scheme.lower() == "bearer":
                 return token.strip(), False
+        if self.websocket_subprotocol and request.websocket:
+            offered = subprotocol_token(request.headers.get("sec-websocket-protocol"))
+            if offered is not None:
+                if len(offered) > self.max_header_bytes:
+                    raise AuthenticationError("subprotocol token too large")
+                return offered, False
         if self.cookie is not None:
             value = request.cookie(self.cookie)
             if value is not None:

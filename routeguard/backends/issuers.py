@@ -42,6 +42,7 @@ class IssuerBearerBackend:
                     raise PolicyError(f"auth.bearer.issuer: {issuer!r} is configured twice")
                 self._by_issuer[issuer] = backend
         self._finder = self.backends[0]
+        self.websocket_subprotocol = self._finder.websocket_subprotocol
 
     def authenticate(self, request: RequestView) -> Credential | Generator[Effect, Any, Credential] | None:
         """The credential verified by the token issuer's configuration; None without a token."""

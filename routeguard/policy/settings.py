@@ -150,6 +150,7 @@ class BearerConfig(Model):
     cookie: str | None = None
     csrf_cookie: str | None = None
     csrf_header: str | None = None
+    websocket_subprotocol: StrictBool = False
 
     @field_validator("cookie", "csrf_cookie")
     @classmethod
@@ -226,6 +227,7 @@ class BearerConfig(Model):
             cookie=self.cookie,
             csrf_cookie=self.csrf_cookie,
             csrf_header=self.csrf_header,
+            websocket_subprotocol=self.websocket_subprotocol,
             cache_size=self.cache_size,
         )
 
@@ -416,7 +418,7 @@ class APIKeyConfig(Model):
 
 
 #: Where a request is searched for its bearer token: the same for every issuer.
-TRANSPORT_KEYS = ("cookie", "csrf_cookie", "csrf_header", "max_header_bytes")
+TRANSPORT_KEYS = ("cookie", "csrf_cookie", "csrf_header", "max_header_bytes", "websocket_subprotocol")
 
 BACKEND_NAMES = ("bearer", "session", "signed_cookie", "api_key", "custom")
 
