@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # eager imports for type checkers; at run time names load on 
     from .core.responses import safe_next
     from .errors import (
         AuthenticationError,
+        LogoutError,
         PatternError,
         PolicyError,
         RouteGuardError,
@@ -66,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "login": ".runtime.signin",
     "LoginResult": ".runtime.signin",
     "logout": ".runtime.signin",
+    "LogoutError": ".errors",
     "LogoutResult": ".runtime.signin",
     "new_key": ".backends.apikey",
     "Outcome": ".core.decision",
@@ -117,6 +119,7 @@ __all__ = [
     "Identity",
     "JWKSKeys",
     "LoginResult",
+    "LogoutError",
     "LogoutResult",
     "Outcome",
     "PatternError",

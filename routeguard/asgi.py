@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
+from .core.decision import Decision
 from .core.identity import Identity
 from .core.request import RequestView, route_path
 from .core.responses import Response
@@ -109,6 +110,30 @@ def _auth_credentials(identity: Identity) -> AuthCredentials:
 _SCOPES: dict[tuple[frozenset[str], frozenset[str]], tuple[str, ...]] = {}
 
 
+async def _logged(app: ASGIApp, scope: Scope, receive: Receive, send: Send, decision: Decision,
+                  request: RequestView, guard: Guard) -> None:
+    """Run the app, learning the status it answers (101 for an accepted websocket, 403 for one
+    closed before accept, 500 when it fails before answering), then log the decision."""
+    status: int | None = None
+
+    async def watch(message: Message) -> None:
+        nonlocal status
+        if status is None:
+            kind = message.get("type")
+            if kind in ("http.response.start", "websocket.http.response.start"):
+                status = int(message.get("status", 200))
+            elif kind == "websocket.accept":
+                status = 101
+            elif kind == "websocket.close":
+                status = 403
+        await send(message)
+
+    try:
+        await app(scope, receive, watch)
+    finally:
+        guard.log_decision(decision, request, status if status is not None else 500)
+
+
 class ASGIGuard:
     """Guards any ASGI app: ``app = ASGIGuard(app, policy=policy)``.
 
@@ -157,11 +182,17 @@ class ASGIGuard:
             else:
                 scope["user"] = identity
                 scope["auth"] = _auth_credentials(identity)
-            await self.app(scope, receive, send)
-        elif kind == "http":
-            await self._send_http(response, request, send)
+            if guard.decision_log is None:
+                await self.app(scope, receive, send)
+            else:
+                await _logged(self.app, scope, receive, send, decision, request, guard)
         else:
-            await self._refuse_websocket(response, scope, receive, send)
+            if guard.decision_log is not None:
+                guard.log_decision(decision, request, response.status, response)
+            if kind == "http":
+                await self._send_http(response, request, send)
+            else:
+                await self._refuse_websocket(response, scope, receive, send)
 
     async def _send_http(self, response: Response, request: RequestView, send: Send) -> None:
         await send(

@@ -25,3 +25,9 @@ class AuthenticationError(RouteGuardError):
 
 class ServiceUnavailableError(RouteGuardError):
     """Raised when a store, key server or hook needed for a decision fails or times out."""
+
+
+class LogoutError(ServiceUnavailableError):
+    """Raised by ``logout``/``alogout`` when the request carried a credential that could not be
+    checked or revoked (the store failed): answer 503 and keep the client's cookie, because the
+    server would still accept it."""

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMappin
 from http import HTTPStatus
 from typing import Any
 
+from .core.decision import Decision
 from .core.firewall import INVALID_UTF8, NON_ORIGIN_FORM
 from .core.request import RequestView
 from .policy.model import Policy
@@ -107,6 +108,28 @@ def request_from_environ(environ: Mapping[str, Any]) -> RequestView:
     )
 
 
+def _logged(app: WSGIApp, environ: Environ, start_response: StartResponse, decision: Decision,
+            request: RequestView, guard: Guard) -> Iterable[bytes]:
+    """Call the app, logging the decision with the status it passes to ``start_response``
+    (500 when it raises first). The app's own iterable is returned untouched."""
+    logged = False
+
+    def watch(status: str, headers: Any, exc_info: Any = None) -> Any:
+        nonlocal logged
+        if not logged:
+            logged = True
+            code = status.split(" ", 1)[0]
+            guard.log_decision(decision, request, int(code) if code.isdigit() else None)
+        return start_response(status, headers, exc_info) if exc_info is not None else start_response(status, headers)
+
+    try:
+        return app(environ, watch)
+    except BaseException:
+        if not logged:
+            guard.log_decision(decision, request, 500)
+        raise
+
+
 class WSGIGuard:
     """Guards any WSGI app: ``flask_app.wsgi_app = WSGIGuard(flask_app.wsgi_app, policy=policy)``.
 
@@ -137,6 +160,10 @@ class WSGIGuard:
             environ["routeguard.identity"] = decision.identity
             environ["routeguard.decision"] = decision
             environ["routeguard.guard"] = guard
-            return self.app(environ, start_response)
+            if guard.decision_log is None:
+                return self.app(environ, start_response)
+            return _logged(self.app, environ, start_response, decision, request, guard)
+        if guard.decision_log is not None:
+            guard.log_decision(decision, request, response.status, response)
         start_response(f"{response.status} {HTTPStatus(response.status).phrase}", list(response.headers))
         return [] if request.method == "HEAD" else [response.body]

@@ -42,3 +42,34 @@ def websocket_app() -> Any:
 
     app.wsgi_app = WSGIGuard(app.wsgi_app, policy=Policy.from_toml_string(WEBSOCKET_POLICY))  # type: ignore[method-assign]
     return app
+
+
+PREFIX_POLICY = """
+login_url = "/login"
+
+[[rules]]
+path = "/login"
+access = "public"
+
+[[rules]]
+path = "/health"
+access = "public"
+
+[[rules]]
+path = "/**"
+"""
+
+
+def prefix_asgi_app() -> Any:
+    """A Starlette app behind ASGIGuard (uvicorn ``--factory``; ``--root-path`` under test)."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from routeguard import ASGIGuard
+
+    async def ok(request: Any) -> Any:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/health", ok), Route("/login", ok), Route("/dashboard", ok)])
+    return ASGIGuard(app, policy=Policy.from_toml_string(PREFIX_POLICY))

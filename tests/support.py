@@ -338,15 +338,22 @@ def session_starlette_app() -> Any:
         identity = request.scope["routeguard.identity"]
         return JSONResponse({"subject": identity.subject, "roles": sorted(identity.roles)})
 
-    return Starlette(routes=[Route("/login", login, methods=["POST"]), Route("/logout", logout, methods=["POST"]),
-                             Route("/me", me), Route("/admin/x", me), Route("/orgs/{org}/x", me),
-                             WebSocketRoute("/ws/{org}", feed)])
+    async def unavailable(request: Any, exc: Exception) -> Any:  # a failed logout or login: 503
+        return JSONResponse({"error": "Service Unavailable"}, status_code=503)
+
+    routes = [Route("/login", login, methods=["POST"]), Route("/logout", logout, methods=["POST"]),
+              Route("/me", me), Route("/admin/x", me), Route("/orgs/{org}/x", me), WebSocketRoute("/ws/{org}", feed)]
+    return Starlette(routes=routes, exception_handlers={routeguard.ServiceUnavailableError: unavailable})
 
 
 def session_flask_app() -> Any:
     from flask import Flask, jsonify, redirect, request
 
     app = Flask("session-apps")
+
+    @app.errorhandler(routeguard.ServiceUnavailableError)
+    def unavailable(exc: Exception) -> Any:  # a failed logout or login: 503
+        return jsonify(error="Service Unavailable"), 503
 
     @app.post("/login")
     def login() -> Any:

@@ -2,6 +2,11 @@
 
 RG-2026-12  WSGIGuard did not recognise an ``Upgrade: websocket`` request as a handshake: a
             flask-sock websocket accepted a cross-site handshake carrying the victim's cookie.
+RG-2026-18  A tenant parameter after ``**`` was ambiguous: ``/tenants/**/orgs/{org_id}/**`` judged
+            one tenant while Starlette's greedy ``{path}`` handed the app another.
+RG-2026-20  ``methods = ["ALL"]`` loaded and never applied (a ``deny`` that denied nothing).
+RG-2026-24  With ``ProxyFix(x_prefix=1)`` outside the guard, ``X-Forwarded-Prefix: //evil.example``
+            gave ``Location: //evil.example/login`` (an open redirect through the mount prefix).
 """
 
 from __future__ import annotations
@@ -13,14 +18,15 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from routeguard import ASGIGuard, Policy, WSGIGuard
-from routeguard.testing import asgi_scope, session_cookie, wsgi_environ
+from routeguard import ASGIGuard, Policy, PolicyError, Rule, WSGIGuard
+from routeguard.testing import asgi_scope, call_asgi, call_wsgi, session_cookie, wsgi_environ
 
 from . import edges_apps
-from .support import bearer, free_port, require, token
+from .support import bearer, free_port, require, sender, token
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,13 +138,17 @@ def test_rg_2026_12_flask_sock_on_gunicorn_refuses_cross_site_handshake(tmp_path
                      open_timeout=10) as socket:
             assert socket.recv(timeout=10) == "secret data of victim"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
+        _stop(proc, log)
+
+
+def _stop(proc: subprocess.Popen[bytes], log: Any) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    log.close()
 
 
 def _wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -148,8 +158,187 @@ def _wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:
     while time.monotonic() < deadline:
         assert proc.poll() is None, "server exited"
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+            return  # any answer: the server is up
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError("server did not start")
+
+
+# -- RG-2026-18: a captured parameter between two '**' ------------------------------------------
+
+TENANT_POLICY = """
+[auth.bearer]
+algorithms = ["HS256"]
+secret_env = "RG_TEST_JWT_SECRET"
+audience = "tests"
+[[rules]]
+path = "/login"
+access = "public"
+[[rules]]
+path = "{path}"
+{extra}
+"""
+
+
+@pytest.mark.parametrize(("path", "extra", "key", "name"), [
+    pytest.param("/tenants/**/orgs/{org_id}/**", 'tenant = "org_id"', "tenant", "org_id", id="tenant-issue-case"),
+    pytest.param("/**/{org_id}/**", 'tenant = "org_id"', "tenant", "org_id", id="tenant-between-globstars"),
+    pytest.param("/a/**/{org_id}/x/**", 'tenant = "org_id"', "tenant", "org_id", id="tenant-literal-after"),
+    pytest.param("/t/{org_id}/**/{doc}/**", 'check = "tests.custom_backends:owns_document"', "check", "doc",
+                 id="check-param"),
+])
+def test_rg_2026_18_ambiguous_captured_parameter_is_a_load_error(path, extra, key, name):
+    with pytest.raises(PolicyError) as raised:
+        Policy.from_toml_string(TENANT_POLICY.format(path=path, extra=extra), resolve_secrets=False)
+    message = str(raised.value)
+    assert f"rule #2 (path {path!r})" in message
+    assert f"{key}: {{{name}}} sits between two '**'" in message
+    with pytest.raises(PolicyError, match="sits between two"):  # the Python API too
+        Rule(path=path, tenant=name if key == "tenant" else None, check=(lambda i, p: True) if key == "check" else None)
+
+
+@pytest.mark.parametrize("path", [
+    pytest.param("/tenants/**/orgs/{org_id}", id="globstar-before-only"),
+    pytest.param("/tenants/{org_id}/**/x/**", id="globstars-after-only"),
+    pytest.param("/**/{org_id}/{doc}", id="fixed-from-the-end"),
+])
+def test_rg_2026_18_param_on_one_side_of_globstars_loads(path):
+    Policy.from_toml_string(TENANT_POLICY.format(path=path, extra='tenant = "org_id"'), resolve_secrets=False)
+
+
+def test_rg_2026_18_unambiguous_tenant_is_the_one_the_app_gets_on_both_adapters():
+    from flask import Flask, jsonify
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def starlette_view(request: Any) -> Any:
+        return JSONResponse({"org_id": request.path_params["org_id"]})
+
+    flask = Flask("tenants")
+    flask.add_url_rule("/tenants/<path:p>/orgs/<org_id>", view_func=lambda p, org_id: jsonify({"org_id": org_id}))
+    policy = Policy.from_toml_string(TENANT_POLICY.format(path="/tenants/**/orgs/{org_id}", extra='tenant = "org_id"'))
+    asgi = ASGIGuard(Starlette(routes=[Route("/tenants/{p:path}/orgs/{org_id}", starlette_view)]), policy=policy)
+    wsgi = WSGIGuard(flask.wsgi_app, policy=policy)
+    acme = bearer(token("mallory", tenants=("acme",)))
+    for send in (lambda *a: call_asgi(asgi, *a), lambda *a: call_wsgi(wsgi, *a)):
+        assert send("GET", "/tenants/v1/orgs/acme/orgs/globex", acme).status == 403  # judged on globex
+        reply = send("GET", "/tenants/v1/orgs/globex/orgs/acme", acme)
+        assert reply.status == 200 and reply.json() == {"org_id": "acme"}
+
+
+# -- RG-2026-20: methods outside the standard and WebDAV sets ----------------------------------
+
+@pytest.mark.parametrize(("method", "expected"), [
+    pytest.param("ALL", "leave the key out to cover every method", id="ALL"),
+    pytest.param("ANY", "leave the key out to cover every method", id="ANY"),
+    pytest.param("*", "leave the key out to cover every method", id="star"),
+    pytest.param("DELTE", "did you mean 'DELETE'?", id="typo"),
+    pytest.param("PTACH", "did you mean 'PATCH'?", id="typo-patch"),
+    pytest.param("FETCH", "is not an HTTP method (RFC 9110, PATCH or WebDAV)", id="unknown"),
+    pytest.param(" GET", "is not an HTTP method", id="padded"),
+])
+def test_rg_2026_20_unknown_method_is_a_load_error(method, expected):
+    text = ('[[rules]]\npath = "/login"\naccess = "public"\n'
+            f'[[rules]]\npath = "/x"\nmethods = ["GET", "{method}"]\naccess = "deny"\n')
+    with pytest.raises(PolicyError) as raised:
+        Policy.from_toml_string(text)
+    assert f"rule #2 (path '/x'): methods: {method!r} is not an HTTP method" in str(raised.value)
+    assert expected in str(raised.value)
+    with pytest.raises(PolicyError, match="is not an HTTP method"):
+        Rule(path="/x", methods=[method], access="deny")
+
+
+@pytest.mark.parametrize("method", ["get", "PATCH", "connect", "PROPFIND", "mkcol", "VERSION-CONTROL", "MKCALENDAR"])
+def test_rg_2026_20_standard_and_webdav_methods_load_and_apply(method):
+    policy = Policy(rules=[Rule(path="/x", methods=[method], access="deny"), Rule(path="/**", access="public")])
+    assert policy.compiled_rules[0].accepts(method.upper())
+    for kind in ("asgi", "wsgi"):
+        assert sender(kind, policy)(method.upper(), "/x").status == 401  # the deny rule applies
+
+
+# -- RG-2026-24: a hostile mount prefix in Location --------------------------------------------
+
+HOSTILE_PREFIXES = [
+    pytest.param("//evil.example", id="protocol-relative"),
+    pytest.param("///evil.example", id="triple-slash"),
+    pytest.param("/\\evil.example", id="backslash"),
+    pytest.param("https://evil.example", id="absolute-url"),
+    pytest.param("evil.example", id="no-leading-slash"),
+    pytest.param("/%2F%2Fevil.example", id="encoded-slashes"),
+    pytest.param("/./evil.example", id="dot-segment"),
+    pytest.param("/app/../..//evil.example", id="dot-dot"),
+    pytest.param("/app; Domain=evil.example", id="cookie-attribute"),
+    pytest.param("/\tevil.example", id="control-character"),
+]
+BROWSER_ACCEPT = {"Accept": "text/html,application/xhtml+xml"}
+
+
+def _prefix_apps() -> dict[str, Any]:
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    policy = Policy.from_toml_string(edges_apps.PREFIX_POLICY)
+    flask = __import__("flask").Flask("prefix")
+    flask.add_url_rule("/dashboard", view_func=lambda: "ok")
+    return {
+        "wsgi": ProxyFix(WSGIGuard(flask.wsgi_app, policy=policy), x_prefix=1),
+        "asgi": edges_apps.prefix_asgi_app(),
+    }
+
+
+def _login_redirect(kind: str, app: Any, prefix: str) -> tuple[int, str]:
+    if kind == "wsgi":
+        reply = call_wsgi(app, "GET", "/dashboard?tab=1", {**BROWSER_ACCEPT, "X-Forwarded-Prefix": prefix})
+    else:
+        reply = call_asgi(app, "GET", "/dashboard?tab=1", BROWSER_ACCEPT, root_path=prefix)
+    return reply.status, reply.headers.get("location", "")
+
+
+@pytest.mark.parametrize("prefix", HOSTILE_PREFIXES)
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_rg_2026_24_hostile_mount_prefix_is_ignored_in_location(kind, prefix):
+    status, location = _login_redirect(kind, _prefix_apps()[kind], prefix)
+    if status == 400:  # the firewall may refuse the target outright: no redirect at all
+        assert location == ""
+        return
+    assert status == 302
+    assert location.startswith("/login?next="), location  # the prefix is left out, next too
+    assert "evil" not in location
+    assert location == "/login?next=%2Fdashboard%3Ftab%3D1"
+
+
+@pytest.mark.parametrize(("kind", "prefix", "expected"), [
+    *(pytest.param(kind, "/app", "/app", id=f"one-segment-{kind}") for kind in ("asgi", "wsgi")),
+    *(pytest.param(kind, "/a-b/c.d_e~", "/a-b/c.d_e~", id=f"plain-characters-{kind}") for kind in ("asgi", "wsgi")),
+    *(pytest.param(kind, "", "", id=f"no-prefix-{kind}") for kind in ("asgi", "wsgi")),
+    pytest.param("wsgi", "/app/", "/app", id="trailing-slash-wsgi"),  # (ASGI: "/app//dashboard" is a 400)
+])
+def test_rg_2026_24_plain_mount_prefix_is_kept(kind, prefix, expected):
+    status, location = _login_redirect(kind, _prefix_apps()[kind], prefix)
+    assert status == 302
+    assert location == f"{expected}/login?next=" + quote(f"{expected}/dashboard?tab=1", safe="")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("root_path", "status"), [
+    pytest.param("https://evil.example", 302, id="absolute-url"),  # before: Location https://evil.example/login
+    pytest.param("//evil.example", 400, id="protocol-relative"),  # the firewall refuses the "//" path itself
+])
+def test_rg_2026_24_uvicorn_root_path_cannot_point_location_off_site(tmp_path, root_path, status):
+    import httpx
+
+    port = free_port()
+    log = (tmp_path / "uvicorn.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "tests.edges_apps:prefix_asgi_app", "--host", "127.0.0.1",
+         "--port", str(port), "--root-path", root_path, "--log-level", "warning"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        _wait_for(port, proc)
+        reply = httpx.get(f"http://127.0.0.1:{port}/dashboard", headers=BROWSER_ACCEPT, timeout=10)
+        assert reply.status_code == status, reply.text
+        assert reply.headers.get("location", "/login?next=%2Fdashboard") == "/login?next=%2Fdashboard"
+    finally:
+        _stop(proc, log)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -10,7 +11,11 @@ from .support import BROWSER
 
 
 @pytest.fixture(params=["fastapi", "flask"])
-def client(request):
+def client(request, tmp_path_factory):
+    # A store of this test run's own: the examples' default SQLite file in /tmp is shared by every
+    # run on the machine, and other runs' failed credentials would count against this one.
+    store = tmp_path_factory.getbasetemp() / "examples.db"
+    os.environ.setdefault("APP_STORE_URL", f"sqlite:///{store}")
     if request.param == "fastapi":
         from starlette.testclient import TestClient
 

@@ -41,6 +41,7 @@ class App:
     login: str = "/login"
     session_cookie: str = "session"
     csrf: bool = False  # the login form carries Django's CSRF token
+    remember: str = ""  # the "remember me" cookie the login sets when asked to
     needs: str = ""  # a module that must be importable
 
     def path(self, name: str) -> str:
@@ -56,6 +57,8 @@ APPS = [
         login="/login/", env={"DJANGO_SETTINGS_MODULE": "examples.django_app.settings",
                               "APP_SESSION_ENGINE": "django.contrib.sessions.backends.signed_cookies"},
         prepare=("examples.django_app", "check"), session_cookie="sessionid", csrf=True, needs="django"),
+    App("flask-login-gunicorn", "gunicorn", "examples.flask_login_app.app:app", remember="remember_token",
+        needs="flask_login"),
 ]
 
 
@@ -106,10 +109,12 @@ def token(subject: str) -> dict[str, str]:
     return {"Authorization": "Bearer " + jwt.encode(claims, JWT_SECRET, algorithm="HS256")}
 
 
-def log_in(app: App, server: Server, user: str, password: str) -> dict[str, str]:
-    """Sign in through the app's own login form; the cookie header its login set."""
+def log_in(app: App, server: Server, user: str, password: str, cookie: str = "") -> dict[str, str]:
+    """Sign in through the app's own login form; the cookie header its login set (``cookie``:
+    which one; the session cookie by default)."""
+    cookie = cookie or app.session_cookie
     with client() as c:
-        data = {"username": user, "password": password, "next": "/"}
+        data = {"username": user, "password": password, "next": "/", "remember": "on"}
         if app.csrf:
             form = c.get(server.url + app.login)
             found = re.search(r"name='csrfmiddlewaretoken' value='([^']+)'", form.text)
@@ -117,9 +122,9 @@ def log_in(app: App, server: Server, user: str, password: str) -> dict[str, str]
             data["csrfmiddlewaretoken"] = html.unescape(found.group(1))
         done = c.post(server.url + app.login, data=data)
         assert done.status_code in (302, 303), done.text
-        value = c.cookies.get(app.session_cookie)
-    assert value, f"the login set no {app.session_cookie!r} cookie"
-    return {"Cookie": f"{app.session_cookie}={value}"}
+        value = c.cookies.get(cookie)
+    assert value, f"the login set no {cookie!r} cookie"
+    return {"Cookie": f"{cookie}={value}"}
 
 
 def get(server: Server, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -172,3 +177,14 @@ def test_a_forged_session_cookie_is_refused(served):
     assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
+
+
+def test_remember_me_cookie_alone_is_accepted(served):
+    app, server = served
+    if not app.remember:
+        pytest.skip(f"{app.id} has no remember-me cookie")
+    cookie = log_in(app, server, "alice", "alice-pass", cookie=app.remember)
+    me = get(server, app.path("/api/me"), cookie)
+    assert me.status_code == 200 and me.json()["username"] == "alice"
+    forged = {"Cookie": cookie["Cookie"].replace("alice|", "root|")}
+    assert get(server, app.path("/api/me"), forged).status_code == 401

@@ -122,8 +122,8 @@ def test_rs256_needs_the_private_key(tmp_path: Path) -> None:
     ("toml", "match"),
     [
         pytest.param('[[rules]]\npath = "/a"\n', "no a bearer", id="no-backend"),
-        pytest.param('[auth.session]\nformat = "server"\n[[rules]]\npath = "/a"\n', "no a bearer",
-                     id="server-sessions"),
+        pytest.param('[store]\nurl = "memory://"\n[auth.session]\nformat = "server"\n[[rules]]\npath = "/a"\n',
+                     "no a bearer", id="server-sessions"),
     ],
 )
 def test_credentials_errors(toml: str, match: str) -> None:

@@ -24,6 +24,13 @@ app.add_middleware(SessionMiddleware, secret_key=os.environ["APP_SESSION_SECRET"
 app.add_middleware(routeguard.ASGIGuard, policy=policy)  # added last: the outermost layer
 
 
+@app.exception_handler(routeguard.ServiceUnavailableError)
+async def unavailable(request: Request, exc: routeguard.ServiceUnavailableError) -> JSONResponse:
+    # A logout (routeguard.LogoutError) or login that could not reach the store: 503, and the
+    # session cookie is left alone (the server would still accept it). The client retries.
+    return JSONResponse({"error": "Service Unavailable"}, status_code=503, headers={"Retry-After": "5"})
+
+
 def identity(request: Request) -> routeguard.Identity | None:
     return request.scope.get("routeguard.identity")
 
@@ -63,14 +70,14 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
 
 @app.post("/logout")
 async def logout(request: Request) -> RedirectResponse:
-    await routeguard.alogout(request.scope)  # this cookie is refused from now on, on every worker
+    await routeguard.alogout(request.scope)  # this cookie is refused from now on, on every worker (or 503)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
 
 @app.post("/api/logout")
 async def api_logout(request: Request) -> dict[str, bool]:
-    result = await routeguard.alogout(request.scope)  # the token's jti is denied until it expires
+    result = await routeguard.alogout(request.scope)  # the token is denied until it expires (or 503)
     return {"revoked": result.revoked}
 
 

@@ -22,6 +22,13 @@ app.secret_key = os.environ["APP_SESSION_SECRET"]
 app.wsgi_app = routeguard.WSGIGuard(app.wsgi_app, policy=policy)  # type: ignore[method-assign]
 
 
+@app.errorhandler(routeguard.ServiceUnavailableError)
+def unavailable(exc: routeguard.ServiceUnavailableError) -> Any:
+    # A logout (routeguard.LogoutError) or login that could not reach the store: 503, and the
+    # session cookie is left alone (the server would still accept it). The client retries.
+    return jsonify(error="Service Unavailable"), 503, {"Retry-After": "5"}
+
+
 def identity() -> routeguard.Identity | None:
     return request.environ.get("routeguard.identity")
 
@@ -63,14 +70,14 @@ def login() -> Any:
 
 @app.post("/logout")
 def logout() -> Any:
-    routeguard.logout(request.environ)  # this cookie is refused from now on, on every worker
+    routeguard.logout(request.environ)  # this cookie is refused from now on, on every worker (or 503)
     session.clear()
     return redirect("/login", code=303)
 
 
 @app.post("/api/logout")
 def api_logout() -> Any:
-    result = routeguard.logout(request.environ)  # the token's jti is denied until it expires
+    result = routeguard.logout(request.environ)  # the token is denied until it expires (or 503)
     return jsonify(revoked=result.revoked)
 
 

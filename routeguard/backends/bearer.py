@@ -337,22 +337,23 @@ class BearerBackend:
             raise AuthenticationError(_reason(exc)) from None
         except (jwt.PyJWKError, ValueError, TypeError):
             raise AuthenticationError("token cannot be verified with the configured key") from None
-        credential = self._credential(claims)
+        credential = self._credential(claims, digest)
         exp = claims.get("exp")
         expires_at = float(exp) if isinstance(exp, int | float) else now + _UNCACHED_TTL
         self._cache.set(digest, credential, expires_at)
         return credential
 
-    def _credential(self, claims: dict[str, Any]) -> Credential:
+    def _credential(self, claims: dict[str, Any], digest: bytes) -> Credential:
         subject = self.claim_map.subject_of(claims)
         if subject is None:
             raise AuthenticationError("token has no subject")
         identity = self.claim_map.identity(subject, claims, self.name, MappingProxyType(claims))
         jti = claims.get("jti")
         exp = claims.get("exp")
+        # A token without a jti is revoked by its digest (until its exp), as cookies are.
         return Credential(
             identity,
-            revocation_key=f"jti:{jti}" if isinstance(jti, str) and jti else None,
+            revocation_key=f"jti:{jti}" if isinstance(jti, str) and jti else "token:" + digest.hex(),
             expires_at=float(exp) if isinstance(exp, int | float) else None,
         )
 

@@ -11,6 +11,14 @@ Return None when the request carries none of your credentials, an :class:`Identi
 :class:`Credential`) when it does, and raise :class:`routeguard.AuthenticationError` when a
 credential is present but invalid (the client gets 401 ``invalid_token``). Any other exception
 also refuses the request. A plain function ``f(request)`` works as a backend too.
+
+To make ``routeguard.logout`` able to revoke your credential, return a :class:`Credential`
+with a ``revocation_key`` (unique per credential, e.g. ``"mytoken:" + sha256(token)``) and its
+``expires_at``: the key is then deny-listed on the store until then and refused on every
+worker. An :class:`Identity` alone cannot be revoked (``logout`` logs a warning and reports
+``revoked=False``)::
+
+    return Credential(Identity.of(user), revocation_key="mytoken:" + digest, expires_at=exp)
 """
 
 from __future__ import annotations

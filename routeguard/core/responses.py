@@ -58,6 +58,9 @@ _CONTROL_OR_SPACE: Final = re.compile(r"[\x00-\x20\x7f-\x9f]")
 _DOUBLE_ENCODED: Final = re.compile(r"%25[0-9A-Fa-f]{2}")
 _MAX_NEXT: Final = 4096
 _DOT_SEGMENT: Final = re.compile(r"(?:^|/)\.\.?(?:/|$)")
+# A mount prefix used in Location and cookie paths: plain segments of RFC 3986 pchars, without
+# "%", ";" and "," (no escapes to decode, no cookie attribute or list separators).
+_PLAIN_PREFIX: Final = re.compile(r"(?:/[A-Za-z0-9._~!$&'()*+=:@-]+)+")
 # Characters a path may keep unescaped in ``next`` (RFC 3986 pchar plus "/").
 _PATH_SAFE: Final = "/:@!$&'()*+,;=-._~"
 
@@ -147,6 +150,23 @@ def safe_next(value: str | None, default: str | None = "/") -> str | None:
     return value
 
 
+def mount_prefix(prefix: str) -> str:
+    """``prefix`` (ASGI ``root_path``, WSGI ``SCRIPT_NAME``) if it is a plain same-site path,
+    else ``""``.
+
+    The prefix can come from a request header (werkzeug's ``ProxyFix(x_prefix=1)`` copies
+    ``X-Forwarded-Prefix`` into ``SCRIPT_NAME``): ``//evil.example`` in front of ``/login`` would
+    make ``Location`` point to another site. Only ``/seg/seg`` without dot segments is kept;
+    anything else is ignored, so the redirect stays on this site.
+    """
+    if not prefix:
+        return ""
+    prefix = prefix.rstrip("/")
+    if not prefix or _PLAIN_PREFIX.fullmatch(prefix) is None or _DOT_SEGMENT.search(prefix):
+        return ""
+    return prefix
+
+
 class Responder:
     """Builds guard responses for one policy (login URL and formats fixed at construction).
 
@@ -204,9 +224,13 @@ class Responder:
         return Response(status, tuple(headers), body)
 
     def login_location(self, login_url: str, request: RequestView) -> str:
-        """``login_url?next=<this request>`` under the mount prefix; ``next`` only if safe."""
-        location = request.prefix + login_url
-        target = quote(request.prefix + request.path, safe=_PATH_SAFE)
+        """``login_url?next=<this request>`` under the mount prefix; ``next`` only if safe.
+
+        A mount prefix that is not a plain same-site path is left out (see :func:`mount_prefix`).
+        """
+        prefix = mount_prefix(request.prefix)
+        location = prefix + login_url
+        target = quote(prefix + request.path, safe=_PATH_SAFE)
         if request.query:
             target += "?" + request.query
         next_value = safe_next(target, None)

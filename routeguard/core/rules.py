@@ -94,6 +94,19 @@ def pattern_params(segments: Sequence[Segment]) -> tuple[str, ...]:
     return tuple(s.value for s in segments if s.kind == ONE and s.value)
 
 
+def ambiguous_params(segments: Sequence[Segment]) -> tuple[str, ...]:
+    """The ``{params}`` with a ``**`` on both sides: which path segment they capture depends
+    on how much each ``**`` takes, and routers decide that differently (Starlette's ``{p:path}``
+    is greedy). A param with ``**`` on one side only sits at a fixed distance from the other end.
+    """
+    stars = [i for i, seg in enumerate(segments) if seg.kind == ANY]
+    if len(stars) < 2:
+        return ()
+    return tuple(
+        seg.value for i, seg in enumerate(segments) if seg.kind == ONE and seg.value and stars[0] < i < stars[-1]
+    )
+
+
 def match_segments(segments: Sequence[Segment], path: Sequence[str]) -> dict[str, str] | None:
     """Match one pattern against split path segments; the captured params, or None.
 

@@ -23,7 +23,17 @@ from pydantic import BaseModel, Field, PrivateAttr, StrictBool, ValidationError,
 from ..backends.base import Backend
 from ..core.firewall import Firewall
 from ..core.identity import Identity
-from ..core.rules import ACCESS_VALUES, Access, CompiledRule, Matcher, Segment, parse_pattern, pattern_params
+from ..core.methods import method_problem
+from ..core.rules import (
+    ACCESS_VALUES,
+    Access,
+    CompiledRule,
+    Matcher,
+    Segment,
+    ambiguous_params,
+    parse_pattern,
+    pattern_params,
+)
 from ..errors import PatternError, PolicyError
 from ..stores import Store
 from .settings import (
@@ -42,6 +52,7 @@ from .settings import (
     ThrottleConfig,
     import_ref,
     loading,
+    resolve_path,
     resolving,
 )
 from .settings import Model as _Model
@@ -137,8 +148,9 @@ class Rule(_Model):
             raise ValueError("methods = [] matches no request; leave the key out for all methods")
         normalized = []
         for method in methods:
-            if not method.isascii() or not method.isalpha():
-                raise ValueError(f"{method!r} is not an HTTP method")
+            problem = method_problem(method)
+            if problem is not None:
+                raise ValueError(problem)
             normalized.append(method.upper())
         return normalized
 
@@ -166,6 +178,16 @@ class Rule(_Model):
             )
         if self.tenant is not None and self.tenant not in pattern_params(segments):
             raise ValueError(f"tenant = {self.tenant!r} does not name a {{parameter}} of the path")
+        ambiguous = ambiguous_params(segments)
+        used = [("tenant", self.tenant)] if self.tenant in ambiguous else []
+        used += [("check", name) for name in ambiguous if self.check is not None and name != self.tenant]
+        if used:
+            key, name = used[0]
+            raise ValueError(
+                f"{key}: {{{name}}} sits between two '**', so which segment it captures depends on how much "
+                "each '**' takes (routers disagree; the app may get another value than the one judged); "
+                "put it before the first '**' or after the last one"
+            )
         if self.hide and self.access == "public":
             raise ValueError("hide = true has no effect on a public rule")
         if isinstance(self.check, str) and not _REF.fullmatch(self.check):
@@ -215,6 +237,7 @@ class Policy(_Model):
     tenant_membership: Any = None
     membership_cache_ttl: float = Field(default=30, ge=0, le=3600)
     on_decision: Any = None
+    decision_log: Path | None = None
     rules: list[Rule] = []
     auth: AuthConfig = AuthConfig()
     store: StoreConfig = StoreConfig()
@@ -256,6 +279,11 @@ class Policy(_Model):
             raise ValueError("must be a 'package.module:function' reference or a callable")
         return value
 
+    @field_validator("decision_log")
+    @classmethod
+    def _log_path(cls, path: Path | None) -> Path | None:
+        return resolve_path(path) if path is not None else None
+
     @field_validator("login_url")
     @classmethod
     def _login_path(cls, url: str | None) -> str | None:
@@ -268,6 +296,14 @@ class Policy(_Model):
         self._compiled = tuple(rule.compile(i) for i, rule in enumerate(self.rules))
         if self.login_url is not None:
             self._check_login_url(self.login_url)
+        store = self.store.model_fields_set
+        if self.auth.session is not None and self.auth.session.format == "server" and not store & {"url", "url_env"}:
+            raise ValueError(
+                "auth.session: format = 'server' keeps sessions in the store, and no [store] is configured: "
+                "the default memory:// holds them in one process, so several workers give random 401s. "
+                "Set [store] url explicitly (sqlite:///path for one host, redis://host:6379/0 for several; "
+                "url = \"memory://\" for a single process)"
+            )
         if resolving():
             self.build()
         return self

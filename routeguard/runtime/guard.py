@@ -33,6 +33,7 @@ from ..policy.model import Policy
 from ..policy.settings import ThrottleConfig
 from .audit import Recorder, logger, printable
 from .cache import TTLCache
+from .decision_log import DecisionLog, entry, open_log
 from .effects import Effect, Flow, awaiting, call
 
 _HOOK_CACHE_SIZE: Final = 10_000
@@ -112,6 +113,7 @@ class Guard:
         self._loaded: TTLCache[_Loaded] = TTLCache(_HOOK_CACHE_SIZE)
         self._members: TTLCache[bool] = TTLCache(_HOOK_CACHE_SIZE)
         self._lockouts: TTLCache[float] = TTLCache(_HOOK_CACHE_SIZE)
+        self.decision_log: DecisionLog | None = open_log(policy.decision_log) if policy.decision_log else None
 
     @classmethod
     def for_policy(cls, policy: Policy) -> Guard:
@@ -343,6 +345,19 @@ class Guard:
         response = None if decision.allowed else self.responder.render(decision, request)
         self.recorder.record(decision, request, response.status if response is not None else None)
         return response
+
+
+    def log_decision(self, decision: Decision, request: RequestView, status: int | None,
+                     response: Response | None = None) -> None:
+        """Append one line to the decision log: ``status`` is what the client got (the app's
+        answer when the app answered), ``response`` the guard's own refusal if it sent one."""
+        log = self.decision_log
+        if log is None:
+            return
+        would = None
+        if decision.outcome is not Outcome.ALLOW:
+            would = response.status if response is not None else self.responder.render(decision, request).status
+        log.write(entry(decision, request, status, would))
 
 
 def _in_networks(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:

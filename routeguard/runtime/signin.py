@@ -16,22 +16,34 @@ framework writes the session itself and ``login`` only validates ``next``. ``log
 the credential that authenticated the current request on the shared store, so every worker and
 host refuses it from the next request on: the server-side session is deleted, a bearer token's
 ``jti`` is denied until its ``exp``, a Starlette/Flask session cookie is denied by digest until
-its ``max_age``.
+its ``max_age``, a token without ``jti`` by its digest until its ``exp``.
+
+A logout that cannot revoke a credential the server accepts never pretends it did: when the
+store fails, ``logout`` raises :class:`routeguard.LogoutError` (a
+:class:`~routeguard.ServiceUnavailableError`); answer 503 and leave the client's cookie alone::
+
+    @app.errorhandler(routeguard.ServiceUnavailableError)
+    def unavailable(exc):
+        return jsonify(error="Service Unavailable"), 503, {"Retry-After": "5"}
+
+A credential that carries no revocation key (an API key, an identity from a custom backend)
+is not revoked: ``revoked`` is False and a warning is logged.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from ..backends.base import Credential
 from ..core.decision import Decision
 from ..core.request import RequestView
-from ..core.responses import safe_next
-from ..errors import RouteGuardError
-from .effects import Effect, run_async, run_sync
+from ..core.responses import mount_prefix, safe_next
+from ..errors import LogoutError, RouteGuardError, ServiceUnavailableError
+from .audit import logger
+from .effects import Effect, Flow, run_async, run_sync
 from .guard import Guard, revocation_entry
 
 #: How long a revocation lasts for a credential without an expiry of its own.
@@ -75,29 +87,50 @@ def login_flow(
         return LoginResult(location, [])
     replaces = current.session_key if current is not None else None
     session_id = yield from backend.create(subject, roles, permissions, tenants, replaces=replaces)
-    return LoginResult(location, [("set-cookie", backend.set_cookie(session_id, request.prefix or "/"))])
+    return LoginResult(location, [("set-cookie", backend.set_cookie(session_id, mount_prefix(request.prefix) or "/"))])
 
 
 def logout_flow(guard: Guard, request: RequestView, current: Credential | None) -> Generator[Effect, Any, LogoutResult]:
-    """Revoke the credential that authenticated ``request``; headers that clear cookies."""
-    revoked = False
-    if current is not None and current.session_key is not None:
-        yield guard.store.effect("delete", current.session_key)
-        revoked = True
-    elif current is not None and current.revocation_key is not None:
-        now = time.time()
-        ttl = current.expires_at - now if current.expires_at is not None else DEFAULT_REVOCATION_TTL
-        if ttl > 0:
-            yield guard.store.effect("set", revocation_entry(current.revocation_key), b"1", ttl + 1)
-        if current.logout_key is not None and current.issued_at is not None and current.expires_at is not None:
-            # Copies signed in earlier seconds die too; those are valid for at most their lifetime.
-            lifetime = current.expires_at - current.issued_at
-            yield guard.store.effect("set", current.logout_key, str(int(now)).encode(), lifetime + 1)
-        revoked = True
+    """Revoke the credential that authenticated ``request``; headers that clear cookies.
+
+    Raises :class:`LogoutError` when the request carried a credential that could not be checked
+    or revoked (the store failed): a logout never reports success, nor clears the client's
+    cookie, while the server would still accept the credential.
+    """
+    try:
+        if current is None:
+            # On a public rule the guard ignores a credential it could not check (store down):
+            # look again, so that credential is revoked now or the logout fails loudly.
+            current = (yield from guard.authenticate(request)).credential
+        revoked = yield from _revoke(guard, current)
+    except ServiceUnavailableError as exc:
+        raise LogoutError(f"logout failed, the credential is still valid: {exc}") from None
     headers = []
     if guard.server_sessions is not None:
-        headers.append(("set-cookie", guard.server_sessions.clear_cookie(request.prefix or "/")))
+        headers.append(("set-cookie", guard.server_sessions.clear_cookie(mount_prefix(request.prefix) or "/")))
     return LogoutResult(revoked, headers)
+
+
+def _revoke(guard: Guard, current: Credential | None) -> Generator[Effect, Any, bool]:
+    """Delete the server-side session or deny-list the credential until it expires."""
+    if current is None:
+        return False  # nothing (valid) presented: nothing to revoke
+    if current.session_key is not None:
+        yield guard.store.effect("delete", current.session_key)
+        return True
+    if current.revocation_key is None:
+        logger.warning("logout: the %s credential has no revocation key; nothing was revoked "
+                       "(a custom backend returns a Credential with a revocation_key)", current.identity.backend)
+        return False
+    now = time.time()
+    ttl = current.expires_at - now if current.expires_at is not None else DEFAULT_REVOCATION_TTL
+    if ttl > 0:
+        yield guard.store.effect("set", revocation_entry(current.revocation_key), b"1", ttl + 1)
+    if current.logout_key is not None and current.issued_at is not None and current.expires_at is not None:
+        # Copies signed in earlier seconds die too; those are valid for at most their lifetime.
+        lifetime = current.expires_at - current.issued_at
+        yield guard.store.effect("set", current.logout_key, str(int(now)).encode(), lifetime + 1)
+    return True
 
 
 def _guard(carrier: Mapping[str, Any]) -> Guard:
@@ -110,6 +143,22 @@ def _guard(carrier: Mapping[str, Any]) -> Guard:
 def _current(carrier: Mapping[str, Any]) -> Credential | None:
     decision = carrier.get(DECISION_KEY)
     return decision.credential if isinstance(decision, Decision) else None
+
+
+View = Callable[[Mapping[str, Any]], RequestView]
+
+
+def _login(carrier: Mapping[str, Any], view: View, subject: str, options: dict[str, Any]) -> Flow[LoginResult]:
+    """The login flow for one request (both adapters drive this one flow)."""
+    guard = _guard(carrier)
+    return login_flow(guard, view(carrier), _current(carrier), subject, options["roles"], options["permissions"],
+                      options["tenants"], options["next"], options["default"])
+
+
+def _logout(carrier: Mapping[str, Any], view: View) -> Flow[LogoutResult]:
+    """The logout flow for one request (both adapters drive this one flow)."""
+    guard = _guard(carrier)
+    return logout_flow(guard, view(carrier), _current(carrier))
 
 
 def login(
@@ -125,9 +174,8 @@ def login(
     """Log ``subject`` in from a WSGI handler (see the module docstring)."""
     from ..wsgi import request_from_environ
 
-    flow = login_flow(_guard(environ), request_from_environ(environ), _current(environ), subject, roles,
-                      permissions, tenants, next, default)
-    return run_sync(flow)
+    options = {"roles": roles, "permissions": permissions, "tenants": tenants, "next": next, "default": default}
+    return run_sync(_login(environ, request_from_environ, subject, options))
 
 
 async def alogin(
@@ -143,20 +191,25 @@ async def alogin(
     """Log ``subject`` in from an ASGI handler (see the module docstring)."""
     from ..asgi import request_from_scope
 
-    flow = login_flow(_guard(scope), request_from_scope(scope), _current(scope), subject, roles,
-                      permissions, tenants, next, default)
-    return await run_async(flow)
+    options = {"roles": roles, "permissions": permissions, "tenants": tenants, "next": next, "default": default}
+    return await run_async(_login(scope, request_from_scope, subject, options))
 
 
 def logout(environ: Mapping[str, Any]) -> LogoutResult:
-    """Revoke the credential of the current WSGI request (see the module docstring)."""
+    """Revoke the credential of the current WSGI request (see the module docstring).
+
+    Raises :class:`routeguard.LogoutError` (answer 503) when it could not be checked or revoked.
+    """
     from ..wsgi import request_from_environ
 
-    return run_sync(logout_flow(_guard(environ), request_from_environ(environ), _current(environ)))
+    return run_sync(_logout(environ, request_from_environ))
 
 
 async def alogout(scope: Mapping[str, Any]) -> LogoutResult:
-    """Revoke the credential of the current ASGI request (see the module docstring)."""
+    """Revoke the credential of the current ASGI request (see the module docstring).
+
+    Raises :class:`routeguard.LogoutError` (answer 503) when it could not be checked or revoked.
+    """
     from ..asgi import request_from_scope
 
-    return await run_async(logout_flow(_guard(scope), request_from_scope(scope), _current(scope)))
+    return await run_async(_logout(scope, request_from_scope))

@@ -1,0 +1,109 @@
+"""Real faults for the reliability tests: a redis-server that can be killed, paused, restarted
+with or without persistence, or filled; a SQLite file made read-only; a tiny JWKS server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from .support import RedisServer, require
+
+
+class Redis(RedisServer):
+    """A private redis-server on a free loopback port, with the knobs the fault tests need."""
+
+    def __init__(self, tmp_dir: str, *args: str, persistent: bool = False) -> None:
+        require(shutil.which("redis-server") is not None, "redis-server")
+        super().__init__(tmp_dir)
+        self.args = list(args)
+        self.persistent = persistent
+
+    def start(self) -> None:
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else \
+            ["--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", *persistence, "--dir", self.dir,
+             "--daemonize", "no", "--loglevel", "warning", *self.args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = self.client()
+        for _ in range(200):
+            try:
+                client.ping()
+                client.close()
+                return
+            except Exception:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def client(self) -> Any:
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown save, connections reset."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def pause(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.resume()  # a stopped process cannot handle SIGTERM
+        super().stop()
+
+    def fill(self) -> None:
+        """Put Redis over its memory limit with ``noeviction``: every write is refused (OOM)."""
+        import redis
+
+        client = self.client()
+        client.config_set("maxmemory-policy", "noeviction")
+        for i in range(32):
+            client.set(f"filler:{i}", b"x" * 65536)
+        used = int(client.info("memory")["used_memory"])
+        client.config_set("maxmemory", used - 1_000_000)
+        try:
+            client.set("filler:probe", b"1")
+        except redis.ResponseError:  # OOM command not allowed when used memory > 'maxmemory'
+            return
+        raise RuntimeError("redis still accepts writes")
+
+
+def freeze(path: Path) -> None:
+    """Make a SQLite database (and its WAL files) impossible to write, as a full or immutable disk is."""
+    files = [p for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")) if p.exists()]
+    if os.geteuid() == 0:  # root ignores permissions: the immutable attribute stops it too
+        require(shutil.which("chattr") is not None, "chattr")
+        for file in files:
+            subprocess.run(["chattr", "+i", str(file)], check=True)
+    else:
+        for file in files:
+            file.chmod(0o444)
+        path.parent.chmod(0o555)
+
+
+def thaw(path: Path) -> None:
+    files = [p for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")) if p.exists()]
+    if os.geteuid() == 0:
+        for file in files:
+            subprocess.run(["chattr", "-i", str(file)], check=True)
+    else:
+        path.parent.chmod(0o755)
+        for file in files:
+            file.chmod(0o644)

@@ -1,0 +1,290 @@
+"""Reliability advisories (issue 12, issue 10 items 11 and 14): each runs the fault for real,
+against a redis-server, a SQLite file or a JWKS server the test starts on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+
+import pytest
+
+from routeguard import Credential, Identity, Policy, PolicyError, RequestView
+
+from .faults import Redis, freeze, thaw
+from .support import STARLETTE_SESSION, Client, bearer, cookie, session_cookie_of, set_cookies, token
+from .support import session_policy as policy
+
+ADAPTERS = [pytest.param("asgi", id="asgi"), pytest.param("wsgi", id="wsgi")]
+CREDENTIALS = [
+    pytest.param("cookie", id="signed-cookie"),
+    pytest.param("server", id="server-session"),
+    pytest.param("jti", id="bearer-jti"),
+    pytest.param("digest", id="bearer-without-jti"),
+]
+
+
+def credential_for(client: Client, kind: str) -> dict[str, str]:
+    """Headers carrying one fresh credential of ``kind`` for alice."""
+    if kind == "cookie":
+        return cookie({"user_id": "alice", "roles": ["user"], "sid": uuid.uuid4().hex})
+    if kind == "server":
+        return {"Cookie": session_cookie_of(client.login("alice", ["user"]))}
+    if kind == "jti":
+        return bearer(token("alice", jti=str(uuid.uuid4())))
+    return bearer(token("alice", nonce=uuid.uuid4().hex))
+
+
+def client_for(adapter: str, store: str, kind: str) -> Client:
+    return Client(adapter, policy(store, session=STARLETTE_SESSION if kind == "cookie" else None, secure=False))
+
+
+# -- RG-2026-26: a logout never lies ----------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", CREDENTIALS)
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_rg_2026_26_logout_during_a_redis_outage_is_503_and_keeps_the_cookie(tmp_path, adapter, kind):
+    redis = Redis(str(tmp_path), persistent=True)
+    redis.start()
+    try:
+        client = client_for(adapter, redis.url, kind)
+        headers = credential_for(client, kind)
+        assert client.send("GET", "/me", headers).status == 200
+        redis.kill()
+        assert client.send("GET", "/me", headers).status == 503  # never allowed while unknown
+        out = client.send("POST", "/logout", headers)
+        assert out.status == 503, "a logout that revoked nothing must not answer success"
+        assert set_cookies(out) == [], "the client keeps its cookie while the server still accepts it"
+        redis.start()
+        # Nothing was revoked, and nothing pretends it was: the credential is still valid ...
+        assert client.send("GET", "/me", headers).status == 200
+        # ... until the logout is retried with the store back.
+        out = client.send("POST", "/logout", headers)
+        assert (out.status, out.json()) == (200, {"revoked": True})
+        assert client.send("GET", "/me", headers).status == 401
+    finally:
+        redis.stop()
+
+
+# -- issue 12 item 2: a store write failure during logout is 503, not 500 ---------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", CREDENTIALS)
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_logout_on_a_redis_at_maxmemory_is_503(tmp_path, adapter, kind):
+    redis = Redis(str(tmp_path))
+    redis.start()
+    try:
+        client = client_for(adapter, redis.url, kind)
+        headers = credential_for(client, kind)
+        redis.fill()
+        assert client.send("GET", "/me", headers).status == 200  # reads still work
+        out = client.send("POST", "/logout", headers)
+        if kind == "server":  # deleting a session frees memory: Redis allows it
+            assert (out.status, out.json()) == (200, {"revoked": True})
+        else:
+            assert out.status == 503
+            assert set_cookies(out) == []
+            assert client.send("GET", "/me", headers).status == 200
+            redis.client().config_set("maxmemory", 0)
+            assert client.send("POST", "/logout", headers).json() == {"revoked": True}
+        assert client.send("GET", "/me", headers).status == 401
+    finally:
+        redis.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", [p for p in CREDENTIALS if p.values[0] != "server"])
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_logout_on_a_read_only_sqlite_file_is_503(tmp_path, adapter, kind):
+    path = tmp_path / "db" / "routeguard.db"
+    path.parent.mkdir()
+    client = client_for(adapter, f"sqlite:///{path}", kind)
+    headers = credential_for(client, kind)
+    assert client.send("GET", "/me", headers).status == 200
+    freeze(path)
+    try:
+        out = client.send("POST", "/logout", headers)
+        assert out.status == 503
+        assert set_cookies(out) == []
+    finally:
+        thaw(path)
+    assert client.send("GET", "/me", headers).status == 200
+    assert client.send("POST", "/logout", headers).json() == {"revoked": True}
+    assert client.send("GET", "/me", headers).status == 401
+
+
+# -- RG-2026-22: logout revokes what it can, and says when it cannot --------------------------
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_rg_2026_22_bearer_token_without_jti_is_revoked_by_digest_until_exp(adapter, tmp_path):
+    client = client_for(adapter, f"sqlite:///{tmp_path}/rg.db", "digest")
+    tok = token("alice", ttl=120)
+    other = token("alice", ttl=121)  # same claims but exp: another token, not revoked
+    assert client.send("POST", "/logout", bearer(tok)).json() == {"revoked": True}
+    refused = client.send("GET", "/me", bearer(tok))
+    assert refused.status == 401
+    assert refused.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert client.send("GET", "/me", bearer(other)).status == 200
+    from routeguard.runtime.guard import Guard
+
+    store = Guard.for_policy(client.app.policy).store
+    import hashlib
+
+    ttl = store.ttl("revoked:token:" + hashlib.sha256(tok.encode()).hexdigest())
+    assert ttl is not None and 0 < ttl <= 122  # until the token's exp (+1 s), not forever
+
+
+class RevocableBackend:
+    """A custom backend returning a Credential with a revocation key (X-Demo-Token: user.nonce)."""
+
+    name = "demo-token"
+
+    def authenticate(self, request: RequestView) -> Credential | None:
+        value = request.headers.get("x-demo-token")
+        if value is None:
+            return None
+        import time
+
+        return Credential(Identity.of(value.partition(".")[0], roles=["user"]), revocation_key="demo:" + value,
+                          expires_at=time.time() + 60)
+
+
+def identity_only(request: RequestView) -> Identity | None:
+    """A custom backend returning a bare Identity: nothing to revoke."""
+    value = request.headers.get("x-plain-user")
+    return Identity.of(value, roles=["user"]) if value else None
+
+
+def custom_policy(store: str) -> Policy:
+    return Policy.from_toml_string(_CUSTOM.format(store=store, module=__name__))
+
+
+_CUSTOM = """
+login_url = "/login"
+[store]
+url = "{store}"
+[auth]
+custom = ["{module}:RevocableBackend", "{module}:identity_only"]
+[[rules]]
+path = "/login"
+access = "public"
+[[rules]]
+path = "/logout"
+methods = ["POST"]
+access = "public"
+[[rules]]
+path = "/me"
+"""
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_rg_2026_22_custom_backend_credential_is_revoked(adapter, tmp_path):
+    client = Client(adapter, custom_policy(f"sqlite:///{tmp_path}/rg.db"))
+    headers = {"X-Demo-Token": "alice." + uuid.uuid4().hex}
+    assert client.send("GET", "/me", headers).json()["subject"] == "alice"
+    assert client.send("POST", "/logout", headers).json() == {"revoked": True}
+    assert client.send("GET", "/me", headers).status == 401
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_rg_2026_22_logout_that_can_revoke_nothing_warns(adapter, tmp_path, caplog):
+    client = Client(adapter, custom_policy(f"sqlite:///{tmp_path}/rg.db"))
+    headers = {"X-Plain-User": "bob"}
+    with caplog.at_level(logging.WARNING, logger="routeguard"):
+        assert client.send("POST", "/logout", headers).json() == {"revoked": False}
+    assert any("nothing was revoked" in r.getMessage() for r in caplog.records)
+    assert client.send("GET", "/me", headers).status == 200  # as the warning says
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="routeguard"):  # no credential at all: nothing to say
+        assert client.send("POST", "/logout").json() == {"revoked": False}
+    assert not [r for r in caplog.records if "revoked" in r.getMessage()]
+
+
+# -- RG-2026-25: server-side sessions need an explicitly configured store ---------------------
+
+
+def test_rg_2026_25_server_sessions_without_a_store_is_a_load_error():
+    toml = 'login_url = "/login"\n[auth.session]\nformat = "server"\n[[rules]]\npath = "/login"\naccess = "public"\n'
+    with pytest.raises(PolicyError, match=r"store.*explicit|explicit.*store"):
+        Policy.from_toml_string(toml)
+    explicit = Policy.from_toml_string(toml + '[store]\nurl = "memory://"\n')  # one process, said out loud
+    assert explicit.store.url == "memory://"
+
+
+# -- RG-2026-26 on the example apps, served for real --------------------------------------------
+
+
+class Example:
+    """One example app in its own process (werkzeug or uvicorn) on a free loopback port."""
+
+    def __init__(self, app: str, store: str) -> None:
+        import os
+        import subprocess
+        import sys
+        import tempfile
+        import time
+
+        import httpx
+
+        from .support import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        env = {**os.environ, "APP_STORE_URL": store}
+        self.proc = subprocess.Popen([sys.executable, "-m", f"examples.{app}", "--port", str(self.port)],
+                                     cwd=Path(__file__).resolve().parent.parent, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=self.log)
+        for _ in range(200):
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError(self.log.read().decode())
+            try:
+                httpx.get(self.url + "/health", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("example did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app", [pytest.param("flask_app", id="flask"), pytest.param("fastapi_app", id="fastapi")])
+def test_rg_2026_26_example_logout_under_a_redis_outage_is_503(tmp_path, app):
+    import httpx
+
+    redis = Redis(str(tmp_path), persistent=True)
+    redis.start()
+    example = Example(app, redis.url)
+    try:
+        login = httpx.post(example.url + "/login", data={"username": "alice", "password": "alice-pass", "next": "/"})
+        session = {"Cookie": login.headers["set-cookie"].split(";", 1)[0]}
+        tok = httpx.post(example.url + "/api/token", json={"username": "alice", "password": "alice-pass"})
+        api = {"Authorization": "Bearer " + tok.json()["access_token"]}
+        assert httpx.get(example.url + "/dashboard", headers=session).status_code == 200
+        assert httpx.get(example.url + "/api/me", headers=api).status_code == 200
+
+        redis.kill()
+        out = httpx.post(example.url + "/logout", headers=session)
+        assert out.status_code == 503 and "set-cookie" not in out.headers
+        assert httpx.post(example.url + "/api/logout", headers=api).status_code == 503
+        assert httpx.get(example.url + "/dashboard", headers=session).status_code == 503
+
+        redis.start()
+        out = httpx.post(example.url + "/logout", headers=session)
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+        assert httpx.post(example.url + "/api/logout", headers=api).json() == {"revoked": True}
+        assert httpx.get(example.url + "/dashboard", headers=session).status_code == 401
+        assert httpx.get(example.url + "/api/me", headers=api).status_code == 401
+    finally:
+        example.stop()
+        redis.stop()
