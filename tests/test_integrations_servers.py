@@ -21,7 +21,7 @@ import httpx
 import jwt
 import pytest
 
-from .e2e.model import AUDIENCE, BROWSER, JWT_SECRET
+from .e2e.model import AUDIENCE, BROWSER, JWT_SECRET, USERS
 from .e2e.servers import Server, _gunicorn_flags, fresh_source
 from .support import require
 
@@ -49,6 +49,7 @@ class App:
 
 
 APPS = [
+    App("fastapi-uvicorn", "uvicorn", "examples.fastapi_app.app:app", needs="fastapi"),
     App("django-db-uvicorn", "uvicorn", "examples.django_app.asgi:application", slash="/", login="/login/",
         env={"DJANGO_SETTINGS_MODULE": "examples.django_app.settings",
              "APP_SESSION_ENGINE": "django.contrib.sessions.backends.db"},
@@ -105,7 +106,9 @@ def client() -> httpx.Client:
 
 
 def token(subject: str) -> dict[str, str]:
-    claims = {"sub": subject, "aud": AUDIENCE, "exp": 2**31 - 1}
+    """A bearer token as the examples' /api/token issues it (apps that load roles ignore these)."""
+    _, roles, tenants = USERS[subject]
+    claims = {"sub": subject, "aud": AUDIENCE, "exp": 2**31 - 1, "roles": sorted(roles), "tenants": sorted(tenants)}
     return {"Authorization": "Bearer " + jwt.encode(claims, JWT_SECRET, algorithm="HS256")}
 
 

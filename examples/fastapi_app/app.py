@@ -7,14 +7,15 @@ import html
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Form, Request
+from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.middleware.sessions import SessionMiddleware
 
 import routeguard
 from examples.demo_users import LOGIN_PAGE, check_password, issue_token, page, use_dev_secrets
+from routeguard.integrations.fastapi import current_identity, document, require
 
 use_dev_secrets()  # development defaults for APP_JWT_SECRET / APP_SESSION_SECRET when unset
 policy = routeguard.Policy.from_toml(Path(__file__).with_name("routeguard.toml"))
@@ -94,12 +95,11 @@ async def token(request: Request) -> JSONResponse:
 
 
 @app.get("/api/me")
-def me(request: Request) -> dict[str, Any]:
-    who = identity(request)
+def me(who: Annotated[routeguard.Identity | None, Depends(current_identity)]) -> dict[str, Any]:
     if who is None:  # unreachable: the policy requires authentication on /api/**
         return {}
-    return {"subject": who.subject, "roles": sorted(who.roles), "tenants": sorted(who.tenants),
-            "backend": who.backend}
+    return {"subject": who.subject, "username": who.subject, "roles": sorted(who.roles),
+            "tenants": sorted(who.tenants), "backend": who.backend}
 
 
 @app.get("/dashboard", response_class=HTMLResponse)
@@ -116,7 +116,7 @@ def admin() -> str:
     return page("Admin", "<p id='admin'>Only admins see this.</p>")
 
 
-@app.get("/admin/users")
+@app.get("/admin/users", dependencies=[Depends(require(roles=["admin"]))])  # the guard decided already
 def admin_users() -> dict[str, list[str]]:
     from examples.demo_users import USERS
 
@@ -126,3 +126,6 @@ def admin_users() -> dict[str, list[str]]:
 @app.get("/orgs/{org_id}/projects")
 def projects(org_id: str) -> dict[str, Any]:
     return {"org": org_id, "projects": [f"{org_id}-website", f"{org_id}-billing"]}
+
+
+document(app, policy)  # after the routes: /docs shows what each route needs, "Authorize" sends a bearer token
