@@ -141,6 +141,9 @@ def test_fastapi_users_cookie_transport(kind):
     assert client.send("GET", "/me", {"Cookie": f"fastapiusersauth={tampered}"}).status == 401
     other_audience = flask_jwt()[0]
     assert client.send("GET", "/me", {"Cookie": f"fastapiusersauth={other_audience}"}).status == 401
+    logout = client.send("POST", "/logout", {"Cookie": f"fastapiusersauth={tok}", "Origin": "http://testserver"})
+    assert logout.json() == {"revoked": True}  # no jti: revoked by digest until its exp
+    assert client.send("GET", "/me", {"Cookie": f"fastapiusersauth={tok}"}).status == 401
 
 
 @pytest.mark.parametrize(

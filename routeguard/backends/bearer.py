@@ -7,6 +7,12 @@ minted for another audience or issuer, parser differentials (duplicate JSON memb
 unknown ``crit`` extensions are refused before pyjwt sees the token) and oversized headers.
 Verified tokens are cached by SHA-256 digest until their ``exp``, so a repeated token costs
 no signature check; revocation is still checked on every request by the guard.
+
+Where a token may also come from: a cookie (``cookie``: a cookie credential, so the guard's
+CSRF origin check applies; ``csrf_cookie``/``csrf_header`` add Flask-JWT-Extended's double
+submit on unsafe methods, compared in constant time with the token's ``csrf`` claim) and a
+browser websocket's ``Sec-WebSocket-Protocol: bearer, <token>`` (``websocket_subprotocol``),
+never the query string, where tokens end up in access logs.
 """
 
 from __future__ import annotations
@@ -179,7 +185,8 @@ def _strict_json(segment: str) -> dict[str, Any]:
 
 
 class BearerBackend:
-    """Verifies ``Authorization: Bearer <JWT>``.
+    """Verifies ``Authorization: Bearer <JWT>`` (or, when configured, the JWT in ``cookie`` or
+    offered as a websocket subprotocol).
 
     ``BearerBackend(algorithms=["HS256"], key=secret, audience="my-api")``; for asymmetric
     tokens pass a loaded public key, or ``resolve_key`` (a JWKS key set) that picks a key from
