@@ -18,6 +18,7 @@ never the query string, where tokens end up in access logs.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -256,11 +257,17 @@ class BearerBackend:
         """Verify ``token`` found in ``request``; a cookie token on an unsafe method also
         passes the double submit when it is configured."""
         result = self.verify(token)
-        if from_cookie and self.csrf_cookie is not None and request.method not in SAFE_METHODS:
-            if isinstance(result, Generator):
-                return self._double_submit_after(result, request)
-            self.double_submit(result, request)
-        return result
+        if not from_cookie:
+            return result
+        if isinstance(result, Generator):
+            return self._from_cookie_after(result, request)
+        return self._from_cookie(result, request)
+
+    def _from_cookie(self, credential: Credential, request: RequestView) -> Credential:
+        """A cookie token: the double submit on unsafe methods; marked for the origin check."""
+        if self.csrf_cookie is not None and request.method not in SAFE_METHODS:
+            self.double_submit(credential, request)
+        return dataclasses.replace(credential, from_cookie=True)
 
     def token(self, request: RequestView) -> tuple[str, bool] | None:
         """(token, read from the cookie?) from ``Authorization: Bearer`` or else the cookie."""
@@ -299,12 +306,10 @@ class BearerBackend:
         if not (same_header and same_cookie):
             raise AuthenticationError("csrf double submit mismatch")
 
-    def _double_submit_after(
+    def _from_cookie_after(
         self, flow: Generator[Effect, Any, Credential], request: RequestView
     ) -> Generator[Effect, Any, Credential]:
-        credential = yield from flow
-        self.double_submit(credential, request)
-        return credential
+        return self._from_cookie((yield from flow), request)
 
     def verify(self, token: str) -> Credential | Generator[Effect, Any, Credential]:
         """Verify one compact JWT (cached by digest until its ``exp``)."""

@@ -272,8 +272,10 @@ class Guard:
         return self.engine.refuse(Outcome.FORBIDDEN, "check refused", route, decision.identity)
 
     def _csrf(self, request: RequestView, auth: AuthResult) -> str | None:
-        identity = auth.identity
-        if identity is None or identity.backend not in self.cookie_backends:
+        identity, credential = auth.identity, auth.credential
+        if identity is None:
+            return None
+        if identity.backend not in self.cookie_backends and not (credential is not None and credential.from_cookie):
             return None
         return cross_origin(request, self.csrf_origins or frozenset())
 
