@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # eager imports for type checkers; at run time names load on first use
     from .asgi import ASGIGuard
     from .backends.apikey import APIKeyBackend, hash_key, new_key
-    from .backends.base import Backend, Credential
+    from .backends.base import Backend
     from .backends.bearer import BearerBackend
     from .backends.jwks import JWKSKeys
     from .backends.server_session import ServerSessionBackend
     from .backends.session import SessionCookieBackend
     from .core.decision import Decision, Outcome
     from .core.engine import AuthResult, Engine
-    from .core.identity import Identity
+    from .core.identity import Credential, Identity
     from .core.request import RequestView
     from .core.responses import safe_next
     from .errors import (
@@ -40,13 +40,14 @@ if TYPE_CHECKING:  # eager imports for type checkers; at run time names load on 
         SessionConfig,
         StoreConfig,
     )
-    from .runtime.signin import LoginResult, LogoutResult, alogin, alogout, login, logout
+    from .runtime.signin import LoginResult, LogoutResult, alogin, alogin_failed, alogout, login, login_failed, logout
     from .wsgi import WSGIGuard
 
 # Loaded lazily (PEP 562): importing routeguard, or its pytest plugin, costs almost nothing
 # until a name is used.
 _EXPORTS: dict[str, str] = {
     "alogin": ".runtime.signin",
+    "alogin_failed": ".runtime.signin",
     "alogout": ".runtime.signin",
     "APIKeyBackend": ".backends.apikey",
     "APIKeyConfig": ".policy.model",
@@ -57,7 +58,7 @@ _EXPORTS: dict[str, str] = {
     "Backend": ".backends.base",
     "BearerBackend": ".backends.bearer",
     "BearerConfig": ".policy.model",
-    "Credential": ".backends.base",
+    "Credential": ".core.identity",
     "Decision": ".core.decision",
     "Engine": ".core.engine",
     "FirewallConfig": ".policy.model",
@@ -65,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "Identity": ".core.identity",
     "JWKSKeys": ".backends.jwks",
     "login": ".runtime.signin",
+    "login_failed": ".runtime.signin",
     "LoginResult": ".runtime.signin",
     "logout": ".runtime.signin",
     "LogoutError": ".errors",
@@ -136,9 +138,11 @@ __all__ = [
     "WSGIGuard",
     "__version__",
     "alogin",
+    "alogin_failed",
     "alogout",
     "hash_key",
     "login",
+    "login_failed",
     "logout",
     "new_key",
     "safe_next",

@@ -15,6 +15,7 @@ from .core.responses import Response
 from .policy.model import Policy
 from .runtime.effects import resume_async
 from .runtime.guard import Guard
+from .runtime.throttle import asgi_login_body, usernames_in
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -163,7 +164,13 @@ class ASGIGuard:
         guard = self.guard
         try:
             request = request_from_scope(scope)
-            flow = guard.evaluate(request)
+            usernames: tuple[str, ...] = ()
+            throttle = guard.throttle
+            if throttle is not None and kind == "http" and throttle.is_login_post(request):
+                body, receive = await asgi_login_body(receive)  # replayed to the app
+                if body is not None:
+                    usernames = usernames_in(request.headers.get("content-type"), body, throttle.config.username_field)
+            flow = guard.evaluate(request, usernames)
             try:
                 effect = next(flow)
             except StopIteration as done:  # decided without I/O: no coroutine to await

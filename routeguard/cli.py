@@ -18,24 +18,22 @@ from typing import NoReturn, TextIO
 
 from . import __version__
 from .core.identity import Identity
-from .errors import RouteGuardError
+from .errors import ExplainInputError, RouteGuardError, UsageError
 from .policy.model import Policy
 from .tools import matrix as mx
-from .tools.explain import ExplainInputError, explain, render_json, render_text
+from .tools.explain import explain, render_json, render_text
 from .tools.introspect import AppRoute, list_routes, load_app
 from .tools.lint import lint
 from .tools.matrix_html import render_html
 from .tools.starter import starter_policy
+from .tools.suggest import render_policy, suggested_rules, would_refuse
+from .tools.traffic import read_log
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 #: Lint codes shown as notes: ``check --strict`` does not fail on them.
 NOTE_CODES = frozenset({"report-mode"})
-
-
-class UsageError(Exception):
-    """Raised for bad command-line input; exits with status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -133,6 +131,26 @@ def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_suggest(args: argparse.Namespace, out: TextIO) -> int:
+    """Print a policy learned from a decision log; would-be refusals of ``--rules`` on stderr."""
+    policy = _load_policy(args.rules) if args.rules else None
+    observations = read_log(args.from_log)
+    rules = suggested_rules(observations)
+    if not rules:
+        raise RouteGuardError(f"{args.from_log}: the app answered no logged request with success; nothing to grant")
+    _write(render_policy(rules, args.from_log, len(observations)), args.output, out)
+    if policy is not None:
+        refusals = would_refuse(observations, policy)
+        if refusals:
+            print(f"# requests the app answered with success that {args.rules} would refuse when enforced:",
+                  file=sys.stderr)
+            for line in refusals:
+                print(f"# {line}", file=sys.stderr)
+        else:
+            print(f"# {args.rules} refuses none of the requests the app answered with success", file=sys.stderr)
+    return EXIT_OK
+
+
 # -- parser --------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,6 +202,15 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("app", metavar="MODULE:APP", help="e.g. myproject.main:app")
     init.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     init.set_defaults(handler=cmd_init)
+
+    suggest = sub.add_parser("suggest", help="a policy learned from a decision log",
+                             description="Print a policy (TOML) covering the traffic in a decision log: the "
+                             "narrowest requirement per route group that covers every identity the app answered "
+                             "with success. With --rules, list on stderr what that policy would refuse.")
+    suggest.add_argument("--from-log", required=True, metavar="FILE", help="the decision log (JSON lines)")
+    suggest.add_argument("--rules", metavar="POLICY", help="the current policy: show its would-be refusals")
+    suggest.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    suggest.set_defaults(handler=cmd_suggest)
     return parser
 
 

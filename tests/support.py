@@ -296,6 +296,7 @@ tenant = "org"
 path = "/me"
 """
 
+PASSWORD = "right"  # a session-app login body with another "password" is a failed login (login_failed)
 SERVER_SESSION = 'format = "server"\nidle_timeout = {idle}\nmax_age = {max_age}\nsecure = {secure}'
 STARLETTE_SESSION = 'format = "starlette"\nsecret_env = "RG_TEST_SESSION_SECRET"'
 
@@ -320,6 +321,9 @@ def session_starlette_app() -> Any:
 
     async def login(request: Any) -> Any:
         body = await request.json()
+        if "password" in body and body["password"] != PASSWORD:
+            wait = await routeguard.alogin_failed(request.scope, body["user"])
+            return JSONResponse({"retry_after": wait}, status_code=401)
         result = await routeguard.alogin(request.scope, body["user"], roles=body.get("roles", ()),
                                          tenants=body.get("tenants", ()), next=body.get("next"))
         response = RedirectResponse(result.location, status_code=303)
@@ -358,6 +362,8 @@ def session_flask_app() -> Any:
     @app.post("/login")
     def login() -> Any:
         body = request.get_json()
+        if "password" in body and body["password"] != PASSWORD:
+            return jsonify(retry_after=routeguard.login_failed(request.environ, body["user"])), 401
         result = routeguard.login(request.environ, body["user"], roles=body.get("roles", ()),
                                   tenants=body.get("tenants", ()), next=body.get("next"))
         response = redirect(result.location, 303)

@@ -14,7 +14,8 @@ RG-2026-05  Logout of a signed session cookie was keyed on the cookie text (BUG-
 RG-2026-06  A cross-site unsafe request on a public rule only lost routeguard's identity; the
             app's own session layer still saw the cookie (test in test_authorization.py).
 RG-2026-07  The failed-credential throttle answered 429 to failures only: a correct guess
-            sent while locked out was accepted (test in test_authorization.py).
+            sent while locked out was accepted. Reversed by RG-2026-13: a credential that
+            verifies is never refused by a lockout (tests in test_advisory_throttle.py).
 RG-2026-08  ``policy.model_copy(update=...)`` reused the guard built for the original policy.
 RG-2026-09  A Redis password in ``store.url`` appeared in reprs and load errors.
 RG-2026-10  ``allow_preflight`` let OPTIONS through on deny and default-deny paths.

@@ -22,6 +22,7 @@ import pytest
 from routeguard import AuthenticationError, Policy, RequestView, SessionCookieBackend
 from routeguard.core.request import cookie_values, parse_cookies
 from routeguard.core.rules import Matcher, match_segments, parse_pattern, split_path
+from routeguard.errors import AmbiguousCookieError
 from routeguard.testing import session_cookie
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,7 +131,7 @@ def test_request_view_is_still_a_frozen_dataclass() -> None:
     assert view == RequestView("GET", "/a", headers={"cookie": "session=1; session=2"})
     with pytest.raises(dataclasses.FrozenInstanceError):
         view.path = "/c"  # type: ignore[misc]
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(AmbiguousCookieError):
         view.cookie("session")  # two different values: trusted neither
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from routeguard import Policy, PolicyError
-from routeguard.backends.claims import ClaimMap, claim_strings, lookup
+from routeguard.core.claims import ClaimMap, claim_strings, lookup
 from routeguard.errors import AuthenticationError
 
 from .support import JWT_SECRET, bearer, sender

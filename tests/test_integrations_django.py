@@ -328,3 +328,21 @@ def test_explicit_login_url_not_public_is_a_load_error():
 def test_django_format_takes_its_settings_from_django(extra):
     with pytest.raises(PolicyError, match="reads Django's own settings"):
         Policy.from_toml_string(f'[auth.session]\nformat = "django"\n{extra}\n')
+
+
+def test_rg_2026_13_a_locked_username_gets_429_at_djangos_login_form():
+    """The middleware reads the username of a POST to LOGIN_URL, as ASGIGuard and WSGIGuard do."""
+    from routeguard.integrations.django import settings_policy
+    from routeguard.runtime.effects import run_sync
+    from routeguard.runtime.guard import Guard
+
+    throttle = Guard.for_policy(settings_policy()).throttle
+    assert throttle is not None
+    try:
+        for _ in range(throttle.config.username_max_failures):
+            run_sync(throttle.login_failed("192.0.2.1", "bob"))
+        locked = client().post("/login/", {"username": "bob", "password": "bob-pass"})
+        assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+        assert client().post("/login/", {"username": "alice", "password": "alice-pass"}).status_code == 303
+    finally:
+        run_sync(throttle.login_succeeded("bob"))

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from routeguard import Policy, Rule
-from routeguard.tools.introspect import AppImportError, AppRoute, list_routes
+from routeguard.errors import AppImportError
+from routeguard.tools.introspect import AppRoute, list_routes
 from routeguard.tools.matrix import build, render_json, render_markdown, render_table
 from routeguard.tools.matrix_html import render_html
 from routeguard.tools.starter import is_well_known_public, starter_policy

@@ -40,3 +40,15 @@ def test_import_loads_no_framework_until_a_name_is_used():
             "if m in sys.modules]; print(','.join(heavy))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_rg_2026_13_login_failure_helpers_are_exported():
+    """The failed-login report is public API under these names (README, examples)."""
+    import inspect
+
+    assert {"login_failed", "alogin_failed"} <= set(routeguard.__all__)
+    assert list(inspect.signature(routeguard.login_failed).parameters) == ["environ", "username"]
+    assert list(inspect.signature(routeguard.alogin_failed).parameters) == ["scope", "username"]
+    assert inspect.iscoroutinefunction(routeguard.alogin_failed)
+    assert "username" in inspect.signature(routeguard.login).parameters
+    assert "username" in inspect.signature(routeguard.alogin).parameters

@@ -8,7 +8,8 @@ import pytest
 
 from routeguard import RequestView, safe_next
 from routeguard.core.decision import Decision, Outcome
-from routeguard.core.responses import Responder, prefers_html
+from routeguard.core.responses import Responder
+from routeguard.runtime.accept import prefers_html
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -60,7 +61,7 @@ def render(outcome: Outcome, login_url: str | None = "/login", **view):
     view.setdefault("method", "GET")
     view.setdefault("path", "/x")
     decision = Decision(outcome, "test", invalid_credentials=view.pop("invalid", False))
-    return Responder(login_url).render(decision, RequestView(**view))
+    return Responder(login_url, prefers_html=prefers_html).render(decision, RequestView(**view))
 
 
 @pytest.mark.parametrize(("outcome", "status"), [

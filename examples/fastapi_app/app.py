@@ -55,18 +55,22 @@ def login_form(next: str = "/") -> str:
 
 
 @app.post("/login", response_model=None)
-def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/")) -> Any:
+async def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/")) -> Any:
     user = check_password(username, password)
     if user is None:
+        # Counted per client and per username: over [throttle] limits the guard answers this
+        # form's POSTs with 429 before they reach this view.
+        await routeguard.alogin_failed(request.scope, username)
         form = LOGIN_PAGE.format(error="<p id='error'>Wrong user or password.</p>", action="/login",
                                  next=html.escape(routeguard.safe_next(next) or "/"))
         return HTMLResponse(form, status_code=401)
+    result = await routeguard.alogin(request.scope, user.name, next=next, username=username)
     request.session.clear()
     # A fresh random value per login: no two logins ever share a cookie, so a cookie revoked at
     # logout cannot come back byte for byte from a login within the same second.
     request.session.update({"user_id": user.name, "roles": list(user.roles), "tenants": list(user.tenants),
                             "sid": secrets.token_urlsafe(16)})
-    return RedirectResponse(routeguard.safe_next(next) or "/", status_code=303)
+    return RedirectResponse(result.location, status_code=303)
 
 
 @app.post("/logout")

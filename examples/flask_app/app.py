@@ -54,18 +54,23 @@ def login_form() -> str:
 
 @app.post("/login")
 def login() -> Any:
-    target = routeguard.safe_next(request.form.get("next")) or "/"
-    user = check_password(request.form.get("username", ""), request.form.get("password", ""))
+    username = request.form.get("username", "")
+    user = check_password(username, request.form.get("password", ""))
     if user is None:
+        # Counted per client and per username: over [throttle] limits the guard answers this
+        # form's POSTs with 429 before they reach this view.
+        routeguard.login_failed(request.environ, username)
+        target = routeguard.safe_next(request.form.get("next")) or "/"
         form = LOGIN_PAGE.format(error="<p id='error'>Wrong user or password.</p>", action="/login",
                                  next=html.escape(target))
         return form, 401
+    result = routeguard.login(request.environ, user.name, next=request.form.get("next"), username=username)
     session.clear()
     # A fresh random value per login: no two logins ever share a cookie, so a cookie revoked at
     # logout cannot come back byte for byte from a login within the same second.
     session.update({"user_id": user.name, "roles": list(user.roles), "tenants": list(user.tenants),
                     "sid": secrets.token_urlsafe(16)})
-    return redirect(target, code=303)
+    return redirect(result.location, code=303)
 
 
 @app.post("/logout")

@@ -32,13 +32,13 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from ..core.claims import ClaimMap
 from ..core.csrf import SAFE_METHODS
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
 from ..runtime.cache import TTLCache
 from ..runtime.effects import Effect
 from .base import Credential
-from .claims import ClaimMap
 
 HMAC: Final = "HMAC"
 RSA: Final = "RSA"
@@ -346,7 +346,9 @@ class BearerBackend:
                 options={"require": self._required},
             )
         except jwt.InvalidTokenError as exc:
-            raise AuthenticationError(_reason(exc)) from None
+            # pyjwt checks claims only after the signature verified: such a token is genuine.
+            genuine = not isinstance(exc, jwt.DecodeError | jwt.InvalidAlgorithmError)
+            raise AuthenticationError(_reason(exc), genuine=genuine) from None
         except (jwt.PyJWKError, ValueError, TypeError):
             raise AuthenticationError("token cannot be verified with the configured key") from None
         credential = self._credential(claims, digest)
@@ -358,7 +360,7 @@ class BearerBackend:
     def _credential(self, claims: dict[str, Any], digest: bytes) -> Credential:
         subject = self.claim_map.subject_of(claims)
         if subject is None:
-            raise AuthenticationError("token has no subject")
+            raise AuthenticationError("token has no subject", genuine=True)
         identity = self.claim_map.identity(subject, claims, self.name, MappingProxyType(claims))
         jti = claims.get("jti")
         exp = claims.get("exp")

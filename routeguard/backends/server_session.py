@@ -17,13 +17,13 @@ import time
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Final, Literal
 
+from ..core.claims import claim_strings
 from ..core.identity import Identity
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
 from ..runtime.effects import Effect
 from ..stores.base import Store
-from .base import Credential
-from .claims import claim_strings
+from .base import Credential, request_cookie
 
 _ID: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
@@ -67,7 +67,7 @@ class ServerSessionBackend:
 
     def authenticate(self, request: RequestView) -> Generator[Effect, Any, Credential] | None:
         """None without a session cookie; otherwise a flow that loads the session."""
-        session_id = request.cookie(self.cookie)
+        session_id = request_cookie(request, self.cookie)
         if session_id is None:
             return None
         if not _ID.fullmatch(session_id):
@@ -77,7 +77,9 @@ class ServerSessionBackend:
     def _load(self, key: str) -> Generator[Effect, Any, Credential]:
         raw = yield self.store.effect("get", key)
         if raw is None:
-            raise AuthenticationError("session ended or unknown")
+            # An ended (logged-out, expired) session looks like this; a well-formed random id
+            # cannot be guessed, so this is an honest failure, not a guess.
+            raise AuthenticationError("session ended or unknown", genuine=True)
         try:
             data = json.loads(raw)
             subject, created, seen = str(data["sub"]), float(data["created"]), float(data["seen"])
@@ -86,7 +88,7 @@ class ServerSessionBackend:
         now = self._clock()
         expires = created + self.max_age
         if now >= expires or now - seen >= self.idle_timeout:
-            raise AuthenticationError("session expired")
+            raise AuthenticationError("session expired", genuine=True)
         if now - seen >= self.touch_interval:  # slide the idle window, not on every request
             data["seen"] = now
             yield self.store.effect("set", key, json.dumps(data).encode(), self._ttl(created, now))

@@ -23,11 +23,11 @@ from typing import Any, Final, Literal
 
 import itsdangerous
 
+from ..core.claims import ClaimMap
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
 from ..runtime.cache import TTLCache
-from .base import Credential
-from .claims import ClaimMap
+from .base import Credential, request_cookie
 
 SessionFormat = Literal["starlette", "flask"]
 
@@ -104,7 +104,7 @@ class SessionCookieBackend:
 
     def authenticate(self, request: RequestView) -> Credential | None:
         """The session's user as a credential, None when there is no user in a valid session."""
-        value = request.cookie(self.cookie)
+        value = request_cookie(request, self.cookie)
         if value is None:
             return None
         key = hashlib.sha256(value.encode("utf-8", "surrogateescape")).digest()
@@ -152,7 +152,7 @@ class SessionCookieBackend:
                 loaded, signed = self._serializer.loads(value, max_age=self.max_age, return_timestamp=True)
                 session = _untag(loaded)
         except itsdangerous.SignatureExpired:
-            raise AuthenticationError("session expired") from None
+            raise AuthenticationError("session expired", genuine=True) from None
         except itsdangerous.BadData:
             raise AuthenticationError("bad session signature") from None
         except (ValueError, UnicodeError, binascii.Error):

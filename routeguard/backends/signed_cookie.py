@@ -22,11 +22,11 @@ from typing import Any, Final, Literal
 
 import itsdangerous
 
+from ..core.claims import ClaimMap
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
 from ..runtime.cache import TTLCache
-from .base import Credential
-from .claims import ClaimMap
+from .base import Credential, request_cookie
 
 Serializer = Literal["url_safe", "url_safe_timed"]
 KeyDerivation = Literal["django-concat", "concat", "hmac", "none"]
@@ -89,7 +89,7 @@ class SignedCookieBackend:
 
     def authenticate(self, request: RequestView) -> Credential | None:
         """The cookie's subject as a credential; None without the cookie or without a subject."""
-        value = request.cookie(self.cookie)
+        value = request_cookie(request, self.cookie)
         if value is None:
             return None
         key = hashlib.sha256(value.encode("utf-8", "surrogateescape")).digest()

@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.base import Credential
 from ._empty import EMPTY
-from .identity import Identity
+from .identity import Credential, Identity
 from .rules import CompiledRule
 
 _NO_PARAMS: Mapping[str, str] = EMPTY

@@ -11,11 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ..backends.base import Credential
 from ._empty import EMPTY
 from .decision import Decision, Outcome
 from .firewall import Firewall
-from .identity import Identity
+from .identity import Credential, Identity
 from .request import RequestView
 from .rules import CompiledRule, Matcher
 
@@ -30,13 +29,19 @@ class AuthResult:
     identity: Identity | None = None
     invalid: str | None = None  # why a presented credential was rejected
     credential: Credential | None = None  # what proved the identity (for logout and revocation)
+    genuine: bool = False  # the rejected credential was issued by the app (expired, revoked...): no guess
 
     def __init__(
-        self, identity: Identity | None = None, invalid: str | None = None, credential: Credential | None = None
+        self,
+        identity: Identity | None = None,
+        invalid: str | None = None,
+        credential: Credential | None = None,
+        genuine: bool = False,
     ) -> None:
         _AUTH_IDENTITY(self, identity)  # per request: descriptor sets, not object.__setattr__
         _AUTH_INVALID(self, invalid)
         _AUTH_CREDENTIAL(self, credential)
+        _AUTH_GENUINE(self, genuine)
 
 
 TENANT_REFUSAL = "tenant not allowed"
@@ -58,6 +63,7 @@ class Route:
 _AUTH_IDENTITY = vars(AuthResult)["identity"].__set__
 _AUTH_INVALID = vars(AuthResult)["invalid"].__set__
 _AUTH_CREDENTIAL = vars(AuthResult)["credential"].__set__
+_AUTH_GENUINE = vars(AuthResult)["genuine"].__set__
 _ROUTE_RULE = vars(Route)["rule"].__set__
 _ROUTE_PARAMS = vars(Route)["params"].__set__
 ANONYMOUS = AuthResult()

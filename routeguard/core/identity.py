@@ -1,4 +1,4 @@
-"""The authenticated identity the guard hands to the app."""
+"""The authenticated identity the guard hands to the app, and the verified credential behind it."""
 
 from __future__ import annotations
 
@@ -74,3 +74,25 @@ class Identity:
             f"permissions={sorted(self.permissions)!r}, tenants={sorted(self.tenants)!r}, "
             f"backend={self.backend!r})"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A verified credential: the identity it proves and how to revoke it.
+
+    ``revocation_key`` names the credential on the store's deny list (``jti:<id>``,
+    ``cookie:<digest>``); ``expires_at`` (epoch seconds) bounds how long a revocation must
+    last; ``session_key`` is the store key of a server-side session (deleted at logout).
+    ``logout_key`` names a per-subject "not before" time set at logout: credentials of that
+    subject ``issued_at`` an earlier second are refused (every copy of a stateless cookie).
+    ``from_cookie`` says this request carried it in a cookie (a JWT in a cookie): the CSRF
+    origin check applies to it as to every cookie credential.
+    """
+
+    identity: Identity
+    revocation_key: str | None = None
+    expires_at: float | None = None
+    session_key: str | None = None
+    issued_at: float | None = None
+    logout_key: str | None = None
+    from_cookie: bool = False

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
-from ..errors import AuthenticationError
+from ..errors import AmbiguousCookieError
 
 
 def route_path(full_path: str, prefix: str) -> str:
@@ -82,7 +82,7 @@ class RequestView:
     def cookie(self, name: str) -> str | None:
         """One cookie value from the ``Cookie`` header, or None.
 
-        Raises :class:`AuthenticationError` when the cookie is sent twice with different
+        Raises :class:`AmbiguousCookieError` when the cookie is sent twice with different
         values: frameworks disagree on which copy wins, so the guard trusts neither.
         """
         raw = self.headers.get("cookie")
@@ -93,7 +93,7 @@ class RequestView:
             return None
         first = values[0]
         if len(values) > 1 and any(value != first for value in values):
-            raise AuthenticationError(f"cookie {name!r} sent more than once")
+            raise AmbiguousCookieError(f"cookie {name!r} sent more than once")
         return first
 
 

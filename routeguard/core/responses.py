@@ -1,7 +1,8 @@
 """Turn a refusal Decision into the HTTP response SPEC §4 prescribes.
 
-Browser or API is decided from ``Accept`` alone (werkzeug's parser, q-values honoured): a
-browser ranks ``text/html`` above ``application/json``. API clients get JSON and a
+Browser or API is decided from ``Accept`` alone by the ``prefers_html`` function the Responder
+is given (:mod:`routeguard.runtime.accept`: a browser ranks ``text/html`` above
+``application/json``). API clients get JSON and a
 ``WWW-Authenticate`` challenge; anonymous browsers are redirected to the login page with a
 ``next`` that can only point back into this site (no open redirect).
 """
@@ -10,13 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Final
 from urllib.parse import quote, unquote, urlencode
-
-from werkzeug.datastructures import MIMEAccept
-from werkzeug.http import parse_accept_header
 
 from .decision import Decision, Outcome
 from .request import RequestView
@@ -117,15 +115,6 @@ _JSON_BODIES: Final = {status: _json_body(status) for status in _PHRASES}
 _HTML_BODIES: Final = {status: _html_body(status) for status in _PHRASES}
 
 
-@lru_cache(maxsize=256)
-def prefers_html(accept: str | None) -> bool:
-    """True when ``Accept`` ranks text/html strictly above application/json."""
-    if not accept:
-        return False
-    parsed = parse_accept_header(accept, MIMEAccept)
-    return parsed.quality("text/html") > parsed.quality("application/json")
-
-
 def safe_next(value: str | None, default: str | None = "/") -> str | None:
     """``value`` if it is a same-site relative path, else ``default``.
 
@@ -170,18 +159,20 @@ def mount_prefix(prefix: str) -> str:
 class Responder:
     """Builds guard responses for one policy (login URL and formats fixed at construction).
 
-    ``Responder("/login", format="problem", next_param="return_to", html_template=text)``:
+    ``Responder("/login", prefers_html=accept.prefers_html, format="problem", ...)``:
+    ``prefers_html`` tells a browser from an API client by its ``Accept`` header;
     ``format`` shapes API refusals (``{"error": ...}``, ``{"detail": ...}`` or RFC 9457
     ``application/problem+json``), ``html_template`` is the browser refusal page with
     ``{status}`` and ``{title}`` placeholders.
     """
 
-    __slots__ = ("_api", "_html", "login_url", "next_param")
+    __slots__ = ("_api", "_html", "_prefers_html", "login_url", "next_param")
 
     def __init__(
         self,
         login_url: str | None,
         *,
+        prefers_html: Callable[[str | None], bool],
         format: str = "error",
         next_param: str = "next",
         html_template: str | None = None,
@@ -189,6 +180,7 @@ class Responder:
         if format not in FORMATS:
             raise ValueError(f"format {format!r} is not one of {', '.join(FORMATS)}")
         self.login_url = login_url
+        self._prefers_html = prefers_html
         self.next_param = check_next_param(next_param)
         self._api = _JSON_BODIES if format == "error" else {s: _json_body(s, format) for s in _PHRASES}
         if html_template is None:
@@ -199,7 +191,7 @@ class Responder:
 
     def is_browser(self, request: RequestView) -> bool:
         """Whether the request should get HTML and redirects rather than JSON."""
-        return not request.websocket and prefers_html(request.headers.get("accept"))
+        return not request.websocket and self._prefers_html(request.headers.get("accept"))
 
     def render(self, decision: Decision, request: RequestView) -> Response:
         """The response for a refusal decision."""

@@ -47,6 +47,7 @@ from ..policy.settings import SessionConfig
 from ..runtime.effects import Effect, run_async, run_sync
 from ..runtime.guard import Guard
 from ..runtime.signin import LogoutResult, logout_flow
+from ..runtime.throttle import MAX_LOGIN_BODY, usernames_in
 from ..stores import Store
 from ..wsgi import WSGIApp, WSGIGuard, request_from_environ
 
@@ -157,7 +158,7 @@ class RouteGuardMiddleware:
         if decision is None:
             try:
                 view = _request_view(request)
-                decision = run_sync(guard.evaluate(view))
+                decision = run_sync(guard.evaluate(view, _login_usernames(request, view, guard)))
             except Exception as exc:
                 view = RequestView(method=str(request.method or "GET"), path="?")
                 decision = guard.failed(exc)
@@ -173,7 +174,7 @@ class RouteGuardMiddleware:
         if decision is None:
             try:
                 view = _request_view(request)
-                decision = await run_async(guard.evaluate(view))
+                decision = await run_async(guard.evaluate(view, _login_usernames(request, view, guard)))
             except Exception as exc:
                 view = RequestView(method=str(request.method or "GET"), path="?")
                 decision = guard.failed(exc)
@@ -190,6 +191,22 @@ class RouteGuardMiddleware:
 
     async def _aprocess_view(self, request: Any, view_func: Any, view_args: Any, view_kwargs: Any) -> None:
         _restore_user(request)
+
+
+def _login_usernames(request: Any, view: RequestView, guard: Guard) -> tuple[str, ...]:
+    """The username(s) a POST to ``login_url`` names, for the throttle (Django buffers the body
+    and parses forms, multipart included, once for the view too)."""
+    throttle = guard.throttle
+    if throttle is None or not throttle.is_login_post(view):
+        return ()
+    field = throttle.config.username_field
+    if (request.content_type or "") in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values = [v for v in request.POST.getlist(field) if isinstance(v, str)]
+        return tuple(dict.fromkeys((values[0], values[-1]))) if values else ()
+    body = request.body
+    if len(body) > MAX_LOGIN_BODY:
+        return ()
+    return usernames_in(view.headers.get("content-type"), body, field)
 
 
 def _request_view(request: Any) -> RequestView:

@@ -34,17 +34,18 @@ from pydantic import (
 from ..backends.apikey import APIKey, APIKeyBackend
 from ..backends.base import Backend
 from ..backends.bearer import HMAC, BearerBackend, algorithm_family, hmac_key, public_key
-from ..backends.claims import check_claim_name
 from ..backends.custom import as_backend
 from ..backends.issuers import IssuerBearerBackend
 from ..backends.jwks import JWKSKeys
 from ..backends.server_session import ServerSessionBackend
 from ..backends.session import SessionCookieBackend
 from ..backends.signed_cookie import SignedCookieBackend
+from ..core.claims import check_claim_name
 from ..core.firewall import CLASSES as FIREWALL_CLASSES
 from ..core.identity import Identity
 from ..core.responses import Responder, check_next_param, check_template
 from ..errors import PolicyError
+from ..runtime.accept import prefers_html
 from ..stores import Store, open_store
 
 # Set while a policy is being loaded: where relative file paths start, and whether secrets are
@@ -566,12 +567,22 @@ class CSRFConfig(Model):
 
 
 class ThrottleConfig(Model):
-    """``[throttle]``: after ``max_failures`` invalid credentials from one client within
-    ``window`` seconds, further invalid credentials get 429 until the window passes."""
+    """``[throttle]``: limits on guessing (see :mod:`routeguard.runtime.throttle`).
+
+    Per client: after ``max_failures`` guessed credentials or failed logins within ``window``
+    seconds, the client's further invalid credentials and its POSTs to ``login_url`` get 429
+    until the window passes. Per username: after ``username_max_failures`` failed logins
+    (``routeguard.login_failed``) within ``username_window`` seconds, POSTs to ``login_url``
+    naming that username (form field or JSON member ``username_field``) get 429. The client is
+    the peer address, or the ``X-Forwarded-For`` hop a ``trusted_proxies`` proxy reports.
+    """
 
     enabled: StrictBool = True
     max_failures: int = Field(default=20, ge=1)
     window: int = Field(default=300, ge=1, le=86400)
+    username_max_failures: int = Field(default=5, ge=1)
+    username_window: int = Field(default=900, ge=1, le=86400)
+    username_field: str = Field(default="username", min_length=1, max_length=128)
     trusted_proxies: list[str] = []
 
     @field_validator("trusted_proxies")
@@ -618,7 +629,8 @@ class ResponsesConfig(Model):
 
     def responder(self, login_url: str | None) -> Responder:
         """The response builder for a policy with this login URL."""
-        return Responder(login_url, format=self.format, next_param=self.next_param, html_template=self._template)
+        return Responder(login_url, prefers_html=prefers_html, format=self.format, next_param=self.next_param,
+                         html_template=self._template)
 
 
 _MAX_TEMPLATE = 65536

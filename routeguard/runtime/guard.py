@@ -1,8 +1,8 @@
 """The request flow both adapters share.
 
-firewall -> (CORS preflight) -> match -> authenticate (revocation, identity loader) ->
-throttle failed credentials -> CSRF for cookie sessions -> authorize (membership hook,
-ownership check) -> app or guard response.
+firewall -> (CORS preflight) -> match -> throttle login POSTs -> authenticate (revocation,
+identity loader) -> throttle guessed credentials (:mod:`routeguard.runtime.throttle`) -> CSRF for cookie
+sessions -> authorize (membership hook, ownership check) -> app or guard response.
 
 Written once as an effect flow (see :mod:`routeguard.effects`) and driven synchronously by
 :class:`routeguard.WSGIGuard` and asynchronously by :class:`routeguard.ASGIGuard`. Anything
@@ -13,28 +13,27 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import ipaddress
 import time
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Final
 
-from ..backends.base import Backend, Credential
+from ..backends.base import Backend
 from ..backends.server_session import ServerSessionBackend
 from ..backends.session import SessionCookieBackend
 from ..core.csrf import cross_origin
 from ..core.decision import Decision, Outcome
 from ..core.engine import ANONYMOUS, TENANT_REFUSAL, AuthResult, Engine, Route
 from ..core.firewall import Firewall
-from ..core.identity import Identity
+from ..core.identity import Credential, Identity
 from ..core.request import RequestView
 from ..core.responses import Response
-from ..errors import AuthenticationError, ServiceUnavailableError
+from ..errors import AmbiguousCookieError, AuthenticationError, ServiceUnavailableError
 from ..policy.model import Policy
-from ..policy.settings import ThrottleConfig
 from .audit import Recorder, logger, printable
 from .cache import TTLCache
 from .decision_log import DecisionLog, entry, open_log
 from .effects import Effect, Flow, awaiting, call
+from .throttle import Throttle
 
 _HOOK_CACHE_SIZE: Final = 10_000
 
@@ -107,12 +106,9 @@ class Guard:
         self.membership = runtime.tenant_membership
         self.membership_ttl = policy.membership_cache_ttl
         self.csrf_origins = frozenset(policy.csrf.trusted_origins) if policy.csrf.enabled else None
-        throttle = policy.throttle
-        self.throttle = throttle if throttle.enabled else None
-        self.trusted_proxies = tuple(ipaddress.ip_network(p, strict=False) for p in throttle.trusted_proxies)
+        self.throttle = Throttle(policy.throttle, self.store, policy.login_url) if policy.throttle.enabled else None
         self._loaded: TTLCache[_Loaded] = TTLCache(_HOOK_CACHE_SIZE)
         self._members: TTLCache[bool] = TTLCache(_HOOK_CACHE_SIZE)
-        self._lockouts: TTLCache[float] = TTLCache(_HOOK_CACHE_SIZE)
         self.decision_log: DecisionLog | None = open_log(policy.decision_log) if policy.decision_log else None
 
     @classmethod
@@ -129,24 +125,30 @@ class Guard:
         return self.recorder.counters()
 
     # -- the flow ---------------------------------------------------------------------------
-    def evaluate(self, request: RequestView) -> Flow[Decision]:
-        """Decide one request (a flow: drive it with ``run_sync`` or ``run_async``)."""
+    def evaluate(self, request: RequestView, usernames: tuple[str, ...] = ()) -> Flow[Decision]:
+        """Decide one request (a flow: drive it with ``run_sync`` or ``run_async``).
+
+        ``usernames``: what a POST to ``login_url`` names in its body (the adapters read it).
+        """
         route = self.engine.route(request)
         if isinstance(route, Decision):
             return route
         public = route.rule is not None and route.rule.access == "public"
-        throttle = None if public else self.throttle
-        client = self.client_address(request) if throttle is not None else ""
-        if throttle is not None and len(self._lockouts):  # no lockouts known: nothing to look up
-            locked = self._locked_out(client, route)
-            if locked is not None:
-                return locked
+        throttle = self.throttle
+        if throttle is not None and throttle.is_login_post(request):
+            try:
+                wait = yield from throttle.login_refusal(throttle.client(request), usernames)
+            except ServiceUnavailableError as exc:  # never an unthrottled login
+                return Decision(Outcome.UNAVAILABLE, f"unavailable: {exc}", route.rule)
+            if wait is not None:
+                return self._too_many(route, wait, "too many failed logins")
         try:
             auth = yield from self.authenticate(request)
-            if auth.invalid is not None and throttle is not None:
-                throttled = yield from self._count_failure(throttle, client, route)
-                if throttled is not None:
+            if throttle is not None and (auth.invalid is not None or public):
+                throttled = yield from self._throttle(throttle, request, route, auth, public)
+                if isinstance(throttled, Decision):
                     return throttled
+                auth = throttled
             if auth.identity is not None and self.csrf_origins is not None:
                 forged = self._csrf(request, auth)
                 if forged is not None:  # refused even on public rules: the app sees the cookie too
@@ -191,18 +193,20 @@ class Guard:
                     # An in-process store does no I/O: read it directly, without an effect round trip.
                     revoked = store.get(entry) if store.local else (yield store.effect("get", entry))
                     if revoked is not None:
-                        raise AuthenticationError("credential revoked")
+                        raise AuthenticationError("credential revoked", genuine=True)
                 if credential.logout_key is not None and credential.issued_at is not None:
                     key = credential.logout_key
                     not_before = store.get(key) if store.local else (yield store.effect("get", key))
                     if not_before is not None and credential.issued_at < float(not_before):
-                        raise AuthenticationError("logged out")
+                        raise AuthenticationError("logged out", genuine=True)
                 identity = credential.identity
                 if self.loader is not None:
                     identity = yield from self._reload(identity, self.loader)
                 return AuthResult(identity=identity, credential=credential)
             except AuthenticationError as exc:
-                return AuthResult(invalid=f"{backend.name}: {exc.reason}")
+                return AuthResult(invalid=f"{backend.name}: {exc.reason}", genuine=exc.genuine)
+            except AmbiguousCookieError as exc:
+                return AuthResult(invalid=f"{backend.name}: {exc}")
             except ServiceUnavailableError:
                 raise
             except Exception as exc:  # a broken backend refuses, it never allows
@@ -225,7 +229,7 @@ class Guard:
             if self.loader_ttl > 0:
                 self._loaded.set(subject, loaded, now + self.loader_ttl)
         if loaded.refused is not None:
-            raise AuthenticationError(loaded.refused)
+            raise AuthenticationError(loaded.refused, genuine=True)
         return dataclasses.replace(
             identity,
             roles=identity.roles if loaded.roles is None else loaded.roles,
@@ -279,50 +283,33 @@ class Guard:
             return None
         return cross_origin(request, self.csrf_origins or frozenset())
 
-    def client_address(self, request: RequestView) -> str:
-        """The client: the peer, or the forwarded address when the peer is a trusted proxy."""
-        peer = request.client or "unknown"
-        if not self.trusted_proxies or not _in_networks(peer, self.trusted_proxies):
-            return peer
-        forwarded = request.headers.get("x-forwarded-for")
-        if not forwarded:
-            return peer
-        hops = [hop.strip() for hop in forwarded.split(",")]
-        for hop in reversed(hops):  # the rightmost address no trusted proxy added
-            if not _in_networks(hop, self.trusted_proxies):
-                return hop
-        return hops[0] or peer
+    def _throttle(
+        self, throttle: Throttle, request: RequestView, route: Route, auth: AuthResult, public: bool
+    ) -> Generator[Effect, Any, AuthResult | Decision]:
+        """Count a guessed credential (429 once over the limit on a protected rule); on a public
+        rule a locked-out client's credentials are ignored. Valid credentials are never refused."""
+        if auth.invalid is not None:
+            if auth.genuine:
+                return auth  # expired, revoked, logged out: an honest 401, never a guess
+            wait = yield from throttle.count_guess(throttle.client(request))
+            if wait is None or public:
+                return auth  # a public page ignores the invalid credential and answers
+            return self._too_many(route, wait, "too many failed credentials")
+        if auth.identity is None or throttle.locked(throttle.client(request)) is None:
+            return auth
+        if self._report(route):
+            logger.info("would ignore the credentials of a locked-out client on %s", printable(request.path))
+            return auth
+        return ANONYMOUS  # no oracle: the public page answers as if no credential was sent
 
-    def _count_failure(
-        self, throttle: ThrottleConfig, client: str, route: Route
-    ) -> Generator[Effect, Any, Decision | None]:
-        """Count a failed credential for the client; a 429 decision once over the limit."""
-        key = "throttle:" + client
-        try:
-            failures = yield self.store.effect("incr", key, throttle.window)
-            if failures <= throttle.max_failures:
-                return None
-            remaining = yield self.store.effect("ttl", key)
-        except ServiceUnavailableError:
-            return None  # the request is refused as unauthenticated anyway
-        retry_after = max(1, int(remaining + 0.999)) if remaining is not None else throttle.window
-        until = time.time() + retry_after
-        self._lockouts.set(client, until, until)
-        return Decision(Outcome.TOO_MANY_REQUESTS, f"too many failed credentials ({failures})", route.rule,
-                        retry_after=retry_after)
+    def _too_many(self, route: Route, wait: int, reason: str) -> Decision:
+        """429 with Retry-After (logged and let through in report mode)."""
+        return Decision(Outcome.TOO_MANY_REQUESTS, reason, route.rule, retry_after=wait,
+                        report_only=self._report(route))
 
-    def _locked_out(self, client: str, route: Route) -> Decision | None:
-        """429 for a client this process saw go over the failure limit, until its window ends.
-
-        An in-memory lookup: clients that never fail cost no store round trip. Other processes
-        learn of the lockout from the shared counter at the client's next failure there.
-        """
-        now = time.time()
-        until = self._lockouts.get(client, now)
-        if until is None:
-            return None
-        return Decision(Outcome.TOO_MANY_REQUESTS, "client locked out after failed credentials", route.rule,
-                        retry_after=max(1, int(until - now + 0.999)))
+    def _report(self, route: Route) -> bool:
+        rule = route.rule
+        return self.engine.report if rule is None or rule.report is None else rule.report
 
     def forget_user(self, subject: str | None = None) -> None:
         """Drop the identity loader's cache (for one subject, or all)."""
@@ -361,13 +348,6 @@ class Guard:
             would = response.status if response is not None else self.responder.render(decision, request).status
         log.write(entry(decision, request, status, would))
 
-
-def _in_networks(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
 
 
 def _as_credential(result: Any, backend_name: str) -> Credential:

@@ -10,6 +10,12 @@ WSGI (Flask)::
 ASGI (Starlette, FastAPI): ``await routeguard.alogin(request.scope, ...)`` and
 ``await routeguard.alogout(request.scope)``.
 
+A wrong password: ``routeguard.login_failed(request.environ, username)`` (ASGI: ``await
+routeguard.alogin_failed(request.scope, username)``) counts the failure per client and per
+username on the store; over ``[throttle]`` limits, POSTs to ``login_url`` from that client or
+naming that username get 429 with ``Retry-After`` (see :mod:`routeguard.runtime.throttle`). A successful
+``login`` resets the username's counter.
+
 ``login`` starts a server-side session under a brand-new id (any previous one is destroyed: no
 session fixation) when ``[auth.session] format = "server"``; with signed-cookie sessions your
 framework writes the session itself and ``login`` only validates ``next``. ``logout`` revokes
@@ -37,8 +43,8 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..backends.base import Credential
 from ..core.decision import Decision
+from ..core.identity import Credential
 from ..core.request import RequestView
 from ..core.responses import mount_prefix, safe_next
 from ..errors import LogoutError, RouteGuardError, ServiceUnavailableError
@@ -79,9 +85,13 @@ def login_flow(
     tenants: Iterable[str],
     next_url: str | None,
     default: str,
+    username: str,
 ) -> Generator[Effect, Any, LoginResult]:
-    """Start a server-side session (if configured) under a fresh id; where to go next."""
+    """Reset ``username``'s failed logins; start a server-side session (if configured) under a
+    fresh id; where to go next."""
     location = safe_next(next_url, default) or default
+    if guard.throttle is not None:
+        yield from guard.throttle.login_succeeded(username)
     backend = guard.server_sessions
     if backend is None:
         return LoginResult(location, [])
@@ -152,7 +162,7 @@ def _login(carrier: Mapping[str, Any], view: View, subject: str, options: dict[s
     """The login flow for one request (both adapters drive this one flow)."""
     guard = _guard(carrier)
     return login_flow(guard, view(carrier), _current(carrier), subject, options["roles"], options["permissions"],
-                      options["tenants"], options["next"], options["default"])
+                      options["tenants"], options["next"], options["default"], options["username"])
 
 
 def _logout(carrier: Mapping[str, Any], view: View) -> Flow[LogoutResult]:
@@ -170,11 +180,16 @@ def login(
     tenants: Iterable[str] = (),
     next: str | None = None,
     default: str = "/",
+    username: str | None = None,
 ) -> LoginResult:
-    """Log ``subject`` in from a WSGI handler (see the module docstring)."""
+    """Log ``subject`` in from a WSGI handler (see the module docstring).
+
+    ``username`` (default: ``subject``) is what the user typed: its failed-login counter is reset.
+    """
     from ..wsgi import request_from_environ
 
-    options = {"roles": roles, "permissions": permissions, "tenants": tenants, "next": next, "default": default}
+    options = {"roles": roles, "permissions": permissions, "tenants": tenants, "next": next, "default": default,
+               "username": subject if username is None else username}
     return run_sync(_login(environ, request_from_environ, subject, options))
 
 
@@ -187,12 +202,41 @@ async def alogin(
     tenants: Iterable[str] = (),
     next: str | None = None,
     default: str = "/",
+    username: str | None = None,
 ) -> LoginResult:
-    """Log ``subject`` in from an ASGI handler (see the module docstring)."""
+    """Log ``subject`` in from an ASGI handler (see :func:`login`)."""
     from ..asgi import request_from_scope
 
-    options = {"roles": roles, "permissions": permissions, "tenants": tenants, "next": next, "default": default}
+    options = {"roles": roles, "permissions": permissions, "tenants": tenants, "next": next, "default": default,
+               "username": subject if username is None else username}
     return await run_async(_login(scope, request_from_scope, subject, options))
+
+
+def login_failed_flow(guard: Guard, request: RequestView, username: str) -> Generator[Effect, Any, int | None]:
+    """Count a failed login (nothing when the throttle is disabled)."""
+    if guard.throttle is None:
+        return None
+    return (yield from guard.throttle.login_failed(guard.throttle.client(request), username))
+
+
+def login_failed(environ: Mapping[str, Any], username: str) -> int | None:
+    """Report a failed login (wrong password) for ``username`` from a WSGI handler.
+
+    Counted per client and per username on the store. Returns the seconds to wait when the
+    client or the username is now over its ``[throttle]`` limit (its next POST to
+    ``login_url`` gets 429 with ``Retry-After``), else None. Raises
+    :class:`ServiceUnavailableError` when the store fails.
+    """
+    from ..wsgi import request_from_environ
+
+    return run_sync(login_failed_flow(_guard(environ), request_from_environ(environ), username))
+
+
+async def alogin_failed(scope: Mapping[str, Any], username: str) -> int | None:
+    """Report a failed login for ``username`` from an ASGI handler (see :func:`login_failed`)."""
+    from ..asgi import request_from_scope
+
+    return await run_async(login_failed_flow(_guard(scope), request_from_scope(scope), username))
 
 
 def logout(environ: Mapping[str, Any]) -> LogoutResult:

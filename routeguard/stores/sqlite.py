@@ -55,7 +55,10 @@ class SQLiteStore(Store):
 
     def get(self, key: str) -> bytes | None:
         rows = self._run("SELECT value FROM routeguard_kv WHERE key = ? AND expires > ?", (key, self._clock()))
-        return bytes(rows[0][0]) if rows else None
+        if not rows:
+            return None
+        value = rows[0][0]
+        return value.encode() if isinstance(value, str) else bytes(value)  # a counter is stored as text
 
     def set(self, key: str, value: bytes, ttl: float) -> None:
         now = self._clock()

@@ -28,8 +28,8 @@ from urllib.parse import unquote, unquote_to_bytes
 import itsdangerous
 import jwt
 
+from ..errors import CredentialError
 from .access import (
-    CredentialError,
     Credentials,
     assert_access,
     bearer_headers,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Final
 
 from ..core.identity import Identity
+from ..errors import CredentialError
 from ..policy.model import BearerConfig, Policy, SessionConfig
 
 Headers = Mapping[str, str]
@@ -25,10 +26,6 @@ Matrix = Mapping[tuple[str, str], Mapping[str, Expected]]
 ANONYMOUS: Final = "anonymous"
 AUTHENTICATED: Final = "authenticated"
 API_ACCEPT: Final = "application/json"
-
-
-class CredentialError(ValueError):
-    """Raised when credentials cannot be minted for a policy (no usable backend or secret)."""
 
 
 def _secret(env: str | None, value: Any, where: str) -> str | None:

@@ -22,6 +22,7 @@ from ..core.identity import Identity
 from ..core.request import RequestView
 from ..core.responses import Response
 from ..core.rules import CompiledRule
+from ..errors import ExplainInputError
 from ..policy.model import Policy
 from .matrix import requirement
 
@@ -29,10 +30,6 @@ from .matrix import requirement
 STANDARD_METHODS: Final = ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
 _HEADER: Final = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*)")
 _SHOWN_HEADERS: Final = ("location", "www-authenticate", "retry-after", "content-type", "cache-control", "vary")
-
-
-class ExplainInputError(ValueError):
-    """Raised when a method or header given to ``explain`` is not valid."""
 
 
 @dataclass(frozen=True, slots=True)

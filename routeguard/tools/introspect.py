@@ -20,15 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from ..errors import RouteGuardError
+from ..errors import AppImportError, RouteGuardError
 from .frameworks import READERS
 from .routeglob import STARLETTE_PARAM, WERKZEUG_PARAM, AppRoute, glob, methods_of, plain_segments, route_glob
 
 __all__ = ["AppImportError", "AppRoute", "list_routes", "load_app"]
-
-
-class AppImportError(RouteGuardError):
-    """Raised when ``MODULE:APP`` cannot be imported or is not an app whose routes we can list."""
 
 
 _MAX_DEPTH: Final = 16

@@ -50,7 +50,7 @@ def _shape(path: str) -> tuple[tuple[int, str], ...]:
     return tuple((s.kind, s.value if s.kind == LITERAL else "") for s in parse_pattern(path))
 
 
-def _specificity(path: str) -> tuple[tuple[int, str], ...]:
+def specificity(path: str) -> tuple[tuple[int, str], ...]:
     """Sort key: literals before parameters before ``**``, segment by segment; longer first."""
     order = {LITERAL: 0, ONE: 1, ANY: 2}
     key = tuple((order[kind], value) for kind, value in _shape(path))
@@ -92,7 +92,7 @@ def _groups(routes: Sequence[AppRoute]) -> list[_Group]:
         if shape not in groups:
             groups[shape] = _Group(route.path, is_well_known_public(route.path))
         groups[shape].add(route)
-    ordered = sorted(groups.values(), key=lambda g: _specificity(g.path))
+    ordered = sorted(groups.values(), key=lambda g: specificity(g.path))
     return _drop_decided(ordered)
 
 

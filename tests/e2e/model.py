@@ -60,6 +60,7 @@ class Who:
     tenants: frozenset[str] = frozenset()
     headers: Mapping[str, str] = field(default_factory=dict)
     invalid: bool = False  # presents a credential the guard must reject
+    genuine: bool = False  # ... that the app issued (expired, wrong audience): never a guess
 
 
 ANONYMOUS = Who("anonymous")
@@ -87,8 +88,9 @@ def allowed(who: Who, access: str) -> bool:
 
 
 def counts_as_failure(who: Who, path: str) -> bool:
-    """Whether the request adds to the client's failed-credential count (non-public rules only)."""
-    return who.invalid and ROUTES[path] != "public"
+    """Whether the request adds to the client's failed-credential count: a guessed credential, on
+    any rule (RG-2026-13: public rules count too; expired or otherwise genuine tokens never)."""
+    return who.invalid and not who.genuine
 
 
 def expect(who: Who, path: str, browser: bool) -> Expected:
@@ -176,10 +178,10 @@ def invalid_tokens() -> dict[str, Who]:
     unsigned = jwt.encode(claims("root"), None, algorithm="none")
     audience = jwt.encode(claims("root", aud="another-app"), JWT_SECRET, algorithm="HS256")
     return {
-        "expired-token": Who("expired-token", headers=bearer(expired), invalid=True),
+        "expired-token": Who("expired-token", headers=bearer(expired), invalid=True, genuine=True),
         "forged-token": Who("forged-token", headers=bearer(forged), invalid=True),
         "alg-none-token": Who("alg-none-token", headers=bearer(unsigned), invalid=True),
-        "wrong-audience-token": Who("wrong-audience-token", headers=bearer(audience), invalid=True),
+        "wrong-audience-token": Who("wrong-audience-token", headers=bearer(audience), invalid=True, genuine=True),
     }
 
 

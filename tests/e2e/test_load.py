@@ -53,7 +53,7 @@ async def _connection(server: Server, who_all: list[Who], seed: int, count: int,
     rng = random.Random(seed)
     paths = [*ROUTES, FIREWALL]
     trusted = [w for w in who_all if not w.invalid]
-    failures = 0  # invalid credentials this client sent to non-public routes (the throttle's count)
+    failures = 0  # guessed credentials this client sent (the throttle's count)
     conn = await AsyncRawConnection.open(server.port, fresh_source())
     try:
         for _ in range(count):

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..core._empty import EMPTY
-from ..core.identity import Identity
 from ..errors import AuthenticationError
+from ._empty import EMPTY
+from .identity import Identity
 
 
 def lookup(data: Mapping[str, Any], name: str) -> Any:
@@ -45,7 +45,7 @@ def claim_strings(value: Any, name: str, *, split: bool = False) -> frozenset[st
         return frozenset((value,)) if value else frozenset()
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
         return frozenset(value)
-    raise AuthenticationError(f"claim {name!r} is not a list of strings")
+    raise AuthenticationError(f"claim {name!r} is not a list of strings", genuine=True)  # signed: no guess
 
 
 def check_claim_name(name: str, where: str) -> str:
@@ -76,7 +76,7 @@ class ClaimMap:
             return value
         if integers and isinstance(value, int) and not isinstance(value, bool):
             return str(value)
-        raise AuthenticationError(f"claim {self.subject!r} is not a string")
+        raise AuthenticationError(f"claim {self.subject!r} is not a string", genuine=True)
 
     def identity(
         self, subject: str, data: Mapping[str, Any], backend: str, claims: Mapping[str, Any] | None = None

@@ -1,0 +1,245 @@
+"""The failed-credential throttle: limit guessing without ever refusing what verifies.
+
+Two counters live in the store, so every worker and host shares them:
+
+- per client (``throttle:<address>``): credentials that fail the way a guess fails (a bad
+  signature, a malformed token, an unknown API key) on any rule, public ones included, and
+  failed logins the app reports with :func:`routeguard.login_failed`;
+- per username (``throttle:user:<digest>``): failed logins for that username.
+
+Honest failures never count: a credential the app issued that is expired, revoked, logged out
+or whose user is disabled (:attr:`AuthenticationError.genuine`). A client over its limit gets
+429 with ``Retry-After`` for its further guessed credentials and for its POSTs to
+``login_url``; its valid credentials keep working on protected routes and are ignored on
+public ones (the page answers, anonymously, and shows no guess whether it was right). A
+username over its limit gets 429 on POSTs to ``login_url`` that name it (Authelia's
+regulation, django-axes); a successful :func:`routeguard.login` resets it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import time
+from collections.abc import Awaitable, Callable, Generator, MutableMapping
+from io import BytesIO
+from typing import Any, Final
+from urllib.parse import parse_qsl
+
+from ..core.request import RequestView
+from ..errors import ServiceUnavailableError
+from ..policy.settings import ThrottleConfig
+from ..stores import Store
+from .cache import TTLCache
+from .effects import Effect
+
+#: The largest login body the guard reads to find the username (a login form is tiny).
+MAX_LOGIN_BODY: Final = 64 * 1024
+_MAX_FIELDS: Final = 256
+_CACHE_SIZE: Final = 10_000
+
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def client_key(client: str) -> str:
+    """The store key counting one client's failures."""
+    return "throttle:" + client
+
+
+def username_key(username: str) -> str:
+    """The store key counting one username's failed logins (case and spaces do not matter)."""
+    normalized = username.strip().casefold().encode("utf-8", "surrogateescape")
+    return "throttle:user:" + hashlib.sha256(normalized).hexdigest()[:32]
+
+
+class Throttle:
+    """The throttle of one guard: which client a request comes from, what it may still do."""
+
+    def __init__(self, config: ThrottleConfig, store: Store, login_url: str | None) -> None:
+        self.config = config
+        self.store = store
+        self.login_path = _slashless(login_url.partition("?")[0]) if login_url is not None else None
+        self.proxies: Networks = tuple(ipaddress.ip_network(p, strict=False) for p in config.trusted_proxies)
+        # Clients this process saw go over the limit, until when: a guessed credential from a
+        # locked client costs no store round trip, and valid requests never touch the store.
+        self._lockouts: TTLCache[float] = TTLCache(_CACHE_SIZE)
+
+    def client(self, request: RequestView) -> str:
+        """The client: the peer, or the forwarded address when the peer is a trusted proxy.
+
+        Without ``trusted_proxies`` behind a proxy, every client is the proxy's address and
+        shares one counter: a guesser then locks out the guessing of everyone, never their
+        valid credentials.
+        """
+        peer = request.client or "unknown"
+        if not self.proxies or not _in_networks(peer, self.proxies):
+            return peer
+        forwarded = request.headers.get("x-forwarded-for")
+        if not forwarded:
+            return peer
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        for hop in reversed(hops):  # the rightmost address no trusted proxy added
+            if not _in_networks(hop, self.proxies):
+                return hop
+        return hops[0] or peer
+
+    def locked(self, client: str) -> int | None:
+        """Seconds left of a lockout this process knows of (no I/O), or None."""
+        if not len(self._lockouts):
+            return None
+        now = time.time()
+        until = self._lockouts.get(client, now)
+        return None if until is None else _seconds(until - now)
+
+    def count_guess(self, client: str) -> Generator[Effect, Any, int | None]:
+        """Count one guessed credential: Retry-After seconds once the client is over the limit."""
+        known = self.locked(client)
+        if known is not None:
+            return known
+        key = client_key(client)
+        try:
+            failures = yield self.store.effect("incr", key, self.config.window)
+            if failures <= self.config.max_failures:
+                return None
+            remaining = yield self.store.effect("ttl", key)
+        except ServiceUnavailableError:
+            return None  # the credential is refused as invalid anyway
+        return self._lock(client, remaining, self.config.window)
+
+    def is_login_post(self, request: RequestView) -> bool:
+        """A POST to ``login_url``: where passwords are guessed."""
+        return request.method == "POST" and self.login_path is not None and _slashless(request.path) == self.login_path
+
+    def login_refusal(self, client: str, usernames: tuple[str, ...]) -> Generator[Effect, Any, int | None]:
+        """Retry-After seconds when the client or a username of a login POST is over its limit.
+
+        A store failure raises :class:`ServiceUnavailableError`: a login is never let through
+        unthrottled.
+        """
+        known = self.locked(client)
+        if known is not None:
+            return known
+        store = self.store
+        key = client_key(client)
+        failures = yield store.effect("get", key)
+        if failures is not None and int(failures) >= self.config.max_failures:
+            return self._lock(client, (yield store.effect("ttl", key)), self.config.window)
+        for username in usernames:
+            key = username_key(username)
+            failures = yield store.effect("get", key)
+            if failures is not None and int(failures) >= self.config.username_max_failures:
+                return _seconds((yield store.effect("ttl", key)), self.config.username_window)
+        return None
+
+    def login_failed(self, client: str, username: str) -> Generator[Effect, Any, int | None]:
+        """Count a failed login for the client and the username: Retry-After seconds when
+        either is now over its limit (its next login POST gets 429), else None."""
+        store, config = self.store, self.config
+        key = username_key(username)
+        by_user = yield store.effect("incr", key, config.username_window)
+        by_client = yield store.effect("incr", client_key(client), config.window)
+        waits = []
+        if by_client >= config.max_failures:
+            waits.append(self._lock(client, (yield store.effect("ttl", client_key(client))), config.window))
+        if by_user >= config.username_max_failures:
+            waits.append(_seconds((yield store.effect("ttl", key)), config.username_window))
+        return max(waits) if waits else None
+
+    def login_succeeded(self, username: str) -> Generator[Effect, Any, None]:
+        """Reset the username's counter (never the client's: logging in to one's own account
+        must not buy a guesser fresh tries)."""
+        yield self.store.effect("delete", username_key(username))
+
+    def _lock(self, client: str, remaining: float | None, window: int) -> int:
+        seconds = _seconds(remaining, window)
+        until = time.time() + seconds
+        self._lockouts.set(client, until, until)
+        return seconds
+
+
+def _slashless(path: str) -> str:
+    """A path without its trailing slash: ``/login/`` is the login form of ``/login`` (as rules match)."""
+    return path.rstrip("/") or "/"
+
+
+def _seconds(remaining: float | None, default: int = 1) -> int:
+    """Whole seconds to wait, at least one (``default`` when the store did not say)."""
+    return default if remaining is None else max(1, int(remaining + 0.999))
+
+
+def _in_networks(address: str, networks: Networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+# -- the username of a login POST -------------------------------------------------------------
+def usernames_in(content_type: str | None, body: bytes, field: str) -> tuple[str, ...]:
+    """The values of ``field`` in a form-encoded or JSON login body: the first and the last, as
+    frameworks disagree on which a repeated field means (werkzeug the first, Django and
+    Starlette the last). Empty for any other body."""
+    kind = (content_type or "").partition(";")[0].strip().lower()
+    values: list[str] = []
+    try:
+        text = body.decode("utf-8")
+        if kind == "application/x-www-form-urlencoded":
+            values = [v for k, v in parse_qsl(text, max_num_fields=_MAX_FIELDS) if k == field]
+        elif kind == "application/json" or kind.endswith("+json"):
+            top: list[tuple[str, Any]] = []
+
+            def members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+                top[:] = pairs  # objects are built innermost first: the last call is the document
+                return dict(pairs)
+
+            if isinstance(json.loads(text, object_pairs_hook=members), dict):
+                values = [v for k, v in top if k == field and isinstance(v, str)]
+    except (ValueError, RecursionError):
+        return ()
+    if not values:
+        return ()
+    return tuple(dict.fromkeys((values[0], values[-1])))
+
+
+def wsgi_login_body(environ: MutableMapping[str, Any]) -> bytes | None:
+    """Read a WSGI request body of known, small length and put it back for the app."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if length <= 0 or length > MAX_LOGIN_BODY:
+        return None
+    body: bytes = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = BytesIO(body)
+    return body
+
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+
+async def asgi_login_body(receive: Receive) -> tuple[bytes | None, Receive]:
+    """Read a small ASGI request body; a ``receive`` that replays it to the app."""
+    messages: list[MutableMapping[str, Any]] = []
+    size = 0
+    complete = False
+    while size <= MAX_LOGIN_BODY:
+        message = await receive()
+        messages.append(message)
+        if message.get("type") != "http.request":
+            break
+        size += len(message.get("body") or b"")
+        if not message.get("more_body"):
+            complete = size <= MAX_LOGIN_BODY
+            break
+    body = b"".join(m.get("body") or b"" for m in messages if m.get("type") == "http.request")
+    pending = list(messages)
+
+    async def replay() -> MutableMapping[str, Any]:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return (body if complete else None), replay
+
