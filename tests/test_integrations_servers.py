@@ -58,6 +58,8 @@ APPS = [
         login="/login/", env={"DJANGO_SETTINGS_MODULE": "examples.django_app.settings",
                               "APP_SESSION_ENGINE": "django.contrib.sessions.backends.signed_cookies"},
         prepare=("examples.django_app", "check"), session_cookie="sessionid", csrf=True, needs="django"),
+    App("litestar-uvicorn", "uvicorn", "examples.litestar_app.app:app",
+        env={"APP_LITESTAR_SECRET": "e2e-litestar-secret-of-32-bytes!"}, needs="litestar"),
     App("flask-login-gunicorn", "gunicorn", "examples.flask_login_app.app:app", remember="remember_token",
         needs="flask_login"),
 ]

@@ -18,7 +18,6 @@ never the query string, where tokens end up in access logs.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -59,6 +58,7 @@ _KEY_TYPES: Final[dict[str, tuple[type, ...]]] = {
     OKP: (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
 }
 _TOKEN_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_ENTRY_OVERHEAD: Final = 1024  # bytes a cached credential costs besides the token's claims
 _UNCACHED_TTL: Final = 60.0  # tokens without exp (require_exp=false) are re-verified this often
 _REASONS: Final[tuple[tuple[type[Exception], str], ...]] = (
     (jwt.ExpiredSignatureError, "token expired"),
@@ -216,6 +216,7 @@ class BearerBackend:
         csrf_header: str | None = None,
         websocket_subprotocol: bool = False,
         cache_size: int = 10_000,
+        cache_bytes: int = 32 << 20,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if (csrf_cookie is None) != (csrf_header is None) or (csrf_cookie is not None and cookie is None):
@@ -242,7 +243,8 @@ class BearerBackend:
         self._clock = clock
         self._required = ["exp"] if require_exp else []
         self._jwt = jwt.PyJWT()
-        self._cache: TTLCache[Credential] = TTLCache(cache_size, clock)
+        # Bounded in bytes too: a verified token costs about its length again as parsed claims.
+        self._cache: TTLCache[Credential] = TTLCache(cache_size, clock, maxbytes=cache_bytes)
 
     def authenticate(self, request: RequestView) -> Credential | Generator[Effect, Any, Credential] | None:
         """The verified token's credential, None without a token, or a key-fetch flow."""
@@ -255,19 +257,15 @@ class BearerBackend:
         self, token: str, from_cookie: bool, request: RequestView
     ) -> Credential | Generator[Effect, Any, Credential]:
         """Verify ``token`` found in ``request``; a cookie token on an unsafe method also
-        passes the double submit when it is configured."""
+        passes the double submit when it is configured. (The guard applies the CSRF origin
+        check to a cookie token because this backend read a cookie to find it.)"""
         result = self.verify(token)
-        if not from_cookie:
+        if not from_cookie or self.csrf_cookie is None or request.method in SAFE_METHODS:
             return result
         if isinstance(result, Generator):
-            return self._from_cookie_after(result, request)
-        return self._from_cookie(result, request)
-
-    def _from_cookie(self, credential: Credential, request: RequestView) -> Credential:
-        """A cookie token: the double submit on unsafe methods; marked for the origin check."""
-        if self.csrf_cookie is not None and request.method not in SAFE_METHODS:
-            self.double_submit(credential, request)
-        return dataclasses.replace(credential, from_cookie=True)
+            return self._double_submit_after(result, request)
+        self.double_submit(result, request)
+        return result
 
     def token(self, request: RequestView) -> tuple[str, bool] | None:
         """(token, read from the cookie?) from ``Authorization: Bearer`` or else the cookie."""
@@ -306,10 +304,12 @@ class BearerBackend:
         if not (same_header and same_cookie):
             raise AuthenticationError("csrf double submit mismatch")
 
-    def _from_cookie_after(
+    def _double_submit_after(
         self, flow: Generator[Effect, Any, Credential], request: RequestView
     ) -> Generator[Effect, Any, Credential]:
-        return self._from_cookie((yield from flow), request)
+        credential = yield from flow
+        self.double_submit(credential, request)
+        return credential
 
     def verify(self, token: str) -> Credential | Generator[Effect, Any, Credential]:
         """Verify one compact JWT (cached by digest until its ``exp``)."""
@@ -354,7 +354,7 @@ class BearerBackend:
         credential = self._credential(claims, digest)
         exp = claims.get("exp")
         expires_at = float(exp) if isinstance(exp, int | float) else now + _UNCACHED_TTL
-        self._cache.set(digest, credential, expires_at)
+        self._cache.set(digest, credential, expires_at, size=2 * len(token) + _ENTRY_OVERHEAD)
         return credential
 
     def _credential(self, claims: dict[str, Any], digest: bytes) -> Credential:
@@ -369,6 +369,7 @@ class BearerBackend:
             identity,
             revocation_key=f"jti:{jti}" if isinstance(jti, str) and jti else "token:" + digest.hex(),
             expires_at=float(exp) if isinstance(exp, int | float) else None,
+            issued_at=float(iat) if isinstance(iat := claims.get("iat"), int | float) else None,
         )
 
 

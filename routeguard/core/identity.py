@@ -85,8 +85,6 @@ class Credential:
     last; ``session_key`` is the store key of a server-side session (deleted at logout).
     ``logout_key`` names a per-subject "not before" time set at logout: credentials of that
     subject ``issued_at`` an earlier second are refused (every copy of a stateless cookie).
-    ``from_cookie`` says this request carried it in a cookie (a JWT in a cookie): the CSRF
-    origin check applies to it as to every cookie credential.
     """
 
     identity: Identity
@@ -95,4 +93,3 @@ class Credential:
     session_key: str | None = None
     issued_at: float | None = None
     logout_key: str | None = None
-    from_cookie: bool = False

@@ -45,6 +45,7 @@ from .settings import (
     BearerConfig,
     CSRFConfig,
     FirewallConfig,
+    HooksConfig,
     ResponsesConfig,
     SessionConfig,
     SignedCookieConfig,
@@ -64,6 +65,7 @@ __all__ = [
     "BearerConfig",
     "CSRFConfig",
     "FirewallConfig",
+    "HooksConfig",
     "Policy",
     "ResponsesConfig",
     "Rule",
@@ -243,6 +245,7 @@ class Policy(_Model):
     store: StoreConfig = StoreConfig()
     firewall: FirewallConfig = FirewallConfig()
     csrf: CSRFConfig = CSRFConfig()
+    hooks: HooksConfig = HooksConfig()
     throttle: ThrottleConfig = ThrottleConfig()
     responses: ResponsesConfig = ResponsesConfig()
 
