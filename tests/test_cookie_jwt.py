@@ -125,8 +125,8 @@ def test_cookie_jwt_is_a_cookie_credential_for_the_origin_check(kind: str, origi
 def fastapi_users_token(user_id: str, lifetime: int = 3600) -> str:
     from fastapi_users.authentication import JWTStrategy
 
-    strategy = JWTStrategy(JWT_SECRET, lifetime_seconds=lifetime)
-    return asyncio.run(strategy.write_token(types.SimpleNamespace(id=user_id)))
+    strategy: Any = JWTStrategy(JWT_SECRET, lifetime_seconds=lifetime)
+    return str(asyncio.run(strategy.write_token(types.SimpleNamespace(id=user_id))))
 
 
 def test_fastapi_users_cookie_transport(kind: str) -> None:

@@ -7,6 +7,7 @@ tests/e2e/test_websocket_browser.py.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -37,7 +38,7 @@ def handshake(offered: list[str] | None, *, choose: str | None = None, enabled: 
     """Run one websocket handshake through the guard; what the app saw and what was sent."""
     seen: dict[str, Any] = {}
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         seen["subprotocols"] = list(scope["subprotocols"])
         seen["header"] = dict(scope["headers"]).get(b"sec-websocket-protocol")
         seen["subject"] = scope["routeguard.identity"].subject
@@ -54,8 +55,8 @@ def handshake(offered: list[str] | None, *, choose: str | None = None, enabled: 
     async def receive() -> dict[str, Any]:
         return {"type": "websocket.connect"}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     guard = ASGIGuard(app, policy=Policy.from_toml_string(POLICY.format(enabled=str(enabled).lower())))
     asyncio.run(guard(scope, receive, send))
