@@ -330,19 +330,29 @@ def test_django_format_takes_its_settings_from_django(extra):
         Policy.from_toml_string(f'[auth.session]\nformat = "django"\n{extra}\n')
 
 
-def test_rg_2026_13_a_locked_username_gets_429_at_djangos_login_form():
-    """The middleware reads the username of a POST to LOGIN_URL, as ASGIGuard and WSGIGuard do."""
+def test_rg_2026_13_djangos_failed_logins_lock_the_username_at_the_login_form():
+    """authenticate()'s user_login_failed counts per client and username (as django-axes hooks
+    it); the middleware reads the username of a POST to LOGIN_URL and answers 429; a login
+    (user_logged_in) resets the username. No app code beyond the middleware."""
     from routeguard.integrations.django import settings_policy
     from routeguard.runtime.effects import run_sync
     from routeguard.runtime.guard import Guard
 
     throttle = Guard.for_policy(settings_policy()).throttle
     assert throttle is not None
+    limit = throttle.config.username_max_failures
+    c = client()
+
+    def attempt(password: str, username: str = "bob") -> Any:
+        return c.post("/login/", {"username": username, "password": password})
+
     try:
-        for _ in range(throttle.config.username_max_failures):
-            run_sync(throttle.login_failed("192.0.2.1", "bob"))
-        locked = client().post("/login/", {"username": "bob", "password": "bob-pass"})
+        assert [attempt("wrong").status_code for _ in range(limit - 1)] == [401] * (limit - 1)
+        assert attempt("bob-pass").status_code == 303  # user_logged_in resets bob
+        assert [attempt("wrong").status_code for _ in range(limit)] == [401] * limit  # (limit-1)+limit
+        locked = attempt("bob-pass")
         assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
-        assert client().post("/login/", {"username": "alice", "password": "alice-pass"}).status_code == 303
+        assert client().post("/login/", {"username": "bob", "password": "bob-pass"}).status_code == 429
+        assert attempt("alice-pass", "alice").status_code == 303  # other users sign in
     finally:
         run_sync(throttle.login_succeeded("bob"))

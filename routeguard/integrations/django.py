@@ -47,9 +47,10 @@ from ..policy.settings import SessionConfig
 from ..runtime.effects import Effect, run_async, run_sync
 from ..runtime.guard import Guard
 from ..runtime.signin import LogoutResult, logout_flow
-from ..runtime.throttle import MAX_LOGIN_BODY, usernames_in
 from ..stores import Store
 from ..wsgi import WSGIApp, WSGIGuard, request_from_environ
+from . import django_throttle
+from .django_throttle import login_usernames
 
 __all__ = [
     "DjangoSessionBackend",
@@ -139,6 +140,7 @@ class RouteGuardMiddleware:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         self._guard: Guard | None = None
+        django_throttle.connect()  # user_login_failed / user_logged_in feed the login throttle
         if self.is_async:
             markcoroutinefunction(self)
             self.process_view = self._aprocess_view  # type: ignore[method-assign,assignment]
@@ -158,7 +160,7 @@ class RouteGuardMiddleware:
         if decision is None:
             try:
                 view = _request_view(request)
-                decision = run_sync(guard.evaluate(view, _login_usernames(request, view, guard)))
+                decision = run_sync(guard.evaluate(view, login_usernames(request, view, guard)))
             except Exception as exc:
                 view = RequestView(method=str(request.method or "GET"), path="?")
                 decision = guard.failed(exc)
@@ -174,7 +176,7 @@ class RouteGuardMiddleware:
         if decision is None:
             try:
                 view = _request_view(request)
-                decision = await run_async(guard.evaluate(view, _login_usernames(request, view, guard)))
+                decision = await run_async(guard.evaluate(view, login_usernames(request, view, guard)))
             except Exception as exc:
                 view = RequestView(method=str(request.method or "GET"), path="?")
                 decision = guard.failed(exc)
@@ -191,22 +193,6 @@ class RouteGuardMiddleware:
 
     async def _aprocess_view(self, request: Any, view_func: Any, view_args: Any, view_kwargs: Any) -> None:
         _restore_user(request)
-
-
-def _login_usernames(request: Any, view: RequestView, guard: Guard) -> tuple[str, ...]:
-    """The username(s) a POST to ``login_url`` names, for the throttle (Django buffers the body
-    and parses forms, multipart included, once for the view too)."""
-    throttle = guard.throttle
-    if throttle is None or not throttle.is_login_post(view):
-        return ()
-    field = throttle.config.username_field
-    if (request.content_type or "") in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        values = [v for v in request.POST.getlist(field) if isinstance(v, str)]
-        return tuple(dict.fromkeys((values[0], values[-1]))) if values else ()
-    body = request.body
-    if len(body) > MAX_LOGIN_BODY:
-        return ()
-    return usernames_in(view.headers.get("content-type"), body, field)
 
 
 def _request_view(request: Any) -> RequestView:
