@@ -9,7 +9,7 @@ from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
 from .core.decision import Decision
 from .core.identity import Identity
-from .core.request import RequestView, route_path
+from .core.request import RequestView, route_path, without_cookies
 from .core.responses import Response
 from .policy.model import Policy
 from .runtime.effects import resume_async
@@ -111,6 +111,19 @@ def _auth_credentials(identity: Identity) -> AuthCredentials:
 _SCOPES: dict[tuple[frozenset[str], frozenset[str]], tuple[str, ...]] = {}
 
 
+def _without_cookies(raw: Iterable[tuple[bytes, bytes]], names: tuple[str, ...]) -> list[tuple[bytes, bytes]]:
+    """The scope's headers with the cookies ``names`` removed from every ``cookie`` header."""
+    headers = []
+    for name, value in raw:
+        if name.lower() == b"cookie":
+            kept = without_cookies(value.decode("latin-1"), names)
+            if not kept:
+                continue
+            value = kept.encode("latin-1")
+        headers.append((name, value))
+    return headers
+
+
 async def _logged(app: ASGIApp, scope: Scope, receive: Receive, send: Send, decision: Decision,
                   request: RequestView, guard: Guard) -> None:
     """Run the app, learning the status it answers (101 for an accepted websocket, 403 for one
@@ -182,6 +195,8 @@ class ASGIGuard:
             scope["routeguard.identity"] = identity
             scope["routeguard.decision"] = decision
             scope["routeguard.guard"] = guard
+            if decision.withheld:  # rejected cookies never reach the app (RG-2026-14)
+                scope["headers"] = _without_cookies(scope.get("headers") or (), decision.withheld)
             if identity is None:
                 scope["user"] = _ANONYMOUS_USER
                 scope["auth"] = _NO_CREDENTIALS

@@ -36,6 +36,10 @@ class ServiceUnavailableError(RouteGuardError):
     """Raised when a store, key server or hook needed for a decision fails or times out."""
 
 
+class HookTimeoutError(ServiceUnavailableError):
+    """Raised when a hook (loader, membership, check, custom backend) misses ``[hooks] timeout``."""
+
+
 class AmbiguousCookieError(RouteGuardError):
     """Raised when a request carries one cookie several times with different values: frameworks
     disagree on which copy wins, so the guard trusts none (an invalid credential, never a pass)."""

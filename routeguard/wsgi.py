@@ -8,7 +8,7 @@ from typing import Any
 
 from .core.decision import Decision
 from .core.firewall import INVALID_UTF8, NON_ORIGIN_FORM
-from .core.request import RequestView
+from .core.request import RequestView, without_cookies
 from .policy.model import Policy
 from .runtime.effects import run_sync
 from .runtime.guard import Guard
@@ -165,6 +165,12 @@ class WSGIGuard:
             environ["routeguard.identity"] = decision.identity
             environ["routeguard.decision"] = decision
             environ["routeguard.guard"] = guard
+            if decision.withheld:  # rejected cookies never reach the app (RG-2026-14)
+                kept = without_cookies(environ.get("HTTP_COOKIE") or "", decision.withheld)
+                if kept:
+                    environ["HTTP_COOKIE"] = kept
+                else:
+                    environ.pop("HTTP_COOKIE", None)
             if guard.decision_log is None:
                 return self.app(environ, start_response)
             return _logged(self.app, environ, start_response, decision, request, guard)

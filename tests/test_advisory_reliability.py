@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -288,3 +289,181 @@ def test_rg_2026_26_example_logout_under_a_redis_outage_is_503(tmp_path, app):
     finally:
         example.stop()
         redis.stop()
+
+
+# -- issue 12 items 4, 5, 6: a healthy Redis never causes a 503; revocations survive the store ---
+
+STORE_POLICY = """
+[store]
+url = "{url}"
+timeout = {timeout}
+pool_size = {pool_size}
+
+[auth.bearer]
+algorithms = ["HS256"]
+secret_env = "RG_TEST_JWT_SECRET"
+audience = "tests"
+
+[throttle]
+max_failures = 1000000
+
+[[rules]]
+path = "/me"
+"""
+
+
+def store_policy(url: str, timeout: float = 3.0, pool_size: int = 100) -> Policy:
+    return Policy.from_toml_string(STORE_POLICY.format(url=url, timeout=timeout, pool_size=pool_size))
+
+
+def concurrently(client: Client, requests: list[dict[str, str]]) -> list[int]:
+    """Send GET /me with each header set at once: one task per request (ASGI), one thread each (WSGI)."""
+    if client.kind == "asgi":
+        import asyncio
+
+        from routeguard.testing import asgi_scope
+
+        async def one(headers: dict[str, str]) -> int:
+            statuses: list[int] = []
+
+            async def receive() -> dict[str, Any]:
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    statuses.append(message["status"])
+
+            await client.app(asgi_scope("GET", "/me", headers), receive, send)
+            return statuses[0]
+
+        async def all_at_once() -> list[int]:
+            return list(await asyncio.gather(*(one(h) for h in requests)))
+
+        return asyncio.run(all_at_once())
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        return list(pool.map(lambda h: client.send("GET", "/me", h).status, requests))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_more_requests_in_flight_than_pooled_connections_all_succeed(tmp_path, adapter):
+    """Issue 12 item 4: 40 requests at once on a pool of 4 connections wait for a free one."""
+    import threading
+
+    redis = Redis(str(tmp_path))
+    redis.start()
+    try:
+        client = Client(adapter, store_policy(redis.url, timeout=3, pool_size=4))
+        requests = [bearer(token("alice", jti=uuid.uuid4().hex)) for _ in range(40)]
+        assert concurrently(client, requests[:1]) == [200]
+        redis.pause()  # every connection in use waits, so the others queue for the pool
+        threading.Timer(0.5, redis.resume).start()
+        assert concurrently(client, requests) == [200] * 40
+    finally:
+        redis.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_pooled_connections_from_before_a_redis_restart_are_retried(tmp_path, adapter):
+    """Issue 12 item 5: after a restart, each stale pooled connection is retried once."""
+    redis = Redis(str(tmp_path), persistent=True)
+    redis.start()
+    try:
+        client = Client(adapter, store_policy(redis.url, pool_size=30))
+        requests = [bearer(token("alice", jti=uuid.uuid4().hex)) for _ in range(30)]
+        assert concurrently(client, requests) == [200] * 30  # fills the pool with 30 connections
+        redis.restart()
+        assert concurrently(client, requests) == [200] * 30
+    finally:
+        redis.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_rg_2026_27_revocations_lost_by_a_restart_without_persistence_stay_revoked(tmp_path, adapter, caplog):
+    redis = Redis(str(tmp_path))
+    redis.start()
+    try:
+        client = client_for(adapter, redis.url, "jti")
+        old = [bearer(token("alice", jti=uuid.uuid4().hex, iat=int(__import__("time").time()) - 2))
+               for _ in range(5)]
+        for headers in old:
+            assert client.send("POST", "/logout", headers).json() == {"revoked": True}
+            assert client.send("GET", "/me", headers).status == 401
+        kept = old[0]
+        redis.restart()  # no persistence: the revocations are gone
+        with caplog.at_level(logging.WARNING, logger="routeguard"):
+            assert [client.send("GET", "/me", h).status for h in old] == [401] * 5
+        assert any("lost its epoch marker" in r.getMessage() for r in caplog.records)
+        assert client.send("GET", "/me", bearer(token("alice", jti=uuid.uuid4().hex))).status == 200
+        assert client.send("GET", "/me", kept).status == 401  # and it stays refused
+    finally:
+        redis.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_rg_2026_27_revocations_evicted_by_an_lru_cache_stay_revoked(tmp_path, adapter, caplog):
+    redis = Redis(str(tmp_path), "--maxmemory", "8mb", "--maxmemory-policy", "allkeys-lru")
+    redis.start()
+    try:
+        client = client_for(adapter, redis.url, "jti")
+        with caplog.at_level(logging.WARNING, logger="routeguard"):
+            old = [bearer(token("alice", jti=uuid.uuid4().hex, iat=int(__import__("time").time()) - 2))
+                   for _ in range(5)]
+            for headers in old:
+                assert client.send("POST", "/logout", headers).json() == {"revoked": True}
+                assert client.send("GET", "/me", headers).status == 401
+        assert any("evict" in r.getMessage() for r in caplog.records), "the eviction policy is named at first use"
+        cache = redis.client()
+        for i in range(4000):  # an app cache sharing the database pushes everything old out
+            cache.set(f"cache:{i}", b"x" * 16384)
+            if i % 500 == 499 and not list(cache.scan_iter("routeguard:*")):
+                break
+        assert not list(cache.scan_iter("routeguard:revoked:*")), "the revocations were evicted"
+        with caplog.at_level(logging.WARNING, logger="routeguard"):
+            assert [client.send("GET", "/me", h).status for h in old] == [401] * 5
+    finally:
+        redis.stop()
+
+
+# -- issue 12 item 9: in-process memory is bounded --------------------------------------------
+
+
+def test_memory_throttle_counters_are_bounded_and_revocations_never_dropped():
+    from routeguard.stores import MemoryStore
+
+    store = MemoryStore(max_counters=1000)
+    store.set("revoked:jti:kept", b"1", 300)
+    for i in range(5000):  # 5,000 distinct failing clients
+        assert store.incr(f"throttle:10.0.{i // 256}.{i % 256}", 300) == 1
+    assert len(store._data) == 1001  # the newest 1,000 counters and the revocation
+    assert store.get("revoked:jti:kept") == b"1"
+    assert store.get("throttle:10.0.19.135") == b"1"  # the newest counter is kept ...
+    assert store.get("throttle:10.0.0.0") is None  # ... the oldest ones went first
+    assert store.incr("throttle:10.0.19.135", 300) == 2
+
+
+def test_verified_token_cache_is_bounded_in_bytes():
+    from routeguard import BearerBackend
+    from routeguard.core.request import RequestView
+
+    from .support import JWT_SECRET
+
+    backend = BearerBackend(algorithms=["HS256"], key=JWT_SECRET, audience="tests", cache_bytes=200_000)
+    padding = "x" * 5500  # ~7.5 KB once encoded, under the 8 KB header limit
+    tokens = [token("alice", pad=padding, jti=str(i)) for i in range(200)]  # ~1.5 MB of tokens
+    def view(tok: str) -> RequestView:
+        return RequestView(method="GET", path="/me", headers={"authorization": f"Bearer {tok}"})
+
+    for tok in tokens:
+        credential = backend.authenticate(view(tok))
+        assert isinstance(credential, Credential) and credential.identity.subject == "alice"
+    assert 0 < backend._cache.bytes <= 200_000
+    assert len(backend._cache) < 20
+    # An evicted token is verified again, never trusted blindly nor refused.
+    again = backend.authenticate(view(tokens[0]))
+    assert isinstance(again, Credential) and again.revocation_key == "jti:0"

@@ -50,6 +50,7 @@ _KEY_TYPES: Final[dict[str, tuple[type, ...]]] = {
     OKP: (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
 }
 _TOKEN_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_ENTRY_OVERHEAD: Final = 1024  # bytes a cached credential costs besides the token's claims
 _UNCACHED_TTL: Final = 60.0  # tokens without exp (require_exp=false) are re-verified this often
 _REASONS: Final[tuple[tuple[type[Exception], str], ...]] = (
     (jwt.ExpiredSignatureError, "token expired"),
@@ -156,6 +157,7 @@ class BearerBackend:
         tenants_claim: str = "tenants",
         max_header_bytes: int = 8192,
         cache_size: int = 10_000,
+        cache_bytes: int = 32 << 20,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.algorithms = list(algorithms)
@@ -176,7 +178,8 @@ class BearerBackend:
         self._clock = clock
         self._required = ["exp"] if require_exp else []
         self._jwt = jwt.PyJWT()
-        self._cache: TTLCache[Credential] = TTLCache(cache_size, clock)
+        # Bounded in bytes too: a verified token costs about its length again as parsed claims.
+        self._cache: TTLCache[Credential] = TTLCache(cache_size, clock, maxbytes=cache_bytes)
 
     def authenticate(self, request: RequestView) -> Credential | Generator[Effect, Any, Credential] | None:
         """The verified token's credential, None without a Bearer header, or a key-fetch flow."""
@@ -236,7 +239,7 @@ class BearerBackend:
         credential = self._credential(claims, digest)
         exp = claims.get("exp")
         expires_at = float(exp) if isinstance(exp, int | float) else now + _UNCACHED_TTL
-        self._cache.set(digest, credential, expires_at)
+        self._cache.set(digest, credential, expires_at, size=2 * len(token) + _ENTRY_OVERHEAD)
         return credential
 
     def _credential(self, claims: dict[str, Any], digest: bytes) -> Credential:
@@ -251,6 +254,7 @@ class BearerBackend:
             identity,
             revocation_key=f"jti:{jti}" if isinstance(jti, str) and jti else "token:" + digest.hex(),
             expires_at=float(exp) if isinstance(exp, int | float) else None,
+            issued_at=float(iat) if isinstance(iat := claims.get("iat"), int | float) else None,
         )
 
 

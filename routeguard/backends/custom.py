@@ -6,11 +6,22 @@ The protocol, in full::
         name = "my-backend"                    # shown in logs and Identity.backend
         def authenticate(self, request: RequestView) -> Identity | None: ...
         # or: async def authenticate(self, request) -> Identity | None
+        cookie_based: bool                     # optional, see below
 
 Return None when the request carries none of your credentials, an :class:`Identity` (or a
 :class:`Credential`) when it does, and raise :class:`routeguard.AuthenticationError` when a
 credential is present but invalid (the client gets 401 ``invalid_token``). Any other exception
 also refuses the request. A plain function ``f(request)`` works as a backend too.
+
+The guard runs ``authenticate`` as a hook (:mod:`routeguard.runtime.hooks`): under the
+``[hooks] timeout`` deadline (503 when missed), in a worker thread under ASGI when it is sync.
+
+Cookie-based: read cookies through the view (``request.cookie(name)`` or
+``request.headers.get("cookie")``). A backend that read a cookie when it authenticated the
+request is cookie-based: unsafe methods and websocket handshakes get the CSRF origin check, and
+the cookies it read are withheld from the app when its credential is rejected. ``cookie_based =
+True`` declares it whatever was read; ``cookie_based = False`` opts out of the CSRF check, for a
+cookie that can never authenticate on its own (a custom header is required too).
 
 To make ``routeguard.logout`` able to revoke your credential, return a :class:`Credential`
 with a ``revocation_key`` (unique per credential, e.g. ``"mytoken:" + sha256(token)``) and its

@@ -35,6 +35,8 @@ class Decision:
     rejected, which API clients learn from ``WWW-Authenticate: Bearer error="invalid_token"``.
     ``report_only`` marks a refusal that was logged but not enforced. ``credential`` is what
     proved the identity of an allowed request (``routeguard.logout`` revokes it).
+    ``withheld`` names cookies the guard rejected (``"*"``: every cookie): the adapters remove
+    them from the request the app sees.
     """
 
     outcome: Outcome
@@ -46,6 +48,7 @@ class Decision:
     report_only: bool = False
     retry_after: int | None = None
     credential: Credential | None = None
+    withheld: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -58,6 +61,7 @@ class Decision:
         report_only: bool = False,
         retry_after: int | None = None,
         credential: Credential | None = None,
+        withheld: tuple[str, ...] = (),
     ) -> None:
         # One per request: slots filled through their descriptors (3x cheaper than the
         # frozen dataclass __init__, which calls object.__setattr__ per field).
@@ -70,6 +74,7 @@ class Decision:
         _set_report_only(self, report_only)
         _set_retry_after(self, retry_after)
         _set_credential(self, credential)
+        _set_withheld(self, withheld)
 
     @property
     def allowed(self) -> bool:
@@ -92,3 +97,4 @@ _set_invalid_credentials = _SLOTS["invalid_credentials"].__set__
 _set_report_only = _SLOTS["report_only"].__set__
 _set_retry_after = _SLOTS["retry_after"].__set__
 _set_credential = _SLOTS["credential"].__set__
+_set_withheld = _SLOTS["withheld"].__set__

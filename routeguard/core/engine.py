@@ -24,11 +24,18 @@ _SLASHES = re.compile(r"/{2,}")
 
 @dataclass(frozen=True, slots=True, init=False)
 class AuthResult:
-    """What authentication established: an identity, a rejected credential, or neither."""
+    """What authentication established: an identity, a rejected credential, or neither.
+
+    ``cookie_based``: every credential that proved the identity came from a cookie (so a
+    browser may have sent it cross-site: the CSRF check applies). ``withheld``: cookies of
+    rejected credentials, removed from the request the app sees.
+    """
 
     identity: Identity | None = None
     invalid: str | None = None  # why a presented credential was rejected
     credential: Credential | None = None  # what proved the identity (for logout and revocation)
+    cookie_based: bool = False
+    withheld: tuple[str, ...] = ()
     genuine: bool = False  # the rejected credential was issued by the app (expired, revoked...): no guess
 
     def __init__(
@@ -36,11 +43,15 @@ class AuthResult:
         identity: Identity | None = None,
         invalid: str | None = None,
         credential: Credential | None = None,
+        cookie_based: bool = False,
+        withheld: tuple[str, ...] = (),
         genuine: bool = False,
     ) -> None:
         _AUTH_IDENTITY(self, identity)  # per request: descriptor sets, not object.__setattr__
         _AUTH_INVALID(self, invalid)
         _AUTH_CREDENTIAL(self, credential)
+        _AUTH_COOKIE_BASED(self, cookie_based)
+        _AUTH_WITHHELD(self, withheld)
         _AUTH_GENUINE(self, genuine)
 
 
@@ -63,6 +74,8 @@ class Route:
 _AUTH_IDENTITY = vars(AuthResult)["identity"].__set__
 _AUTH_INVALID = vars(AuthResult)["invalid"].__set__
 _AUTH_CREDENTIAL = vars(AuthResult)["credential"].__set__
+_AUTH_COOKIE_BASED = vars(AuthResult)["cookie_based"].__set__
+_AUTH_WITHHELD = vars(AuthResult)["withheld"].__set__
 _AUTH_GENUINE = vars(AuthResult)["genuine"].__set__
 _ROUTE_RULE = vars(Route)["rule"].__set__
 _ROUTE_PARAMS = vars(Route)["params"].__set__

@@ -7,7 +7,7 @@ two agree for the same request mounted under the same prefix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -48,6 +48,10 @@ class RequestView:
     scheme: str = "http"
     websocket: bool = False
     path_error: str | None = None  # set by the adapter when the path could not be decoded
+    #: Names of the cookies read through :meth:`cookie` that the request carried, in order
+    #: (``"*"``: the raw ``Cookie`` header was read). None until the first such read; the guard
+    #: uses it to tell a cookie-based credential (CSRF) and which cookies to withhold.
+    cookie_reads: list[str] | None = field(default=None, init=False, compare=False, repr=False)
 
     def __init__(
         self,
@@ -74,10 +78,33 @@ class RequestView:
         _set_scheme(self, scheme)
         _set_websocket(self, websocket)
         _set_path_error(self, path_error)
+        _set_cookie_reads(self, None)
 
     def header(self, name: str) -> str | None:
-        """One header by lower-case name, or None."""
-        return self.headers.get(name)
+        """One header by lower-case name, or None (reading ``cookie`` counts as a cookie read)."""
+        value = self.headers.get(name)
+        if value and name == "cookie":
+            self.note_cookie_read("*")
+        return value
+
+    def watched(self) -> RequestView:
+        """A copy for code the guard does not control (a custom backend) that records its
+        cookie reads here too: a read of the raw ``Cookie`` header through ``headers`` counts
+        as reading every cookie."""
+        if self.cookie_reads is None:
+            _set_cookie_reads(self, [])
+        view = RequestView(self.method, self.path, self.raw_path, self.query, _WatchedHeaders(self.headers, self),
+                           self.prefix, self.client, self.scheme, self.websocket, self.path_error)
+        _set_cookie_reads(view, self.cookie_reads)  # one list: reads through the copy count here
+        return view
+
+    def note_cookie_read(self, name: str) -> None:
+        """Record that cookie ``name`` (``"*"``: the whole header) was read and present."""
+        reads = self.cookie_reads
+        if reads is None:
+            _set_cookie_reads(self, [name])
+        else:
+            reads.append(name)
 
     def cookie(self, name: str) -> str | None:
         """One cookie value from the ``Cookie`` header, or None.
@@ -85,16 +112,48 @@ class RequestView:
         Raises :class:`AmbiguousCookieError` when the cookie is sent twice with different
         values: frameworks disagree on which copy wins, so the guard trusts neither.
         """
-        raw = self.headers.get("cookie")
+        headers = self.headers
+        if type(headers) is _WatchedHeaders:  # a named read is recorded by name, below
+            headers = headers.inner
+        raw = headers.get("cookie")
         if not raw or not name or name not in raw:
             return None
         values = cookie_values(raw, name)
         if not values:
             return None
+        self.note_cookie_read(name)  # before a duplicate is refused: that cookie is withheld too
         first = values[0]
         if len(values) > 1 and any(value != first for value in values):
             raise AmbiguousCookieError(f"cookie {name!r} sent more than once")
         return first
+
+
+class _WatchedHeaders(Mapping[str, str]):
+    """Headers that tell their view when the ``Cookie`` header is read (see :meth:`RequestView.watched`)."""
+
+    __slots__ = ("inner", "view")
+
+    def __init__(self, inner: Mapping[str, str], view: RequestView) -> None:
+        self.inner = inner
+        self.view = view
+
+    def __getitem__(self, name: str) -> str:
+        value = self.inner[name]
+        if value and name.lower() == "cookie":
+            self.view.note_cookie_read("*")
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.inner)
+
+    def __len__(self) -> int:
+        return len(self.inner)
 
 
 _SLOTS: Any = RequestView.__dict__
@@ -108,6 +167,7 @@ _set_client = _SLOTS["client"].__set__
 _set_scheme = _SLOTS["scheme"].__set__
 _set_websocket = _SLOTS["websocket"].__set__
 _set_path_error = _SLOTS["path_error"].__set__
+_set_cookie_reads = _SLOTS["cookie_reads"].__set__
 
 
 def parse_cookies(header: str) -> dict[str, list[str]]:
@@ -122,6 +182,19 @@ def parse_cookies(header: str) -> dict[str, list[str]]:
         if unquoted is not None:
             cookies.setdefault(name, []).append(unquoted)
     return cookies
+
+
+def without_cookies(header: str, names: Collection[str]) -> str:
+    """``header`` (a Cookie header) without the cookies called ``names`` (``"*"``: all of them).
+
+    Pairs are split on ``;`` and named by their stripped name, as :func:`cookie_values` reads
+    them: a name the guard read is gone for every parser that splits the same way, and a parser
+    that honours quotes (``a="x;session=..."``) never saw it as a cookie.
+    """
+    if "*" in names:
+        return ""
+    kept = [chunk for chunk in header.split(";") if chunk.partition("=")[0].strip() not in names]
+    return ";".join(kept).strip()
 
 
 def cookie_values(header: str, name: str) -> list[str]:

@@ -43,6 +43,7 @@ from .settings import (
     BearerConfig,
     CSRFConfig,
     FirewallConfig,
+    HooksConfig,
     ResponsesConfig,
     SessionConfig,
     SignedCookieConfig,
@@ -62,6 +63,7 @@ __all__ = [
     "BearerConfig",
     "CSRFConfig",
     "FirewallConfig",
+    "HooksConfig",
     "Policy",
     "ResponsesConfig",
     "Rule",
@@ -241,6 +243,7 @@ class Policy(_Model):
     store: StoreConfig = StoreConfig()
     firewall: FirewallConfig = FirewallConfig()
     csrf: CSRFConfig = CSRFConfig()
+    hooks: HooksConfig = HooksConfig()
     throttle: ThrottleConfig = ThrottleConfig()
     responses: ResponsesConfig = ResponsesConfig()
 

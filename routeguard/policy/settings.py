@@ -1,4 +1,4 @@
-"""Settings models (``[auth.*]``, ``[store]``, ``[firewall]``, ``[csrf]``, ``[throttle]``) and
+"""Settings models (``[auth.*]``, ``[store]``, ``[firewall]``, ``[csrf]``, ``[hooks]``, ``[throttle]``) and
 how each builds its runtime object.
 
 Shared by :mod:`routeguard.config`; secrets are read from the environment only when a policy is
@@ -125,6 +125,7 @@ class BearerConfig(Model):
     tenants_claim: str = "tenants"
     max_header_bytes: int = Field(default=8192, ge=256, le=65536)
     cache_size: int = Field(default=10_000, ge=0)
+    cache_bytes: int = Field(default=32 << 20, ge=0)  # verified tokens cached, bounded in bytes too
 
     @field_validator("subject_claim", "roles_claim", "permissions_claim", "tenants_claim")
     @classmethod
@@ -179,6 +180,7 @@ class BearerConfig(Model):
             tenants_claim=self.tenants_claim,
             max_header_bytes=self.max_header_bytes,
             cache_size=self.cache_size,
+            cache_bytes=self.cache_bytes,
         )
 
 
@@ -437,11 +439,12 @@ class StoreConfig(Model):
     url_env: str | None = None
     timeout: float = Field(default=1.0, gt=0, le=30)
     prefix: str = "routeguard:"
+    pool_size: int = Field(default=100, gt=0, le=10_000)  # Redis connections per client (per event loop)
 
     def build(self) -> Store:
         """Open the store (connections are made lazily); ``url_env`` names a variable holding the URL."""
         url = env_secret(self.url_env, "store.url_env") if self.url_env else self.url
-        return open_store(url, timeout=self.timeout, prefix=self.prefix)
+        return open_store(url, timeout=self.timeout, prefix=self.prefix, pool_size=self.pool_size)
 
 
 class FirewallConfig(Model):
@@ -474,6 +477,15 @@ class CSRFConfig(Model):
             if not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
                 raise ValueError(f"{origin!r} is not an origin such as 'https://app.example.com'")
         return [o.lower() for o in origins]
+
+
+class HooksConfig(Model):
+    """``[hooks]``: every hook (identity loader, membership, ``check``, custom backend) answers
+    within ``timeout`` seconds or the request gets 503; sync hooks run on at most ``threads``
+    worker threads (see :mod:`routeguard.hooks`)."""
+
+    timeout: float = Field(default=5.0, gt=0, le=300)
+    threads: int = Field(default=20, ge=1, le=1000)
 
 
 class ThrottleConfig(Model):

@@ -13,15 +13,20 @@ V = TypeVar("V")
 class TTLCache(Generic[V]):
     """Maps keys to values until their own expiry time; evicts oldest entries when full.
 
-    Reads take no lock (a dict lookup is atomic); writes do. ``clock`` is injectable for tests.
+    Bounded in entries (``maxsize``) and, when ``maxbytes`` is set, in the total ``size`` the
+    caller gives each entry. Reads take no lock (a dict lookup is atomic); writes do.
+    ``clock`` is injectable for tests.
     """
 
-    __slots__ = ("_clock", "_data", "_lock", "maxsize")
+    __slots__ = ("_bytes", "_clock", "_data", "_lock", "_sizes", "maxbytes", "maxsize")
 
-    def __init__(self, maxsize: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, maxsize: int = 10_000, clock: Callable[[], float] = time.time, maxbytes: int = 0) -> None:
         self.maxsize = maxsize
+        self.maxbytes = maxbytes
         self._clock = clock
         self._data: dict[Hashable, tuple[float, V]] = {}
+        self._sizes: dict[Hashable, int] = {}
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, now: float | None = None) -> V | None:
@@ -34,27 +39,44 @@ class TTLCache(Generic[V]):
             return None
         return entry[1]
 
-    def set(self, key: Hashable, value: V, expires_at: float) -> None:
-        """Store ``value`` until ``expires_at`` (epoch seconds)."""
-        if self.maxsize <= 0:
+    def set(self, key: Hashable, value: V, expires_at: float, size: int = 0) -> None:
+        """Store ``value`` until ``expires_at`` (epoch seconds); ``size`` counts toward ``maxbytes``."""
+        if self.maxsize <= 0 or (self.maxbytes and size > self.maxbytes):
             return
         with self._lock:
             data = self._data
             if key not in data and len(data) >= self.maxsize:
                 # FIFO eviction of the oldest tenth keeps the amortized cost per insert flat.
                 for old in list(data)[: max(1, self.maxsize // 10)]:
-                    del data[old]
+                    self._drop(old)
+            if self.maxbytes:
+                self._drop(key)
+                while data and self._bytes + size > self.maxbytes:
+                    self._drop(next(iter(data)))
+                self._sizes[key] = size
+                self._bytes += size
             data[key] = (expires_at, value)
+
+    def _drop(self, key: Hashable) -> None:
+        self._data.pop(key, None)
+        self._bytes -= self._sizes.pop(key, 0)
 
     def discard(self, key: Hashable) -> None:
         """Forget ``key`` if present."""
         with self._lock:
-            self._data.pop(key, None)
+            self._drop(key)
 
     def clear(self) -> None:
         """Forget everything."""
         with self._lock:
             self._data.clear()
+            self._sizes.clear()
+            self._bytes = 0
+
+    @property
+    def bytes(self) -> int:
+        """The total size of the entries (0 unless ``maxbytes`` is set)."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._data)

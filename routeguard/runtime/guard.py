@@ -12,14 +12,12 @@ unexpected while deciding refuses the request; nothing here ever logs a credenti
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Generator, Mapping
 from typing import Any, Final
 
 from ..backends.base import Backend
 from ..backends.server_session import ServerSessionBackend
-from ..backends.session import SessionCookieBackend
 from ..core.csrf import cross_origin
 from ..core.decision import Decision, Outcome
 from ..core.engine import ANONYMOUS, TENANT_REFUSAL, AuthResult, Engine, Route
@@ -32,7 +30,8 @@ from ..policy.model import Policy
 from .audit import Recorder, logger, printable
 from .cache import TTLCache
 from .decision_log import DecisionLog, entry, open_log
-from .effects import Effect, Flow, awaiting, call
+from .effects import Effect, Flow
+from .hooks import Hook, HookedBackend, HookRunner
 from .throttle import Throttle
 
 _HOOK_CACHE_SIZE: Final = 10_000
@@ -95,16 +94,21 @@ class Guard:
         )
         self.responder = policy.responses.responder(policy.login_url)
         self.recorder = Recorder(runtime.on_decision)
-        self.backends: tuple[Backend, ...] = runtime.backends
-        self.server_sessions = next((b for b in self.backends if isinstance(b, ServerSessionBackend)), None)
-        self.cookie_backends = frozenset(
-            b.name for b in self.backends
-            if isinstance(b, SessionCookieBackend | ServerSessionBackend) or getattr(b, "cookie_based", False)
+        self.hooks = HookRunner(policy.hooks.timeout, policy.hooks.threads)
+        # Custom backends are hooks: a deadline, a worker thread under ASGI when sync.
+        self.backends: tuple[Backend, ...] = tuple(
+            b if _builtin(b) else HookedBackend(b, self.hooks) for b in runtime.backends
         )
-        self.loader = runtime.identity_loader
+        # (backend, declared cookie_based): None means "cookie-based if it read a cookie".
+        self._sources = tuple((b, _declared_cookie_based(b)) for b in self.backends)
+        self.server_sessions = next((b for b in self.backends if isinstance(b, ServerSessionBackend)), None)
+        loader, membership = runtime.identity_loader, runtime.tenant_membership
+        self.loader = self.hooks.hook(loader, "identity_loader") if loader is not None else None
         self.loader_ttl = policy.auth.identity_cache_ttl
-        self.membership = runtime.tenant_membership
+        self.membership = self.hooks.hook(membership, "tenant_membership") if membership is not None else None
         self.membership_ttl = policy.membership_cache_ttl
+        self.checks = {rule.index: self.hooks.hook(rule.check, f"check {rule.check_name}")
+                       for rule in runtime.rules if rule.check is not None}
         self.csrf_origins = frozenset(policy.csrf.trusted_origins) if policy.csrf.enabled else None
         self.throttle = Throttle(policy.throttle, self.store, policy.login_url) if policy.throttle.enabled else None
         self._loaded: TTLCache[_Loaded] = TTLCache(_HOOK_CACHE_SIZE)
@@ -147,10 +151,12 @@ class Guard:
             if throttle is not None and (auth.invalid is not None or public):
                 throttled = yield from self._throttle(throttle, request, route, auth, public)
                 if isinstance(throttled, Decision):
-                    return throttled
+                    return _withholding(throttled, auth.withheld)
+                if throttled is not auth and auth.identity is not None:  # a locked-out client's
+                    throttled = AuthResult(withheld=tuple(request.cookie_reads or ()))  # cookies too
                 auth = throttled
-            if auth.identity is not None and self.csrf_origins is not None:
-                forged = self._csrf(request, auth)
+            if auth.cookie_based and self.csrf_origins is not None:
+                forged = cross_origin(request, self.csrf_origins)
                 if forged is not None:  # refused even on public rules: the app sees the cookie too
                     return self.engine.refuse(Outcome.FORBIDDEN, forged, route, auth.identity)
             decision = self.engine.authorize(route, auth)
@@ -163,17 +169,32 @@ class Guard:
             ):
                 decision = self.engine.authorize(route, auth, member=True)
             if decision.outcome is Outcome.ALLOW and rule is not None and rule.check is not None:
-                decision = yield from self._check_owner(rule.check, route, decision)
-            return decision
+                decision = yield from self._check_owner(self.checks[rule.index], route, decision)
+            return _withholding(decision, auth.withheld)
         except ServiceUnavailableError as exc:
+            # Nothing withheld: the credential was not rejected, and logout must still find it.
             if public:
                 return self.engine.authorize(route, ANONYMOUS)  # a public page never needs the store
             logger.warning("refusing %s %s: %s", printable(request.method, 32), printable(request.path), exc)
             return Decision(Outcome.UNAVAILABLE, f"unavailable: {exc}", route.rule)
 
     def authenticate(self, request: RequestView) -> Generator[Effect, Any, AuthResult]:
-        """Try each backend in order; the first that finds credentials decides."""
-        for backend in self.backends:
+        """Try every backend in order: each one that finds credentials must verify them, and
+        all must name the same subject; the first one's credential proves the identity.
+
+        A rejected credential is never skipped in favour of another one, and the cookies of
+        a request that does not authenticate are withheld from the app (RG-2026-14).
+        """
+        accepted: Credential | None = None
+        accepted_by = ""
+        cookie_based = True
+        failure: str | None = None
+        genuine = False  # the first failure is an honest one (expired, revoked...), not a guess
+        presented: list[str] | None = None  # cookies read by backends that found credentials
+        store = self.store
+        for backend, declared in self._sources:
+            reads = request.cookie_reads
+            mark = len(reads) if reads else 0
             try:
                 result = backend.authenticate(request)
                 if result is None:  # the common answers first: ABC isinstance checks are slow
@@ -181,48 +202,66 @@ class Guard:
                 if type(result) is not Credential:
                     if isinstance(result, Generator):
                         result = yield from result
-                    elif inspect.isawaitable(result):
-                        result = yield awaiting(result)
                     if result is None:
                         continue
                     result = _as_credential(result, backend.name)
                 credential = result
-                store = self.store
                 if credential.revocation_key is not None:
                     entry = revocation_entry(credential.revocation_key)
                     # An in-process store does no I/O: read it directly, without an effect round trip.
                     revoked = store.get(entry) if store.local else (yield store.effect("get", entry))
                     if revoked is not None:
                         raise AuthenticationError("credential revoked", genuine=True)
+                    issued_at = credential.issued_at
+                    if issued_at is not None and issued_at < store.not_before:  # the store lost revocations
+                        raise AuthenticationError("logged out", genuine=True)
                 if credential.logout_key is not None and credential.issued_at is not None:
                     key = credential.logout_key
                     not_before = store.get(key) if store.local else (yield store.effect("get", key))
                     if not_before is not None and credential.issued_at < float(not_before):
                         raise AuthenticationError("logged out", genuine=True)
-                identity = credential.identity
-                if self.loader is not None:
-                    identity = yield from self._reload(identity, self.loader)
-                return AuthResult(identity=identity, credential=credential)
+                if accepted is None:
+                    accepted, accepted_by = credential, backend.name
+                elif credential.identity.subject != accepted.identity.subject and failure is None:
+                    failure, genuine = f"{backend.name}: names another subject than {accepted_by}", True
+                if cookie_based:
+                    cookie_based = declared if declared is not None else len(request.cookie_reads or ()) > mark
             except AuthenticationError as exc:
-                return AuthResult(invalid=f"{backend.name}: {exc.reason}", genuine=exc.genuine)
+                if failure is None:
+                    failure, genuine = f"{backend.name}: {exc.reason}", exc.genuine
             except AmbiguousCookieError as exc:
-                return AuthResult(invalid=f"{backend.name}: {exc}")
+                failure = failure or f"{backend.name}: {exc}"
             except ServiceUnavailableError:
-                raise
+                if failure is None:
+                    raise
             except Exception as exc:  # a broken backend refuses, it never allows
                 logger.error("backend %s failed: %s", backend.name, type(exc).__name__)
-                return AuthResult(invalid=f"{backend.name}: backend error ({type(exc).__name__})")
-        return ANONYMOUS
+                failure = failure or f"{backend.name}: backend error ({type(exc).__name__})"
+            reads = request.cookie_reads
+            if reads and len(reads) > mark:
+                presented = reads[mark:] if presented is None else presented + reads[mark:]
+        if failure is not None:
+            return AuthResult(invalid=failure, genuine=genuine, withheld=tuple(presented) if presented else ())
+        if accepted is None:
+            return ANONYMOUS
+        identity = accepted.identity
+        if self.loader is not None:
+            try:
+                identity = yield from self._reload(identity, self.loader)
+            except AuthenticationError as exc:
+                return AuthResult(invalid=f"{accepted_by}: {exc.reason}", genuine=exc.genuine,
+                                  withheld=tuple(presented) if presented else ())
+        return AuthResult(identity=identity, credential=accepted, cookie_based=cookie_based)
 
-    def _reload(self, identity: Identity, loader: Callable[[str], Any]) -> Generator[Effect, Any, Identity]:
+    def _reload(self, identity: Identity, loader: Hook) -> Generator[Effect, Any, Identity]:
         """Current roles, permissions and tenants from the identity loader (cached briefly)."""
         subject = identity.subject
         now = time.time()
         loaded = self._loaded.get(subject, now)
         if loaded is None:
             try:
-                loaded = _loaded((yield call(loader, subject)), subject)
-            except AuthenticationError:
+                loaded = _loaded((yield loader(subject)), subject)
+            except (AuthenticationError, ServiceUnavailableError):
                 raise
             except Exception as exc:
                 raise ServiceUnavailableError(f"identity loader: {type(exc).__name__}") from None
@@ -237,9 +276,7 @@ class Guard:
             tenants=identity.tenants if loaded.tenants is None else loaded.tenants,
         )
 
-    def _member(
-        self, hook: Callable[[Identity, str], Any], identity: Identity, route: Route
-    ) -> Generator[Effect, Any, bool]:
+    def _member(self, hook: Hook, identity: Identity, route: Route) -> Generator[Effect, Any, bool]:
         """Ask the membership hook whether ``identity`` belongs to the route's tenant."""
         tenant = route.params.get(route.rule.tenant or "") if route.rule is not None else None
         if not tenant:
@@ -250,7 +287,9 @@ class Guard:
         if cached is not None:
             return cached
         try:
-            answer = (yield call(hook, identity, tenant)) is True
+            answer = (yield hook(identity, tenant)) is True
+        except ServiceUnavailableError:
+            raise
         except Exception as exc:
             logger.error("tenant membership hook failed: %s", type(exc).__name__)
             raise ServiceUnavailableError(f"membership hook: {type(exc).__name__}") from None
@@ -258,12 +297,10 @@ class Guard:
             self._members.set(key, answer, now + self.membership_ttl)
         return answer
 
-    def _check_owner(
-        self, check: Callable[..., Any], route: Route, decision: Decision
-    ) -> Generator[Effect, Any, Decision]:
+    def _check_owner(self, check: Hook, route: Route, decision: Decision) -> Generator[Effect, Any, Decision]:
         """Run the rule's ``check`` predicate; False or an error refuses."""
         try:
-            allowed = (yield call(check, decision.identity, dict(route.params))) is True
+            allowed = (yield check(decision.identity, dict(route.params))) is True
         except ServiceUnavailableError:
             raise
         except Exception as exc:
@@ -274,12 +311,6 @@ class Guard:
         if allowed:
             return decision
         return self.engine.refuse(Outcome.FORBIDDEN, "check refused", route, decision.identity)
-
-    def _csrf(self, request: RequestView, auth: AuthResult) -> str | None:
-        identity = auth.identity
-        if identity is None or identity.backend not in self.cookie_backends:
-            return None
-        return cross_origin(request, self.csrf_origins or frozenset())
 
     def _throttle(
         self, throttle: Throttle, request: RequestView, route: Route, auth: AuthResult, public: bool
@@ -346,6 +377,26 @@ class Guard:
             would = response.status if response is not None else self.responder.render(decision, request).status
         log.write(entry(decision, request, status, would))
 
+
+
+def _withholding(decision: Decision, withheld: tuple[str, ...]) -> Decision:
+    """``decision`` telling the adapter to remove ``withheld`` cookies (unchanged when none)."""
+    return dataclasses.replace(decision, withheld=withheld) if withheld else decision
+
+
+_BACKENDS_PACKAGE: Final = Backend.__module__.rpartition(".")[0] + "."  # routeguard.backends.
+_CUSTOM_MODULE: Final = _BACKENDS_PACKAGE + "custom"
+
+
+def _builtin(backend: Any) -> bool:
+    """A backend of this package: its I/O goes through effects, so it runs inline, unhooked."""
+    module = type(backend).__module__
+    return module.startswith(_BACKENDS_PACKAGE) and module != _CUSTOM_MODULE
+
+
+def _declared_cookie_based(backend: Any) -> bool | None:
+    declared = getattr(backend, "cookie_based", None)
+    return declared if isinstance(declared, bool) else None
 
 
 def _as_credential(result: Any, backend_name: str) -> Credential:

@@ -30,6 +30,9 @@ class Store(abc.ABC):
 
     url: str = ""
     local: bool = False  # True for an in-process store (no I/O): the guard reads it directly
+    #: Epoch seconds: credentials issued before this are refused as logged out (set when the
+    #: store detects that it lost its revocations; 0 while nothing was lost).
+    not_before: float = 0.0
 
     @abc.abstractmethod
     def get(self, key: str) -> bytes | None:

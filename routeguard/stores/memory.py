@@ -9,17 +9,25 @@ from collections.abc import Callable
 from .base import Store
 
 _SWEEP_EVERY = 1024
+MAX_COUNTERS = 100_000
 
 
 class MemoryStore(Store):
-    """A dict with expiry times; expired keys are swept lazily."""
+    """A dict with expiry times; expired keys are swept lazily.
+
+    Counters (failed credentials per client) are bounded: past ``max_counters`` the oldest
+    counter is dropped, so a flood of distinct addresses cannot grow memory without end.
+    Revocations and sessions are never dropped early (that would bring a credential back).
+    """
 
     local = True
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, max_counters: int = MAX_COUNTERS) -> None:
         self.url = "memory://"
         self._clock = clock
         self._data: dict[str, tuple[float, bytes | int]] = {}
+        self._counters: dict[str, None] = {}  # counter keys, oldest first
+        self.max_counters = max_counters
         self._lock = threading.Lock()
         self._writes = 0
 
@@ -37,6 +45,7 @@ class MemoryStore(Store):
         if self._writes % _SWEEP_EVERY == 0:
             for key in [k for k, (exp, _) in self._data.items() if exp <= now]:
                 self._data.pop(key, None)
+                self._counters.pop(key, None)
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
@@ -57,6 +66,7 @@ class MemoryStore(Store):
     def delete(self, key: str) -> None:
         with self._lock:
             self._data.pop(key, None)
+            self._counters.pop(key, None)
 
     def incr(self, key: str, ttl: float) -> int:
         now = self._clock()
@@ -65,6 +75,13 @@ class MemoryStore(Store):
             count = (int(current) if current is not None else 0) + 1
             expires = self._data[key][0] if current is not None else now + ttl
             self._data[key] = (expires, count)
+            if current is None:
+                self._counters.pop(key, None)
+                self._counters[key] = None
+                while len(self._counters) > self.max_counters:
+                    oldest = next(iter(self._counters))
+                    del self._counters[oldest]
+                    self._data.pop(oldest, None)
             self._sweep(now)
             return count
 
