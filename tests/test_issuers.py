@@ -165,7 +165,8 @@ def test_bad_issuer_lists_are_load_errors(text: Any, message: Any) -> None:
         Policy.from_toml_string(text + '[[rules]]\npath = "/**"\n')
 
 
-def test_revoking_one_issuers_jti_leaves_another_issuers_token_with_the_same_jti(servers):
+def test_revoking_one_issuers_jti_leaves_another_issuers_token_with_the_same_jti(servers: Any) -> None:
+    from routeguard.backends.issuers import IssuerBearerBackend
     from routeguard.runtime.guard import Guard, revocation_entry
 
     a, b = servers
@@ -174,9 +175,11 @@ def test_revoking_one_issuers_jti_leaves_another_issuers_token_with_the_same_jti
     send = sender("asgi", policy)
     guard = Guard.for_policy(policy)
     assert call(send, partner(jti="same-id")).status == 200
-    prefixes = {backend.jti_prefix for backend in guard.backends[0].backends}
+    issuers = guard.backends[0]
+    assert isinstance(issuers, IssuerBearerBackend)
+    prefixes = {backend.jti_prefix for backend in issuers.backends}
     assert len(prefixes) == 3  # one namespace per issuer
-    partner_backend = guard.backends[0]._by_issuer[PARTNER]
+    (partner_backend,) = [b for b in issuers.backends if b.issuer == PARTNER]
     guard.store.set(revocation_entry(partner_backend.jti_prefix + "same-id"), b"1", 60)
     assert call(send, partner(jti="same-id")).status == 401
     assert call(send, workforce(jti="same-id")).status == 200
