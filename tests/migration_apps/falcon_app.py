@@ -31,5 +31,6 @@ app = falcon.App()
 app.add_route("/items", Items())
 app.add_route("/items/{item_id:int}", Item())
 app.add_route("/items/{item_id:int}/raw", Item(), suffix="raw")
+app.add_sink(lambda req, resp: None, "/proxy")
 
 asgi_app = falcon.asgi.App()
