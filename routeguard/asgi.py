@@ -15,7 +15,7 @@ from .core.responses import Response
 from .policy.model import Policy
 from .runtime.effects import resume_async
 from .runtime.guard import Guard
-from .runtime.throttle import asgi_login_body, usernames_in
+from .runtime.throttle import asgi_login_body
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -179,10 +179,9 @@ class ASGIGuard:
             request = request_from_scope(scope)
             usernames: tuple[str, ...] = ()
             throttle = guard.throttle
-            if throttle is not None and kind == "http" and throttle.is_login_post(request):
+            if throttle is not None and kind == "http" and throttle.reads_body(request):
                 body, receive = await asgi_login_body(receive)  # replayed to the app
-                if body is not None:
-                    usernames = usernames_in(request.headers.get("content-type"), body, throttle.config.username_field)
+                usernames = throttle.usernames(request, body)
             flow = guard.evaluate(request, usernames)
             try:
                 effect = next(flow)

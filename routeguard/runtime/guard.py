@@ -346,7 +346,7 @@ class Guard:
             if wait is None or public:
                 return auth  # a public page ignores the invalid credential and answers
             return self._too_many(route, wait, "too many failed credentials")
-        if auth.identity is None or throttle.locked(throttle.client(request)) is None:
+        if auth.identity is None or throttle.lockout(request) is None:
             return auth
         if self._report(route):
             logger.info("would ignore the credentials of a locked-out client on %s", printable(request.path))
