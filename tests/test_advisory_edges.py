@@ -589,7 +589,9 @@ EVIL = {"Origin": "http://evil.example"}
     pytest.param("GET", "/api/items/7", {**COOKIE_USER, "Origin": "http://testserver", OVERRIDE: "PUT"}, 200, "PUT",
                  id="cookie-same-origin-get-as-put"),
 ])
-def test_rg_2026_17_method_override_is_judged(kind, method, target, headers, status, ran):
+def test_rg_2026_17_method_override_is_judged(
+    kind: str, method: str, target: str, headers: dict[str, str], status: int, ran: str | None
+) -> None:
     reply = _override_send(kind)(method, target, headers)
     assert reply.status == status, reply.body
     if ran is not None:
@@ -597,14 +599,14 @@ def test_rg_2026_17_method_override_is_judged(kind, method, target, headers, sta
 
 
 @pytest.mark.parametrize("kind", ["asgi", "wsgi"])
-def test_rg_2026_17_refuse_mode_refuses_any_override(kind):
+def test_rg_2026_17_refuse_mode_refuses_any_override(kind: str) -> None:
     send = _override_send(kind, "refuse")
     assert send("POST", "/api/items/7", {**ADMIN, OVERRIDE: "PUT"}).status == 400
     assert send("POST", "/api/items/7", {**ADMIN, OVERRIDE: "POST"}).json() == {"ran": "POST"}  # no change
     assert send("POST", "/api/items/7", ADMIN).json() == {"ran": "POST"}
 
 
-def test_rg_2026_17_ignored_mode_is_for_apps_that_honour_no_override():
+def test_rg_2026_17_ignored_mode_is_for_apps_that_honour_no_override() -> None:
     # The policy says the app ignores these headers: the guard judges the real method only.
     send = _override_send("asgi", "ignored", honour=False)
     assert send("POST", "/api/items/7", {**USER, "X-Method-Override": "DELETE"}).json() == {"ran": "POST"}
