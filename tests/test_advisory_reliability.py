@@ -475,3 +475,84 @@ def test_verified_token_cache_is_bounded_in_bytes() -> None:
     # An evicted token is verified again, never trusted blindly nor refused.
     again = backend.authenticate(view(tokens[0]))
     assert isinstance(again, Credential) and again.revocation_key == "jti:0"
+
+
+# -- issue 12 items 3 and 7: JWKS outages are 503, never a failed credential; no redirects ------
+
+
+def jwks_policy(url: str) -> Policy:
+    return Policy.from_toml_string(f"""
+[auth.bearer]
+algorithms = ["RS256"]
+jwks_url = "{url}"
+jwks_min_refresh = 1
+audience = "api"
+
+[throttle]
+max_failures = 4
+
+[[rules]]
+path = "/me"
+""")
+
+
+@pytest.fixture
+def key_server():
+    from .faults import KeyServer
+
+    server = KeyServer()
+    yield server
+    server.close()
+
+
+def rs256(key: Any, kid: str) -> dict[str, str]:
+    import time
+
+    import jwt
+
+    claims = {"sub": "alice", "aud": "api", "exp": int(time.time()) + 300, "jti": uuid.uuid4().hex}
+    return bearer(jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid}))
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_key_server_outage_is_503_and_never_counts_as_a_failed_credential(adapter, key_server):
+    import time
+
+    from .test_jwks import KEY_1, jwk
+
+    key_server.failing = True
+    client = Client(adapter, jwks_policy(key_server.url))
+    statuses = [client.send("GET", "/me", rs256(KEY_1, "k1")).status for _ in range(12)]
+    assert statuses == [503] * 12  # never 401, never 429: the client did nothing wrong
+    key_server.failing = False
+    key_server.document = {"keys": [jwk(KEY_1, "k1")]}
+    time.sleep(1.05)  # the next fetch may start (jwks_min_refresh)
+    assert client.send("GET", "/me", rs256(KEY_1, "k1")).status == 200  # not locked out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_cold_start_concurrent_tokens_wait_for_one_key_fetch(adapter, key_server):
+    from .test_jwks import KEY_1, jwk
+
+    key_server.document = {"keys": [jwk(KEY_1, "k1")]}
+    key_server.delay = 0.3  # the first fetch is still in flight when the others arrive
+    client = Client(adapter, jwks_policy(key_server.url))
+    assert concurrently(client, [rs256(KEY_1, "k1") for _ in range(20)]) == [200] * 20
+    assert key_server.hits == 1  # single flight
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_rg_2026_28_jwks_redirect_is_not_followed(adapter, key_server):
+    from .faults import KeyServer
+    from .test_jwks import ATTACKER, jwk
+
+    elsewhere = KeyServer("127.0.0.2")  # plain http on another host: the https rule's target
+    try:
+        elsewhere.document = {"keys": [jwk(ATTACKER, "k1")]}
+        key_server.redirect = elsewhere.url
+        client = Client(adapter, jwks_policy(key_server.url))
+        assert client.send("GET", "/me", rs256(ATTACKER, "k1")).status == 503
+        assert elsewhere.hits == 0, "the redirect was not followed"
+    finally:
+        elsewhere.close()

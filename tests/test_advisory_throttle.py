@@ -462,7 +462,9 @@ def test_rg_2026_13_example_login_views_report_failed_logins(app: Any) -> None:
     pytest.param("multipart/form-data; boundary=x", b"--x\r\n", (), id="multipart-unread"),
     pytest.param(None, b"username=bob", (), id="no-content-type"),
 ])
-def test_rg_2026_13_the_login_username_is_read_from_form_and_json_bodies(content_type, body, expected):
+def test_rg_2026_13_the_login_username_is_read_from_form_and_json_bodies(
+    content_type: Any, body: Any, expected: Any
+) -> None:
     from routeguard.runtime.throttle import usernames_in
 
     assert usernames_in(content_type, body, "username") == expected
