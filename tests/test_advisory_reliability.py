@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -497,7 +498,7 @@ path = "/me"
 
 
 @pytest.fixture
-def key_server():
+def key_server() -> Iterator[Any]:
     from .faults import KeyServer
 
     server = KeyServer()
@@ -515,7 +516,7 @@ def rs256(key: Any, kid: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_key_server_outage_is_503_and_never_counts_as_a_failed_credential(adapter, key_server):
+def test_key_server_outage_is_503_and_never_counts_as_a_failed_credential(adapter: Any, key_server: Any) -> None:
     import time
 
     from .test_jwks import KEY_1, jwk
@@ -532,7 +533,7 @@ def test_key_server_outage_is_503_and_never_counts_as_a_failed_credential(adapte
 
 @pytest.mark.slow
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_cold_start_concurrent_tokens_wait_for_one_key_fetch(adapter, key_server):
+def test_cold_start_concurrent_tokens_wait_for_one_key_fetch(adapter: Any, key_server: Any) -> None:
     from .test_jwks import KEY_1, jwk
 
     key_server.document = {"keys": [jwk(KEY_1, "k1")]}
@@ -543,7 +544,7 @@ def test_cold_start_concurrent_tokens_wait_for_one_key_fetch(adapter, key_server
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_rg_2026_28_jwks_redirect_is_not_followed(adapter, key_server):
+def test_rg_2026_28_jwks_redirect_is_not_followed(adapter: Any, key_server: Any) -> None:
     from .faults import KeyServer
     from .test_jwks import ATTACKER, jwk
 
