@@ -612,3 +612,24 @@ def test_rg_2026_17_ignored_mode_is_for_apps_that_honour_no_override() -> None:
     assert send("POST", "/api/items/7", {**USER, "X-Method-Override": "DELETE"}).json() == {"ran": "POST"}
     with pytest.raises(PolicyError, match=r"method_override: 'ignore' is not one of .*did you mean 'ignored'"):
         Policy.from_toml_string(OVERRIDE_POLICY.format(mode="ignore"))
+
+
+@pytest.mark.parametrize(("prefix", "path"), [
+    pytest.param("/app; Domain=evil.example", "/", id="cookie-attribute-injection"),
+    pytest.param("//evil.example", "/", id="protocol-relative"),
+    pytest.param("/app", "/app", id="plain-prefix-kept"),
+])
+def test_rg_2026_24_hostile_prefix_never_reaches_session_cookie_path(prefix: str, path: str) -> None:
+    import json
+
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from .support import session_flask_app, session_policy
+
+    app = ProxyFix(WSGIGuard(session_flask_app().wsgi_app, policy=session_policy("memory://")), x_prefix=1)
+    reply = call_wsgi(app, "POST", "/login", {"Content-Type": "application/json", "X-Forwarded-Prefix": prefix},
+                      body=json.dumps({"user": "alice"}).encode())
+    assert reply.status == 303
+    cookies = [value for name, value in reply.raw_headers if name.lower() == "set-cookie"]
+    assert len(cookies) == 1 and "evil" not in cookies[0]
+    assert f"; Path={path};" in cookies[0]
