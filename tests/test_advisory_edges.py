@@ -599,6 +599,21 @@ def test_rg_2026_17_method_override_is_judged(
 
 
 @pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_rg_2026_17_a_get_turned_into_a_login_post_is_throttled(kind: str, tmp_path: Path) -> None:
+    from urllib.parse import urlencode
+
+    from .test_advisory_throttle import PASSWORD, Client, make_policy
+
+    client = Client(kind, make_policy(tmp_path, max_failures=10, username_max=2))
+    client.login("alice")
+    client.login("alice")  # the username is locked now
+    form = urlencode({"username": "alice", "password": PASSWORD}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", OVERRIDE: "POST"}
+    assert client.send("GET", "/login", headers, form).status == 429  # the app may run it as the POST
+    assert client.send("GET", "/login").status == 200  # the form itself still answers
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
 def test_rg_2026_17_refuse_mode_refuses_any_override(kind: str) -> None:
     send = _override_send(kind, "refuse")
     assert send("POST", "/api/items/7", {**ADMIN, OVERRIDE: "PUT"}).status == 400
