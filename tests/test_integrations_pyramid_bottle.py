@@ -63,7 +63,7 @@ def log_in(app: Any, user: str, password: str) -> dict[str, str]:
     return {"Cookie": done["headers"]["set-cookie"].split(";")[0]}
 
 
-def test_anonymous_refused_and_browser_sent_to_login(app):
+def test_anonymous_refused_and_browser_sent_to_login(app: Any) -> None:
     assert send(app, "GET", "/api/me")["status"] == 401
     page = send(app, "GET", "/dashboard", {"Accept": BROWSER})
     assert page["status"] == 302 and page["headers"]["location"] == "/login?next=%2Fdashboard"
@@ -74,7 +74,7 @@ def test_anonymous_refused_and_browser_sent_to_login(app):
     pytest.param("alice", "alice-pass", 403, id="user"),
     pytest.param("root", "root-pass", 200, id="admin"),
 ])
-def test_the_apps_login_is_the_credential(app, user, password, admin):
+def test_the_apps_login_is_the_credential(app: Any, user: Any, password: Any, admin: Any) -> None:
     cookie = log_in(app, user, password)
     me = send(app, "GET", "/api/me", cookie)
     assert me["status"] == 200 and f'"username": "{user}"'.encode() in me["body"]
@@ -84,13 +84,13 @@ def test_the_apps_login_is_the_credential(app, user, password, admin):
     assert send(app, "GET", "/api/me", cookie)["status"] == 401
 
 
-def test_bearer_identity_reaches_the_view(app):
+def test_bearer_identity_reaches_the_view(app: Any) -> None:
     token = {"Authorization": "Bearer " + mint_token(JWT, subject="carol", roles=["admin"], aud="routeguard-example")}
     assert b'"username": "carol"' in send(app, "GET", "/api/me", token)["body"]
     assert send(app, "GET", "/admin", token)["status"] == 200
 
 
-def test_pyramid_security_policy_reads_the_guards_identity():
+def test_pyramid_security_policy_reads_the_guards_identity() -> None:
     pytest.importorskip("pyramid")
     DummyRequest = quietly_import("pyramid.testing").DummyRequest
 
