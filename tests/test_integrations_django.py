@@ -367,13 +367,13 @@ def drf_urls() -> Any:
     from rest_framework.response import Response
     from rest_framework.views import APIView
 
-    class Me(APIView):
+    class Me(APIView):  # type: ignore[misc]
         permission_classes = [IsAuthenticated]
 
         def get(self, request: Any) -> Any:
             return Response({"username": request.user.get_username()})
 
-    class Staff(APIView):
+    class Staff(APIView):  # type: ignore[misc]
         permission_classes = [IsAdminUser]  # is_staff: the "staff" role
 
         def get(self, request: Any) -> Any:
@@ -386,7 +386,7 @@ def drf_urls() -> Any:
     return module
 
 
-def test_drf_permissions_agree_with_the_guard():
+def test_drf_permissions_agree_with_the_guard() -> None:
     pytest.importorskip("rest_framework")
     from django.test import override_settings
 
