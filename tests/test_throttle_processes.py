@@ -96,7 +96,9 @@ def test_rg_2026_13_failed_logins_across_processes(
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
-def test_rg_2026_13_public_rules_across_processes(start, tmp_path, redis_server, store_kind):
+def test_rg_2026_13_public_rules_across_processes(
+    start: Any, tmp_path: Path, redis_server: Any, store_kind: str
+) -> None:
     store = shared_stores(tmp_path, redis_server)[store_kind]
     a, b = start("asgi", store, "--throttle", "4"), start("wsgi", store, "--throttle", "4")
     alice = bearer(token("alice"))
@@ -111,7 +113,9 @@ def test_rg_2026_13_public_rules_across_processes(start, tmp_path, redis_server,
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
-def test_rg_2026_13_report_mode_across_processes(start, tmp_path, redis_server, store_kind):
+def test_rg_2026_13_report_mode_across_processes(
+    start: Any, tmp_path: Path, redis_server: Any, store_kind: str
+) -> None:
     store = shared_stores(tmp_path, redis_server)[store_kind]
     options = ("--report", "--throttle", "3", "--username-limit", "2")
     a, b = start("asgi", store, *options), start("wsgi", store, *options)
