@@ -18,11 +18,12 @@ from typing import Any, Final
 
 from ..backends.base import Backend
 from ..backends.server_session import ServerSessionBackend
-from ..core.csrf import cross_origin
+from ..core.csrf import SAFE_METHODS, cross_origin
 from ..core.decision import Decision, Outcome, Reason
 from ..core.engine import ANONYMOUS, AuthResult, Engine, Route
 from ..core.firewall import Firewall
 from ..core.identity import Credential, Identity
+from ..core.override import OverrideError, override_methods
 from ..core.request import RequestView
 from ..core.responses import Response
 from ..errors import AmbiguousCookieError, AuthenticationError, ServiceUnavailableError
@@ -110,6 +111,7 @@ class Guard:
         self.checks = {rule.index: self.hooks.hook(rule.check, f"check {rule.check_name}")
                        for rule in runtime.rules if rule.check is not None}
         self.csrf_origins = frozenset(policy.csrf.trusted_origins) if policy.csrf.enabled else None
+        self.method_override = policy.method_override
         self.throttle = Throttle(policy.throttle, self.store, policy.login_url) if policy.throttle.enabled else None
         self._loaded: TTLCache[_Loaded] = TTLCache(_HOOK_CACHE_SIZE)
         self._members: TTLCache[bool] = TTLCache(_HOOK_CACHE_SIZE)
@@ -137,7 +139,16 @@ class Guard:
         route = self.engine.route(request)
         if isinstance(route, Decision):
             return route
-        public = route.rule is not None and route.rule.access == "public"
+        overrides: tuple[str, ...] = ()
+        if self.method_override != "ignored":
+            try:
+                overrides = override_methods(request)
+            except OverrideError as exc:
+                return Decision(Outcome.BAD_REQUEST, str(exc), route.rule)
+            if overrides and self.method_override == "refuse":
+                return Decision(Outcome.BAD_REQUEST, "method override refused (method_override = 'refuse')",
+                                route.rule)
+        public = route.rule is not None and route.rule.access == "public" and not overrides
         throttle = self.throttle
         if throttle is not None and throttle.is_login_post(request):
             try:
@@ -156,20 +167,16 @@ class Guard:
                     throttled = AuthResult(withheld=tuple(request.cookie_reads or ()))  # cookies too
                 auth = throttled
             if auth.cookie_based and self.csrf_origins is not None:
-                forged = cross_origin(request, self.csrf_origins)
+                forged = cross_origin(_as_unsafe(request, overrides), self.csrf_origins)
                 if forged is not None:  # refused even on public rules: the app sees the cookie too
                     return self.engine.refuse(Outcome.FORBIDDEN, forged, route, auth.identity)
-            decision = self.engine.authorize(route, auth)
-            membership, identity, rule = self.membership, auth.identity, route.rule
-            if (
-                decision.reason is Reason.TENANT
-                and membership is not None
-                and identity is not None
-                and (yield from self._member(membership, identity, route))
-            ):
-                decision = self.engine.authorize(route, auth, member=True)
-            if decision.outcome is Outcome.ALLOW and rule is not None and rule.check is not None:
-                decision = yield from self._check_owner(self.checks[rule.index], route, decision)
+            decision = yield from self._authorize(route, auth)
+            for method in overrides:  # the app may run any of them: each must be allowed too
+                if decision.outcome is not Outcome.ALLOW:
+                    break
+                judged = yield from self._authorize(self.engine.route_as(request, method), auth)
+                if judged.outcome is not Outcome.ALLOW:
+                    decision = dataclasses.replace(judged, reason=f"method override {method}: {judged.reason}")
             return _withholding(decision, auth.withheld)
         except ServiceUnavailableError as exc:
             # Nothing withheld: the credential was not rejected, and logout must still find it.
@@ -177,6 +184,21 @@ class Guard:
                 return self.engine.authorize(route, ANONYMOUS)  # a public page never needs the store
             logger.warning("refusing %s %s: %s", printable(request.method, 32), printable(request.path), exc)
             return Decision(Outcome.UNAVAILABLE, f"unavailable: {exc}", route.rule)
+
+    def _authorize(self, route: Route, auth: AuthResult) -> Generator[Effect, Any, Decision]:
+        """The rule's verdict on ``auth``, with the membership hook and the ``check``."""
+        decision = self.engine.authorize(route, auth)
+        membership, identity, rule = self.membership, auth.identity, route.rule
+        if (
+            decision.reason is Reason.TENANT
+            and membership is not None
+            and identity is not None
+            and (yield from self._member(membership, identity, route))
+        ):
+            decision = self.engine.authorize(route, auth, member=True)
+        if decision.outcome is Outcome.ALLOW and rule is not None and rule.check is not None:
+            decision = yield from self._check_owner(self.checks[rule.index], route, decision)
+        return decision
 
     def authenticate(self, request: RequestView) -> Generator[Effect, Any, AuthResult]:
         """Try every backend in order: each one that finds credentials must verify them, and
@@ -377,6 +399,15 @@ class Guard:
             would = response.status if response is not None else self.responder.render(decision, request).status
         log.write(entry(decision, request, status, would))
 
+
+
+def _as_unsafe(request: RequestView, overrides: tuple[str, ...]) -> RequestView:
+    """``request`` as the CSRF check must see it: a GET the app may run as a DELETE is unsafe."""
+    if request.method in SAFE_METHODS:
+        unsafe = next((method for method in overrides if method not in SAFE_METHODS), None)
+        if unsafe is not None:
+            return dataclasses.replace(request, method=unsafe)
+    return request
 
 
 def _withholding(decision: Decision, withheld: tuple[str, ...]) -> Decision:
