@@ -19,8 +19,8 @@ from typing import Any, Final
 from ..backends.base import Backend
 from ..backends.server_session import ServerSessionBackend
 from ..core.csrf import SAFE_METHODS, cross_origin
-from ..core.decision import Decision, Outcome
-from ..core.engine import ANONYMOUS, TENANT_REFUSAL, AuthResult, Engine, Route
+from ..core.decision import Decision, Outcome, Reason
+from ..core.engine import ANONYMOUS, AuthResult, Engine, Route
 from ..core.firewall import Firewall
 from ..core.identity import Credential, Identity
 from ..core.override import OverrideError, override_methods
@@ -190,7 +190,7 @@ class Guard:
         decision = self.engine.authorize(route, auth)
         membership, identity, rule = self.membership, auth.identity, route.rule
         if (
-            decision.reason == TENANT_REFUSAL
+            decision.reason is Reason.TENANT
             and membership is not None
             and identity is not None
             and (yield from self._member(membership, identity, route))
@@ -231,7 +231,7 @@ class Guard:
                 if credential.revocation_key is not None:
                     entry = revocation_entry(credential.revocation_key)
                     # An in-process store does no I/O: read it directly, without an effect round trip.
-                    revoked = store.get(entry) if store.local else (yield store.effect("get", entry))
+                    revoked = store.get(entry) if store.local else (yield store.get_effect(entry))
                     if revoked is not None:
                         raise AuthenticationError("credential revoked", genuine=True)
                     issued_at = credential.issued_at
@@ -239,7 +239,7 @@ class Guard:
                         raise AuthenticationError("logged out", genuine=True)
                 if credential.logout_key is not None and credential.issued_at is not None:
                     key = credential.logout_key
-                    not_before = store.get(key) if store.local else (yield store.effect("get", key))
+                    not_before = store.get(key) if store.local else (yield store.get_effect(key))
                     if not_before is not None and credential.issued_at < float(not_before):
                         raise AuthenticationError("logged out", genuine=True)
                 if accepted is None:
@@ -332,7 +332,7 @@ class Guard:
                                       decision.identity)
         if allowed:
             return decision
-        return self.engine.refuse(Outcome.FORBIDDEN, "check refused", route, decision.identity)
+        return self.engine.refuse(Outcome.FORBIDDEN, Reason.CHECK_REFUSED, route, decision.identity)
 
     def _throttle(
         self, throttle: Throttle, request: RequestView, route: Route, auth: AuthResult, public: bool
