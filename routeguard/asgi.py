@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
+from .backends.bearer import SUBPROTOCOL, without_token
 from .core.decision import Decision
 from .core.identity import Identity
 from .core.request import RequestView, route_path, without_cookies
@@ -14,7 +15,7 @@ from .core.responses import Response
 from .policy.model import Policy
 from .runtime.effects import resume_async
 from .runtime.guard import Guard
-from .runtime.throttle import asgi_login_body, usernames_in
+from .runtime.throttle import asgi_login_body
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -161,6 +162,8 @@ class ASGIGuard:
         self.app = app
         self.policy = policy
         self.guard = Guard.for_policy(policy)
+        # A bearer token offered as a websocket subprotocol is the guard's: the app never sees it.
+        self._subprotocol = any(getattr(b, "websocket_subprotocol", False) is True for b in self.guard.backends)
 
     def counters(self) -> dict[tuple[int | None, str, bool], int]:
         """Decisions so far by (rule position or None, outcome, report_only), for a dashboard."""
@@ -176,10 +179,9 @@ class ASGIGuard:
             request = request_from_scope(scope)
             usernames: tuple[str, ...] = ()
             throttle = guard.throttle
-            if throttle is not None and kind == "http" and throttle.is_login_post(request):
+            if throttle is not None and kind == "http" and throttle.reads_body(request):
                 body, receive = await asgi_login_body(receive)  # replayed to the app
-                if body is not None:
-                    usernames = usernames_in(request.headers.get("content-type"), body, throttle.config.username_field)
+                usernames = throttle.usernames(request, body)
             flow = guard.evaluate(request, usernames)
             try:
                 effect = next(flow)
@@ -204,6 +206,8 @@ class ASGIGuard:
             else:
                 scope["user"] = identity
                 scope["auth"] = _auth_credentials(identity)
+            if kind == "websocket" and self._subprotocol and SUBPROTOCOL in (scope.get("subprotocols") or ()):
+                send = _consume_subprotocol(scope, send)
             if guard.decision_log is None:
                 await self.app(scope, receive, send)
             else:
@@ -242,3 +246,22 @@ class ASGIGuard:
             await send({"type": "websocket.http.response.body", "body": response.body})
         else:
             await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
+
+
+def _consume_subprotocol(scope: Scope, send: Send) -> Send:
+    """Hide ``bearer, <token>`` from the app's subprotocols (scope and header), and answer with
+    ``bearer`` when the app accepts without choosing one: a browser requires the server to
+    echo one of the subprotocols it offered."""
+    remaining = without_token(list(scope["subprotocols"]))
+    scope["subprotocols"] = remaining
+    headers = [(k, v) for k, v in scope.get("headers") or () if k.lower() != b"sec-websocket-protocol"]
+    if remaining:
+        headers.append((b"sec-websocket-protocol", ", ".join(remaining).encode("latin-1")))
+    scope["headers"] = headers
+
+    async def echo(message: Message) -> None:
+        if message.get("type") == "websocket.accept" and not message.get("subprotocol"):
+            message = {**message, "subprotocol": SUBPROTOCOL}
+        await send(message)
+
+    return echo

@@ -1,4 +1,5 @@
-"""The ``routeguard`` console script: ``check``, ``explain``, ``routes`` and ``init``.
+"""The ``routeguard`` console script: ``check``, ``explain``, ``routes``, ``init``, ``suggest``
+and ``diff``.
 
 Exit status: 0 success; 1 the policy has errors, the app cannot be imported, or (with
 ``--strict``) there are lint findings, routes falling to default deny or rules matching no
@@ -10,9 +11,10 @@ command needs a secret in the environment, and none prints one.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -20,14 +22,15 @@ from . import __version__
 from .core.identity import Identity
 from .errors import ExplainInputError, RouteGuardError, UsageError
 from .policy.model import Policy
+from .tools import diff
 from .tools import matrix as mx
 from .tools.explain import explain, render_json, render_text
-from .tools.introspect import AppRoute, list_routes, load_app
+from .tools.introspect import AppImportError, AppRoute, list_routes, load_app
 from .tools.lint import lint
-from .tools.matrix_html import render_html
+from .tools.matrix_html import render_diff_html, render_html
 from .tools.starter import starter_policy
-from .tools.suggest import render_policy, suggested_rules, would_refuse
-from .tools.traffic import read_log
+from .tools.suggest import observed_routes, render_policy, suggested_rules, would_refuse
+from .tools.traffic import overlay, read_log
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -113,12 +116,31 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_routes(args: argparse.Namespace, out: TextIO) -> int:
     """List the app's routes with the rule deciding each: the permission matrix."""
     policy = _load_policy(args.rules)  # first: a bad policy should not wait for an app import
-    routes = _app_routes(args.app)
+    observations = read_log(args.log) if args.log else None
+    try:
+        routes = _app_routes(args.app)
+    except AppImportError as exc:
+        if not observations:
+            raise
+        print(f"routeguard: warning: {_one_line(str(exc)).split(';')[0]}; showing the routes seen in {args.log}",
+              file=sys.stderr)
+        routes = observed_routes(observations)
     result = mx.build(routes, policy, app=args.app, source=args.rules)
-    renderers: dict[str, Callable[[mx.Matrix], str]] = {
-        "table": mx.render_table, "markdown": mx.render_markdown, "json": mx.render_json, "html": render_html,
-    }
-    text = renderers[args.format](result)
+    traffic = None
+    if observations is not None:
+        traffic = overlay([(row.route.path, row.method) for row in result.rows], result.identities, observations,
+                          policy)
+    if args.format == "html":
+        text = render_html(result, traffic=traffic)
+    elif args.format == "json":
+        data = mx.to_json(result)
+        if traffic is not None:
+            for i, row in enumerate(data["routes"]):
+                row["traffic"] = {name: {"requests": t.requests, "would_refuse": t.refused}
+                                  for (j, name), t in traffic.items() if j == i}
+        text = json.dumps(data, indent=2) + "\n"
+    else:
+        text = {"table": mx.render_table, "markdown": mx.render_markdown}[args.format](result)
     _write(text, args.output, out)
     problems = bool(result.default_deny_rows or result.unused_rules)
     return EXIT_ERROR if problems and args.strict else EXIT_OK
@@ -149,6 +171,20 @@ def cmd_suggest(args: argparse.Namespace, out: TextIO) -> int:
         else:
             print(f"# {args.rules} refuses none of the requests the app answered with success", file=sys.stderr)
     return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
+    """The cells of the permission matrix that change between two policies."""
+    old, new = diff.load_policy(args.old), diff.load_policy(args.new)
+    routes = _app_routes(args.app)
+    changes, _, after = diff.compare(routes, old, new)
+    if args.format == "html":
+        text = render_diff_html(changes, after, args.old, args.new)
+    else:
+        text = {"table": diff.render_table, "markdown": diff.render_markdown, "json": diff.render_json}[args.format](
+            changes)
+    _write(text, args.output, out)
+    return EXIT_ERROR if args.strict and any(c.widens for c in changes) else EXIT_OK
 
 
 # -- parser --------------------------------------------------------------------------------------
@@ -192,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     routes.add_argument("--rules", required=True, metavar="FILE", help="the policy (TOML)")
     routes.add_argument("--format", choices=("table", "markdown", "json", "html"), default="table")
     routes.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    routes.add_argument("--log", metavar="FILE", help="a decision log: requests seen and would-be refusals per "
+                        "cell (and the routes seen, when the app's own cannot be read)")
     routes.add_argument("--strict", action="store_true",
                         help="exit 1 when a route falls to default deny or a rule matches no route")
     routes.set_defaults(handler=cmd_routes)
@@ -211,6 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
     suggest.add_argument("--rules", metavar="POLICY", help="the current policy: show its would-be refusals")
     suggest.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     suggest.set_defaults(handler=cmd_suggest)
+
+    dif = sub.add_parser("diff", help="what a policy change does to access",
+                         description="Judge two policies on the same app and print every cell of the permission "
+                         "matrix that changes (route, method, identity: before -> after). OLD or NEW may be "
+                         "REV:PATH to read a policy from git.")
+    dif.add_argument("app", metavar="MODULE:APP", help="e.g. myproject.main:app")
+    dif.add_argument("old", metavar="OLD", help="the policy before (a file, or REV:PATH)")
+    dif.add_argument("new", metavar="NEW", help="the policy after (a file, or REV:PATH)")
+    dif.add_argument("--strict", action="store_true", help="exit 1 when any cell widens access")
+    dif.add_argument("--format", choices=("table", "markdown", "json", "html"), default="table")
+    dif.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    dif.set_defaults(handler=cmd_diff)
     return parser
 
 

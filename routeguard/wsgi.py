@@ -12,7 +12,7 @@ from .core.request import RequestView, without_cookies
 from .policy.model import Policy
 from .runtime.effects import run_sync
 from .runtime.guard import Guard
-from .runtime.throttle import usernames_in, wsgi_login_body
+from .runtime.throttle import wsgi_login_body
 
 Environ = MutableMapping[str, Any]
 StartResponse = Callable[..., Any]
@@ -154,10 +154,8 @@ class WSGIGuard:
             request = request_from_environ(environ)
             usernames: tuple[str, ...] = ()
             throttle = guard.throttle
-            if throttle is not None and throttle.is_login_post(request):
-                body = wsgi_login_body(environ)  # put back for the app
-                if body is not None:
-                    usernames = usernames_in(request.headers.get("content-type"), body, throttle.config.username_field)
+            if throttle is not None and throttle.reads_body(request):
+                usernames = throttle.usernames(request, wsgi_login_body(environ))  # the body is put back
             decision = run_sync(guard.evaluate(request, usernames))
         except Exception as exc:
             request = RequestView(method=str(environ.get("REQUEST_METHOD", "GET")), path="?")

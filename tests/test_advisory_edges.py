@@ -2,6 +2,8 @@
 
 RG-2026-12  WSGIGuard did not recognise an ``Upgrade: websocket`` request as a handshake: a
             flask-sock websocket accepted a cross-site handshake carrying the victim's cookie.
+RG-2026-15  Matching backtracked: ``/**/a/**/a/**/z`` against 3000 ``a`` segments cost seconds of CPU
+            per request. Matching is now a lazily built DFA over segments (linear in the path).
 RG-2026-18  A tenant parameter after ``**`` was ambiguous: ``/tenants/**/orgs/{org_id}/**`` judged
             one tenant while Starlette's greedy ``{path}`` handed the app another.
 RG-2026-20  ``methods = ["ALL"]`` loaded and never applied (a ``deny`` that denied nothing).
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import random
+import re
 import subprocess
 import sys
 import time
@@ -21,8 +25,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from routeguard import ASGIGuard, Policy, PolicyError, Rule, WSGIGuard
+from routeguard.core.rules import ANY, LITERAL, CompiledRule, Matcher, match_segments, split_path
 from routeguard.testing import asgi_scope, call_asgi, call_wsgi, session_cookie, wsgi_environ
 
 from . import edges_apps
@@ -342,3 +349,119 @@ def test_rg_2026_24_uvicorn_root_path_cannot_point_location_off_site(tmp_path, r
         assert reply.headers.get("location", "/login?next=%2Fdashboard") == "/login?next=%2Fdashboard"
     finally:
         _stop(proc, log)
+
+
+# -- RG-2026-15: matching is linear in the path's length ---------------------------------------
+
+def _rules(*patterns: str) -> tuple[CompiledRule, ...]:
+    return Policy(rules=[Rule(path=p) for p in patterns]).compiled_rules
+
+
+def _work(matcher: Matcher, path: str) -> int:
+    before = matcher.work
+    matcher.match("GET", path)
+    return matcher.work - before
+
+
+@pytest.mark.parametrize(("patterns", "segment", "last"), [
+    pytest.param(["/**/a/**/a/**/z"], "a", None, id="issue-case"),
+    pytest.param(["/**/a/**/b/**"], "a", "c", id="a-b-globstars"),
+    pytest.param(["/**/a/**/a/**/a/**/a/**/z", "/x/**", "/**/{p}/q"], "a", "b", id="many-globstars"),
+])
+def test_rg_2026_15_match_work_does_not_grow_with_the_path(patterns, segment, last):
+    def path(n: int) -> str:
+        return "/" + "/".join([segment] * n + ([last] if last else []))
+
+    matcher = Matcher(_rules(*patterns))
+    first = _work(matcher, path(3000))
+    assert first <= 200  # a few DFA states, each built once
+    assert _work(matcher, path(6000)) == 0  # every state already built: one dict lookup per segment
+    # With no cache at all every transition is built per segment: still linear, by a constant factor.
+    uncached = Matcher(_rules(*patterns), max_states=0)
+    small, large = _work(uncached, path(1000)), _work(uncached, path(2000))
+    trie_size = sum(len(p.split("/")) for p in patterns) + 1
+    assert small <= trie_size * 1001
+    assert large <= 2 * small + trie_size
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_rg_2026_15_long_path_against_nested_globstars_through_both_adapters(kind):
+    policy = Policy(rules=[Rule(path="/**/a/**/a/**/z", access="deny"), Rule(path="/**/a/**/a", access="public")])
+    send = sender(kind, policy)
+    target = "/" + "/".join(["a"] * 3000)
+    assert send("GET", target).status == 404  # public rule: the app answers (no such route)
+    assert send("GET", target + "/z").status == 401  # the deny rule comes first
+    matcher = policy._runtime.engine.matcher
+    assert matcher.work <= 200
+
+
+def _regex(rule: CompiledRule) -> re.Pattern[str]:
+    parts = []
+    for seg in rule.segments:
+        if seg.kind == LITERAL:
+            parts.append("/" + re.escape(seg.value))
+        elif seg.kind == ANY:
+            parts.append("(?:/[^/]*)*?")  # lazy: an earlier "**" takes as little as it can
+        else:
+            parts.append(f"/(?P<{seg.value}>[^/]+)" if seg.value else "/[^/]+")
+    return re.compile("".join(parts))
+
+
+def _oracles(rules: tuple[CompiledRule, ...], method: str, path: str) -> tuple[Any, Any]:
+    """Plain first match over match_segments, and over one regex per rule (independent)."""
+    segs, text = split_path(path), path[:-1] if path.endswith("/") else path
+    plain = regex = None
+    for rule in rules:
+        if rule.accepts(method):
+            if plain is None and (found := match_segments(rule.segments, segs)) is not None:
+                plain = (rule.index, found)
+            if regex is None and (hit := _regex(rule).fullmatch(text)) is not None:
+                regex = (rule.index, hit.groupdict())
+    return plain, regex
+
+
+WORDS = ["a", "b", "z"]
+nested_rules = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from(["a", "b", "z", "*", "**", "**", "{p}"]), max_size=7),
+        st.sampled_from([None, ("GET",), ("POST",)]),
+    ),
+    min_size=1, max_size=6,
+)
+paths = st.builds(lambda segs, slash: "/" + "/".join(segs) + slash,
+                  st.lists(st.sampled_from([*WORDS, "c", ""]), max_size=10), st.sampled_from(["", "/"]))
+
+
+def _pattern(parts: list[str]) -> str:
+    out: list[str] = []
+    for part in parts:
+        if part == "**" and out and out[-1] == "**":
+            continue
+        out.append(f"{{p{len(out)}}}" if part == "{p}" else part)
+    return "/" + "/".join(out)
+
+
+@settings(derandomize=True, database=None, max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(nested_rules, st.lists(st.tuples(st.sampled_from(["GET", "POST"]), paths), min_size=1, max_size=8))
+def test_rg_2026_15_dfa_agrees_with_first_match_for_nested_globstars(spec, probes):
+    rules = Policy(rules=[Rule(path=_pattern(parts), methods=list(m) if m else None) for parts, m in spec]
+                   ).compiled_rules
+    matchers = [Matcher(rules), Matcher(rules, max_states=0), Matcher(rules, max_states=3)]
+    for method, path in probes:
+        plain, regex = _oracles(rules, method, path)
+        assert plain == regex, (path, plain, regex)
+        for matcher in matchers:
+            found = matcher.match(method, path)
+            assert (None if found is None else (found[0].index, found[1])) == plain, (path, [r.pattern for r in rules])
+
+
+def test_rg_2026_15_captures_on_long_paths_are_exact():
+    rng = random.Random(15)
+    segs = [rng.choice("ab") for _ in range(3000)]
+    path = "/" + "/".join([*segs, "x", "7", "y"])
+    # {mid} between two "**" (computed by the linear two-pass match_segments); {last} from the end.
+    found = Matcher(_rules("/**/b/**/{mid}/x/**/{last}")).match("GET", path)
+    assert found is not None and found[1] == {"mid": segs[-1], "last": "y"}
+    found = Matcher(_rules("/{first}/**/{id}/y")).match("GET", path)
+    assert found is not None and found[1] == {"first": segs[0], "id": "7"}

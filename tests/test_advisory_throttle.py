@@ -429,3 +429,24 @@ def test_rg_2026_13_example_login_views_report_failed_logins(app):
     finally:
         for key in (username_key("bob"), client_key("testclient"), client_key("127.0.0.1")):
             throttle.store.delete(key)
+
+
+@pytest.mark.parametrize(("content_type", "body", "expected"), [
+    pytest.param("application/x-www-form-urlencoded", b"username=al%20ice&password=x", ("al ice",), id="form"),
+    pytest.param("application/x-www-form-urlencoded; charset=utf-8", b"username=a&username=b&username=c",
+                 ("a", "c"), id="form-repeated-first-and-last"),
+    pytest.param("application/json", b'{"username": "bob", "password": "x"}', ("bob",), id="json"),
+    pytest.param("application/vnd.api+json", b'{"username": "bob"}', ("bob",), id="json-suffix"),
+    pytest.param("application/json", b'{"username": "a", "username": "b"}', ("a", "b"), id="json-repeated"),
+    pytest.param("application/json", b'{"profile": {"username": "bob"}}', (), id="json-nested-is-not-the-field"),
+    pytest.param("application/json", b'{"username": 7}', (), id="json-not-a-string"),
+    pytest.param("application/json", b'["username", "bob"]', (), id="json-not-an-object"),
+    pytest.param("application/json", b'{"username": "bob"', (), id="json-malformed"),
+    pytest.param("application/x-www-form-urlencoded", b"username=\xff", (), id="not-utf8"),
+    pytest.param("multipart/form-data; boundary=x", b"--x\r\n", (), id="multipart-unread"),
+    pytest.param(None, b"username=bob", (), id="no-content-type"),
+])
+def test_rg_2026_13_the_login_username_is_read_from_form_and_json_bodies(content_type, body, expected):
+    from routeguard.runtime.throttle import usernames_in
+
+    assert usernames_in(content_type, body, "username") == expected

@@ -91,6 +91,17 @@ def test_suggested_policy_gives_recorded_traffic_the_apps_answers(
             assert got >= 400, (method, path, who)  # 404, 405: refused either way
         else:
             assert got == app_status, (method, path, who)
+    # the matrix of the suggested policy, from the routes the log shows: enforcing it breaks nothing seen
+    suggested_file = tmp_path / "suggested.toml"
+    suggested_file.write_text(out)
+    status, matrix, warning = call("routes", "tests.migration_apps.own_router:asgi_app", "--rules",
+                                   str(suggested_file), "--log", str(log), "--format", "json")
+    assert status == 0, warning
+    rows = json.loads(matrix)["routes"]
+    assert {(r["method"], r["path"]) for r in rows} >= {("GET", "/users/{user_id}"), ("PUT", "/users/{user_id}"),
+                                                        ("GET", "/reports/{report_id}"), ("GET", "/nowhere")}
+    assert sum(t["requests"] for r in rows for t in r["traffic"].values()) >= len(TRAFFIC)
+    assert all(t["would_refuse"] == 0 for r in rows for t in r["traffic"].values())
     # would-be refusals of the rule-less report policy: every request the app answered with success
     assert "no rule (default deny): 26 request(s)" in err
     assert "GET /health as anonymous: 1 request(s)" in err and "... and 6 more" in err

@@ -7,12 +7,19 @@ minted for another audience or issuer, parser differentials (duplicate JSON memb
 unknown ``crit`` extensions are refused before pyjwt sees the token) and oversized headers.
 Verified tokens are cached by SHA-256 digest until their ``exp``, so a repeated token costs
 no signature check; revocation is still checked on every request by the guard.
+
+Where a token may also come from: a cookie (``cookie``: a cookie credential, so the guard's
+CSRF origin check applies; ``csrf_cookie``/``csrf_header`` add Flask-JWT-Extended's double
+submit on unsafe methods, compared in constant time with the token's ``csrf`` claim) and a
+browser websocket's ``Sec-WebSocket-Protocol: bearer, <token>`` (``websocket_subprotocol``),
+never the query string, where tokens end up in access logs.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import re
 import time
@@ -25,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from ..core.claims import ClaimMap
+from ..core.csrf import SAFE_METHODS
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
 from ..runtime.cache import TTLCache
@@ -110,6 +118,52 @@ def public_key(pem: str | bytes, family: str) -> Any:
     return key
 
 
+#: The subprotocol a browser offers before its token (``new WebSocket(url, ["bearer", token])``).
+SUBPROTOCOL: Final = "bearer"
+
+
+def offered_subprotocols(header: str | None) -> list[str]:
+    """The subprotocols a websocket handshake offers, in order (``Sec-WebSocket-Protocol``)."""
+    return [item.strip() for item in header.split(",")] if header else []
+
+
+def subprotocol_token(header: str | None) -> str | None:
+    """The token offered right after ``bearer`` in ``Sec-WebSocket-Protocol``, or None."""
+    offered = offered_subprotocols(header)
+    if SUBPROTOCOL not in offered:
+        return None
+    position = offered.index(SUBPROTOCOL)
+    if position + 1 >= len(offered) or not offered[position + 1]:
+        raise AuthenticationError("bearer subprotocol offered without a token")
+    return offered[position + 1]
+
+
+def without_token(subprotocols: list[str]) -> list[str]:
+    """``subprotocols`` without ``bearer`` and the token offered after it (what the app sees)."""
+    if SUBPROTOCOL not in subprotocols:
+        return subprotocols
+    position = subprotocols.index(SUBPROTOCOL)
+    return subprotocols[:position] + subprotocols[position + 2:]
+
+
+def unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and payload of a compact JWT, parsed strictly, before any verification:
+    duplicate members, non-object segments and unknown ``crit`` extensions are refused."""
+    if not _TOKEN_SHAPE.fullmatch(token):
+        raise AuthenticationError("malformed token")
+    head_segment, payload_segment, _ = token.split(".")
+    header_claims = _strict_json(head_segment)
+    payload = _strict_json(payload_segment)
+    if "crit" in header_claims:
+        raise AuthenticationError("unsupported critical header")
+    return header_claims, payload
+
+
+def unverified_header(token: str) -> dict[str, Any]:
+    """The strictly parsed header of a compact JWT (see :func:`unverified_parts`)."""
+    return unverified_parts(token)[0]
+
+
 def _strict_json(segment: str) -> dict[str, Any]:
     """Decode one base64url JSON segment, refusing duplicate members and non-objects."""
 
@@ -132,7 +186,8 @@ def _strict_json(segment: str) -> dict[str, Any]:
 
 
 class BearerBackend:
-    """Verifies ``Authorization: Bearer <JWT>``.
+    """Verifies ``Authorization: Bearer <JWT>`` (or, when configured, the JWT in ``cookie`` or
+    offered as a websocket subprotocol).
 
     ``BearerBackend(algorithms=["HS256"], key=secret, audience="my-api")``; for asymmetric
     tokens pass a loaded public key, or ``resolve_key`` (a JWKS key set) that picks a key from
@@ -156,10 +211,20 @@ class BearerBackend:
         permissions_claim: str = "scope",
         tenants_claim: str = "tenants",
         max_header_bytes: int = 8192,
+        cookie: str | None = None,
+        csrf_cookie: str | None = None,
+        csrf_header: str | None = None,
+        websocket_subprotocol: bool = False,
         cache_size: int = 10_000,
         cache_bytes: int = 32 << 20,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if (csrf_cookie is None) != (csrf_header is None) or (csrf_cookie is not None and cookie is None):
+            raise PolicyError("auth.bearer: csrf_cookie and csrf_header go together, with cookie")
+        self.cookie = cookie
+        self.websocket_subprotocol = websocket_subprotocol
+        self.csrf_cookie = csrf_cookie
+        self.csrf_header = csrf_header.lower() if csrf_header is not None else None
         self.algorithms = list(algorithms)
         self.family = algorithm_family(self.algorithms)
         if (key is None) == (resolve_key is None):
@@ -182,28 +247,78 @@ class BearerBackend:
         self._cache: TTLCache[Credential] = TTLCache(cache_size, clock, maxbytes=cache_bytes)
 
     def authenticate(self, request: RequestView) -> Credential | Generator[Effect, Any, Credential] | None:
-        """The verified token's credential, None without a Bearer header, or a key-fetch flow."""
+        """The verified token's credential, None without a token, or a key-fetch flow."""
+        found = self.token(request)
+        if found is None:
+            return None
+        return self.finish(found[0], found[1], request)
+
+    def finish(
+        self, token: str, from_cookie: bool, request: RequestView
+    ) -> Credential | Generator[Effect, Any, Credential]:
+        """Verify ``token`` found in ``request``; a cookie token on an unsafe method also
+        passes the double submit when it is configured. (The guard applies the CSRF origin
+        check to a cookie token because this backend read a cookie to find it.)"""
+        result = self.verify(token)
+        if not from_cookie or self.csrf_cookie is None or request.method in SAFE_METHODS:
+            return result
+        if isinstance(result, Generator):
+            return self._double_submit_after(result, request)
+        self.double_submit(result, request)
+        return result
+
+    def token(self, request: RequestView) -> tuple[str, bool] | None:
+        """(token, read from the cookie?) from ``Authorization: Bearer`` or else the cookie."""
         header = request.headers.get("authorization")
-        if header is None:
-            return None
-        if len(header) > self.max_header_bytes:
-            raise AuthenticationError("authorization header too large")
-        scheme, _, token = header.strip().partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        token = token.strip()
+        if header is not None:
+            if len(header) > self.max_header_bytes:
+                raise AuthenticationError("authorization header too large")
+            scheme, _, token = header.strip().partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip(), False
+        if self.websocket_subprotocol and request.websocket:
+            offered = subprotocol_token(request.headers.get("sec-websocket-protocol"))
+            if offered is not None:
+                if len(offered) > self.max_header_bytes:
+                    raise AuthenticationError("subprotocol token too large")
+                return offered, False
+        if self.cookie is not None:
+            value = request.cookie(self.cookie)
+            if value is not None:
+                if len(value) > self.max_header_bytes:
+                    raise AuthenticationError("token cookie too large")
+                return value.strip(), True
+        return None
+
+    def double_submit(self, credential: Credential, request: RequestView) -> None:
+        """Refuse an unsafe request whose CSRF header does not equal both the CSRF cookie and
+        the token's ``csrf`` claim (Flask-JWT-Extended's double submit)."""
+        header = request.headers.get(self.csrf_header) if self.csrf_header else None
+        cookie = request.cookie(self.csrf_cookie) if self.csrf_cookie else None
+        claim = credential.identity.claims.get("csrf")
+        if not header or not cookie or not isinstance(claim, str) or not claim:
+            raise AuthenticationError("csrf double submit missing")
+        expected = claim.encode("utf-8", "surrogateescape")
+        same_header = hmac.compare_digest(header.encode("utf-8", "surrogateescape"), expected)
+        same_cookie = hmac.compare_digest(cookie.encode("utf-8", "surrogateescape"), expected)
+        if not (same_header and same_cookie):
+            raise AuthenticationError("csrf double submit mismatch")
+
+    def _double_submit_after(
+        self, flow: Generator[Effect, Any, Credential], request: RequestView
+    ) -> Generator[Effect, Any, Credential]:
+        credential = yield from flow
+        self.double_submit(credential, request)
+        return credential
+
+    def verify(self, token: str) -> Credential | Generator[Effect, Any, Credential]:
+        """Verify one compact JWT (cached by digest until its ``exp``)."""
         digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
         now = self._clock()
         cached = self._cache.get(digest, now)
         if cached is not None:
             return cached
-        if not _TOKEN_SHAPE.fullmatch(token):
-            raise AuthenticationError("malformed token")
-        head_segment, payload_segment, _ = token.split(".")
-        header_claims = _strict_json(head_segment)
-        _strict_json(payload_segment)
-        if "crit" in header_claims:
-            raise AuthenticationError("unsupported critical header")
+        header_claims = unverified_header(token)
         if header_claims.get("alg") not in self.algorithms:
             raise AuthenticationError("algorithm not allowed")
         if self._resolve_key is None:

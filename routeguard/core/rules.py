@@ -5,8 +5,9 @@ whole segment) is zero or more segments, ``{name}`` is one non-empty segment cap
 ``name``, anything else matches literally and case-sensitively. Patterns are always anchored
 at both ends: ``/health`` never covers ``/healthcheck``.
 
-All rules compile into one segment trie, so the cost of a lookup follows the depth of the
-path, not the number of rules, while the answer stays exactly "the first rule, in policy
+All rules compile into one segment trie, run as a lazily built DFA over the path's segments:
+the cost of a lookup is linear in the path's length, whatever the number of rules or of
+``**`` in them (no backtracking), while the answer stays exactly "the first rule, in policy
 order, whose pattern and methods match".
 """
 
@@ -110,39 +111,39 @@ def ambiguous_params(segments: Sequence[Segment]) -> tuple[str, ...]:
 def match_segments(segments: Sequence[Segment], path: Sequence[str]) -> dict[str, str] | None:
     """Match one pattern against split path segments; the captured params, or None.
 
-    Dynamic programming over (pattern position, path position), so several ``**`` in one
-    pattern stay linear in the product of the two lengths.
+    Two passes, each linear in ``len(segments) * len(path)`` whatever the ``**`` count: a
+    backward pass marks which pattern suffixes can match which path suffixes, then a forward
+    pass lets each ``**`` take as little as it can (so an ambiguous capture is the leftmost).
     """
     n_pat, n_path = len(segments), len(path)
-    failed: set[tuple[int, int]] = set()
+    can = [bytearray(n_path + 1) for _ in range(n_pat + 1)]  # can[p][i]: segments[p:] matches path[i:]
+    can[n_pat][n_path] = 1
+    for p in range(n_pat - 1, -1, -1):
+        seg, row, after = segments[p], can[p], can[p + 1]
+        if seg.kind == ANY:
+            row[n_path] = after[n_path]
+            for i in range(n_path - 1, -1, -1):
+                row[i] = after[i] or row[i + 1]
+        elif seg.kind == LITERAL:
+            for i in range(n_path):
+                row[i] = after[i + 1] and path[i] == seg.value
+        else:
+            for i in range(n_path):
+                row[i] = after[i + 1] and path[i] != ""
+    if not can[0][0]:
+        return None
     captured: dict[str, str] = {}
-
-    def walk(p: int, i: int) -> bool:
-        while p < n_pat:
-            seg = segments[p]
-            if seg.kind == ANY:
-                if (p, i) in failed:
-                    return False
-                for j in range(i, n_path + 1):
-                    if walk(p + 1, j):
-                        return True
-                failed.add((p, i))
-                return False
-            if i >= n_path:
-                return False
-            text = path[i]
-            if seg.kind == LITERAL:
-                if text != seg.value:
-                    return False
-            elif not text:
-                return False
-            elif seg.value:
-                captured[seg.value] = text
-            p += 1
-            i += 1
-        return i == n_path
-
-    return captured if walk(0, 0) else None
+    i = 0
+    for p, seg in enumerate(segments):
+        if seg.kind == ANY:
+            after = can[p + 1]
+            while not after[i]:  # can[p][i] holds, so some j >= i has after[j]
+                i += 1
+            continue
+        if seg.kind == ONE and seg.value:
+            captured[seg.value] = path[i]
+        i += 1
+    return captured
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -180,63 +181,93 @@ class CompiledRule:
 
 
 class _Node:
-    __slots__ = ("any", "leaf", "literals", "min_index", "nested", "one", "terminals")
+    """A trie node: one pattern prefix. A ``**`` node (its parent's ``any``) loops on any segment."""
 
-    def __init__(self) -> None:
+    __slots__ = ("any", "literals", "loops", "one", "terminals")
+
+    def __init__(self, loops: bool = False) -> None:
         self.literals: dict[str, _Node] = {}
         self.one: _Node | None = None
         self.any: _Node | None = None
-        self.terminals: list[CompiledRule] = []
-        self.min_index = 1 << 62
-        self.leaf = True  # no children: only the end of the path can match here
-        self.nested = False  # a "**" somewhere below this node
+        self.loops = loops
+        self.terminals: list[CompiledRule] = []  # appended in policy order
 
-    def seal(self) -> bool:
-        """Set ``leaf`` and ``nested`` over the subtree; True when it holds a ``**``."""
-        children = [*self.literals.values(), *(c for c in (self.one, self.any) if c is not None)]
-        self.leaf = not children
-        nested = False
-        for child in children:
-            nested = child.seal() or nested
-        self.nested = nested
-        return nested or self.any is not None
+
+class _State:
+    """A set of trie nodes the path so far can have reached (one state of the lazy DFA).
+
+    ``next`` caches the transition for each literal any of its nodes knows; every other
+    non-empty segment goes to ``other``, an empty one to ``empty`` (both computed once).
+    """
+
+    __slots__ = ("accept", "empty", "keys", "next", "nodes", "other")
+
+    def __init__(self, nodes: tuple[_Node, ...]) -> None:
+        self.nodes = nodes
+        self.next: dict[str, _State] = {}
+        self.keys = frozenset(key for node in nodes for key in node.literals)
+        self.other: _State | None = None
+        self.empty: _State | None = None
+        self.accept = tuple(sorted((rule for node in nodes for rule in node.terminals), key=lambda r: r.index))
+
+
+def _closure(nodes: Iterable[_Node]) -> tuple[_Node, ...]:
+    """``nodes`` plus the ``**`` nodes they lead to without consuming a segment."""
+    found: dict[int, _Node] = {}
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if id(node) not in found:
+            found[id(node)] = node
+            if node.any is not None:
+                stack.append(node.any)
+    return tuple(sorted(found.values(), key=id))
 
 
 _Captures = tuple[tuple[int, str], ...] | None
 
 
 def _capture_plan(segments: Sequence[Segment]) -> _Captures:
-    """Where each ``{param}`` sits in the path, when that is fixed (no ``**`` before it).
+    """Where each ``{param}`` sits in the path, when that is fixed: counted from the start
+    (no ``**`` before it) or from the end (negative: no ``**`` after it).
 
-    None means the position depends on what a ``**`` consumed: captures then come from
-    :func:`match_segments`.
+    None means a param lies between two ``**``: captures then come from :func:`match_segments`.
     """
+    stars = [i for i, seg in enumerate(segments) if seg.kind == ANY]
     plan = []
     for position, seg in enumerate(segments):
-        if seg.kind == ANY:
-            if any(later.kind == ONE and later.value for later in segments[position + 1:]):
-                return None
-            break
         if seg.kind == ONE and seg.value:
-            plan.append((position, seg.value))
+            if not stars or position < stars[0]:
+                plan.append((position, seg.value))
+            elif position > stars[-1]:
+                plan.append((position - len(segments), seg.value))
+            else:
+                return None
     return tuple(plan)
 
 
 class Matcher:
-    """All rules compiled into one trie; :meth:`match` returns the first matching rule.
+    """All rules compiled into one trie, run as a lazily built DFA over path segments.
 
     ``Matcher(rules).match("GET", "/orgs/acme/x")`` -> ``(rule, {"org_id": "acme"})`` or None.
+    Each path segment costs one dictionary lookup once the states it passes are built, and
+    building a state's transition costs at most the trie's size, so a match is linear in the
+    path's length for any policy (several ``**`` never backtrack). At most ``max_states``
+    states are kept; beyond that, new ones are built per request and dropped (memory stays
+    bounded whatever paths clients send). ``work`` counts trie nodes visited while building
+    transitions (a regression test bounds it).
     """
 
-    __slots__ = ("_plans", "_root", "rules")
+    __slots__ = ("_dead", "_plans", "_start", "_states", "max_states", "rules", "work")
 
-    def __init__(self, rules: Iterable[CompiledRule]) -> None:
+    def __init__(self, rules: Iterable[CompiledRule], max_states: int = 4096) -> None:
         self.rules: tuple[CompiledRule, ...] = tuple(rules)
-        self._root = _Node()
+        self.max_states = max_states
+        self.work = 0
+        root = _Node()
         self._plans: dict[int, _Captures] = {}
         for rule in self.rules:
-            node = self._root
-            node.min_index = min(node.min_index, rule.index)
+            node = root
             for seg in rule.segments:
                 if seg.kind == LITERAL:
                     node = node.literals.setdefault(seg.value, _Node())
@@ -244,87 +275,76 @@ class Matcher:
                     node.one = node.one or _Node()
                     node = node.one
                 else:
-                    node.any = node.any or _Node()
+                    node.any = node.any or _Node(loops=True)
                     node = node.any
-                node.min_index = min(node.min_index, rule.index)
             node.terminals.append(rule)
             self._plans[rule.index] = _capture_plan(rule.segments) if rule.params else ()
-        # terminals are appended in policy order already, so each list is sorted by index
-        self._root.seal()
+        self._states: dict[tuple[int, ...], _State] = {}
+        self._dead = self._intern(())
+        self._start = self._intern(_closure([root]))
+
+    def _intern(self, nodes: tuple[_Node, ...]) -> _State:
+        key = tuple(map(id, nodes))
+        state = self._states.get(key)
+        if state is None:
+            state = _State(nodes)
+            if len(self._states) < self.max_states:
+                self._states[key] = state
+        return state
+
+    def _step(self, state: _State, seg: str) -> _State:
+        """The state after ``seg`` (a transition not cached yet, or not cacheable)."""
+        if seg in state.keys:
+            target = self._transition(state, seg)
+            if self._states.get(tuple(map(id, target.nodes))) is target:
+                state.next[seg] = target  # only interned states: the cache stays bounded
+            return target
+        cached = state.other if seg else state.empty
+        if cached is not None:
+            return cached
+        target = self._transition(state, seg)
+        if self._states.get(tuple(map(id, target.nodes))) is target:
+            if seg:
+                state.other = target
+            else:
+                state.empty = target
+        return target
+
+    def _transition(self, state: _State, seg: str) -> _State:
+        reached: list[_Node] = []
+        for node in state.nodes:
+            self.work += 1
+            if node.loops:
+                reached.append(node)  # "**" takes this segment too
+            child = node.literals.get(seg)
+            if child is not None:
+                reached.append(child)
+            if seg and node.one is not None:
+                reached.append(node.one)
+        return self._intern(_closure(reached)) if reached else self._dead
 
     def match(self, method: str, path: str) -> tuple[CompiledRule, dict[str, str]] | None:
         """The first rule matching ``method`` and the decoded ``path``, with its captures."""
         if path.endswith("/"):
             path = path[:-1]
         segs = path[1:].split("/") if path else []
-        rules = self.rules
-        best = _search(self._root, segs, 0, len(segs), method, len(rules), None)
-        if best >= len(rules):
+        state, dead = self._start, self._dead
+        for seg in segs:
+            following = state.next.get(seg)
+            if following is None:
+                following = state.other  # a segment no literal of this state names (an id)
+                if following is None or not seg or seg in state.keys:
+                    following = self._step(state, seg)
+            state = following
+            if state is dead:
+                return None
+        for rule in state.accept:  # sorted by policy position: the first that takes the method
+            methods = rule.methods
+            if methods is None or method in methods:
+                break
+        else:
             return None
-        rule = rules[best]  # rule.index is its position in the policy
-        plan = self._plans[best]
+        plan = self._plans[rule.index]
         if not plan:
             return rule, {} if plan is not None else match_segments(rule.segments, segs) or {}
-        captured = {}
-        for position, name in plan:
-            captured[name] = segs[position]
-        return rule, captured
-
-
-def _search(
-    node: _Node, segs: list[str], i: int, n: int, method: str, best: int, seen: set[tuple[int, int]] | None
-) -> int:
-    """The smallest rule index below ``best`` matching ``segs[i:]`` from ``node``, else ``best``.
-
-    Literal-only stretches of the trie are walked in a loop; recursion happens only where a
-    segment can go two ways (a literal and a wildcard child).
-    """
-    while node.min_index < best:
-        one, star = node.one, node.any
-        if i == n:
-            for rule in node.terminals:  # sorted by index
-                if rule.index >= best:
-                    break
-                methods = rule.methods
-                if methods is None or method in methods:
-                    best = rule.index
-                    break
-        else:
-            seg = segs[i]
-            child = node.literals.get(seg)
-            if star is None and (one is None or not seg):
-                if child is None:
-                    return best
-                node, i = child, i + 1  # the only way on: no recursion
-                continue
-            if child is not None:
-                best = _search(child, segs, i + 1, n, method, best, seen)
-            if one is not None and seg:
-                if star is None:
-                    node, i = one, i + 1
-                    continue
-                best = _search(one, segs, i + 1, n, method, best, seen)
-        if star is not None and star.min_index < best:
-            # "**" consumes i..n segments. A "**" that ends its patterns can only finish at n.
-            if star.leaf:
-                return _search(star, segs, n, n, method, best, seen)
-            if not star.nested:
-                for j in range(i, n + 1):
-                    best = _search(star, segs, j, n, method, best, seen)
-                    if star.min_index >= best:
-                        break
-                return best
-            # Nested "**": (node, position) pairs already explored cannot improve on the best
-            # found since, so each is visited once (keeps several "**" polynomial).
-            if seen is None:
-                seen = set()
-            key = id(star)
-            for j in range(i, n + 1):
-                if (key, j) in seen:
-                    continue
-                seen.add((key, j))
-                best = _search(star, segs, j, n, method, best, seen)
-                if star.min_index >= best:
-                    break
-        return best
-    return best
+        return rule, {name: segs[position] for position, name in plan}

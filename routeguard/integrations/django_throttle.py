@@ -16,7 +16,7 @@ from ..core.request import RequestView
 from ..runtime.audit import logger
 from ..runtime.effects import run_sync
 from ..runtime.guard import Guard
-from ..runtime.throttle import MAX_LOGIN_BODY, Throttle, usernames_in
+from ..runtime.throttle import MAX_LOGIN_BODY, Throttle
 
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -40,9 +40,7 @@ def login_usernames(request: Any, view: RequestView, guard: Guard) -> tuple[str,
         values = [v for v in request.POST.getlist(field) if isinstance(v, str)]
         return tuple(dict.fromkeys((values[0], values[-1]))) if values else ()
     body = request.body
-    if len(body) > MAX_LOGIN_BODY:
-        return ()
-    return usernames_in(view.headers.get("content-type"), body, field)
+    return throttle.usernames(view, body if len(body) <= MAX_LOGIN_BODY else None)
 
 
 def _throttle_of(request: Any) -> tuple[Throttle, RequestView] | None:

@@ -37,6 +37,8 @@ from ..core.rules import (
 from ..errors import PatternError, PolicyError
 from ..stores import Store
 from .settings import (
+    ONE_TABLE,
+    TABLES,
     APIKeyConfig,
     APIKeyEntry,
     AuthConfig,
@@ -417,7 +419,7 @@ def _describe(exc: ValidationError, data: Mapping[str, Any], single_rule: bool =
     """Turn pydantic's errors into lines naming the rule position, path and key."""
     lines = []
     for error in exc.errors(include_url=False):
-        loc = list(error["loc"])
+        loc = [part for part in error["loc"] if part not in (ONE_TABLE, TABLES)]
         where = ""
         if single_rule:
             where = _rule_label(data, 0).replace("rule #1", "rule")

@@ -12,17 +12,30 @@ import contextvars
 import importlib
 import inspect
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, StrictBool, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    StrictBool,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from ..backends.apikey import APIKey, APIKeyBackend
 from ..backends.base import Backend
 from ..backends.bearer import HMAC, BearerBackend, algorithm_family, hmac_key, public_key
 from ..backends.custom import as_backend
+from ..backends.issuers import IssuerBearerBackend
 from ..backends.jwks import JWKSKeys
 from ..backends.server_session import ServerSessionBackend
 from ..backends.session import SessionCookieBackend
@@ -103,6 +116,16 @@ def import_ref(ref: Any, where: str) -> Any:
     return target
 
 
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
+
+
+def cookie_name(name: str) -> str:
+    """``name`` if it is a valid cookie name (an RFC 6265 token); ValueError otherwise."""
+    if not name or not all(c.isascii() and c.isprintable() and c not in ' ;,="()<>@:\\/[]?{}' for c in name):
+        raise ValueError(f"{name!r} is not a cookie name")
+    return name
+
+
 class BearerConfig(Model):
     """``[auth.bearer]``: JWTs in ``Authorization: Bearer``."""
 
@@ -126,6 +149,30 @@ class BearerConfig(Model):
     max_header_bytes: int = Field(default=8192, ge=256, le=65536)
     cache_size: int = Field(default=10_000, ge=0)
     cache_bytes: int = Field(default=32 << 20, ge=0)  # verified tokens cached, bounded in bytes too
+    cookie: str | None = None
+    csrf_cookie: str | None = None
+    csrf_header: str | None = None
+    websocket_subprotocol: StrictBool = False
+
+    @field_validator("cookie", "csrf_cookie")
+    @classmethod
+    def _cookie_name(cls, name: str | None) -> str | None:
+        return None if name is None else cookie_name(name)
+
+    @field_validator("csrf_header")
+    @classmethod
+    def _header_name(cls, name: str | None) -> str | None:
+        if name is not None and not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a header name such as 'X-CSRF-TOKEN'")
+        return name
+
+    @model_validator(mode="after")
+    def _double_submit(self) -> BearerConfig:
+        if (self.csrf_cookie is None) != (self.csrf_header is None):
+            raise ValueError("csrf_cookie and csrf_header turn on the double submit together; give both")
+        if self.csrf_cookie is not None and self.cookie is None:
+            raise ValueError("csrf_cookie needs cookie (the token cookie it protects)")
+        return self
 
     @field_validator("subject_claim", "roles_claim", "permissions_claim", "tenants_claim")
     @classmethod
@@ -179,6 +226,10 @@ class BearerConfig(Model):
             permissions_claim=self.permissions_claim,
             tenants_claim=self.tenants_claim,
             max_header_bytes=self.max_header_bytes,
+            cookie=self.cookie,
+            csrf_cookie=self.csrf_cookie,
+            csrf_header=self.csrf_header,
+            websocket_subprotocol=self.websocket_subprotocol,
             cache_size=self.cache_size,
             cache_bytes=self.cache_bytes,
         )
@@ -295,9 +346,7 @@ class SignedCookieConfig(Model):
     @field_validator("cookie")
     @classmethod
     def _cookie_name(cls, name: str) -> str:
-        if not name or not all(c.isascii() and c.isprintable() and c not in ' ;,="' for c in name):
-            raise ValueError(f"{name!r} is not a cookie name")
-        return name
+        return cookie_name(name)
 
     @model_validator(mode="after")
     def _age_matches_serializer(self) -> SignedCookieConfig:
@@ -372,14 +421,25 @@ class APIKeyConfig(Model):
         return APIKeyBackend(header=self.header, keys=[e.key() for e in entries])
 
 
+#: Where a request is searched for its bearer token: the same for every issuer.
+TRANSPORT_KEYS = ("cookie", "csrf_cookie", "csrf_header", "max_header_bytes", "websocket_subprotocol")
+
 BACKEND_NAMES = ("bearer", "session", "signed_cookie", "api_key", "custom")
+
+
+#: Tags of the two ``[auth.bearer]`` shapes; error messages leave them out of key paths.
+ONE_TABLE, TABLES = "<table>", "<tables>"
+Bearers = Annotated[
+    Annotated[BearerConfig, Tag(ONE_TABLE)] | Annotated[list[BearerConfig], Tag(TABLES)],
+    Discriminator(lambda value: TABLES if isinstance(value, list) else ONE_TABLE),
+]
 
 
 class AuthConfig(Model):
     """``[auth]``: authentication backends, tried in the order they are written, plus the
     optional identity loader that reloads the current user by subject."""
 
-    bearer: BearerConfig | None = None
+    bearer: Bearers | None = None
     session: SessionConfig | None = None
     signed_cookie: SignedCookieConfig | None = None
     api_key: APIKeyConfig | None = None
@@ -396,6 +456,35 @@ class AuthConfig(Model):
             written = [k for k in data if k in BACKEND_NAMES and data[k]]
             object.__setattr__(model, "order", written)
         return model
+
+    @field_validator("bearer")
+    @classmethod
+    def _issuers(cls, bearer: BearerConfig | list[BearerConfig] | None) -> BearerConfig | list[BearerConfig] | None:
+        if not isinstance(bearer, list):
+            return bearer
+        if not bearer:
+            raise ValueError("[[auth.bearer]] needs at least one table")
+        seen: set[str] = set()
+        for config in bearer:
+            issuers = [config.issuer] if isinstance(config.issuer, str) else list(config.issuer or ())
+            if not issuers:
+                raise ValueError("with several [[auth.bearer]] tables, each names its issuer (issuer = ...)")
+            for issuer in issuers:
+                if issuer in seen:
+                    raise ValueError(f"issuer {issuer!r} appears in two [[auth.bearer]] tables")
+                seen.add(issuer)
+        for key in TRANSPORT_KEYS:  # one request is searched once for its token
+            values = {repr(getattr(config, key)) for config in bearer}
+            if len(values) > 1:
+                raise ValueError(f"{key} must be the same in every [[auth.bearer]] table")
+        return bearer
+
+    @property
+    def bearers(self) -> list[BearerConfig]:
+        """The ``[auth.bearer]`` table(s) as a list (one per issuer)."""
+        if self.bearer is None:
+            return []
+        return self.bearer if isinstance(self.bearer, list) else [self.bearer]
 
     @model_validator(mode="after")
     def _order_names_configured(self) -> AuthConfig:
@@ -418,6 +507,8 @@ class AuthConfig(Model):
                 built += [as_backend(import_ref(ref, "auth.custom")) for ref in self.custom]
             elif name == "session":
                 built.append(self.session.build(store))  # type: ignore[union-attr]
+            elif name == "bearer" and isinstance(self.bearer, list):
+                built.append(IssuerBearerBackend([config.build() for config in self.bearer]))
             else:
                 built.append(getattr(self, name).build())
         return tuple(built)

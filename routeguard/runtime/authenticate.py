@@ -139,6 +139,9 @@ class Authenticator:
                     revoked = store.get(entry) if store.local else (yield store.effect("get", entry))
                     if revoked is not None:
                         raise AuthenticationError("credential revoked", genuine=True)
+                    issued_at = credential.issued_at
+                    if issued_at is not None and issued_at < store.not_before:  # the store lost revocations
+                        raise AuthenticationError("logged out", genuine=True)
                 if credential.logout_key is not None and credential.issued_at is not None:
                     key = credential.logout_key
                     not_before = store.get(key) if store.local else (yield store.effect("get", key))

@@ -94,6 +94,10 @@ class Throttle:
         until = self._lockouts.get(client, now)
         return None if until is None else _seconds(until - now)
 
+    def lockout(self, request: RequestView) -> int | None:
+        """:meth:`locked` for the request's client; nothing to compute while no one is locked."""
+        return self.locked(self.client(request)) if len(self._lockouts) else None
+
     def count_guess(self, client: str) -> Generator[Effect, Any, int | None]:
         """Count one guessed credential: Retry-After seconds once the client is over the limit."""
         known = self.locked(client)
@@ -112,6 +116,16 @@ class Throttle:
     def is_login_post(self, request: RequestView) -> bool:
         """A POST to ``login_url``: where passwords are guessed."""
         return request.method == "POST" and self.login_path is not None and _slashless(request.path) == self.login_path
+
+    def reads_body(self, request: RequestView) -> bool:
+        """A login POST whose body may name the username (form-encoded or JSON)."""
+        return self.is_login_post(request) and _body_kind(request.headers.get("content-type")) is not None
+
+    def usernames(self, request: RequestView, body: bytes | None) -> tuple[str, ...]:
+        """The username(s) the login POST ``body`` names (see :func:`usernames_in`)."""
+        if body is None:
+            return ()
+        return usernames_in(request.headers.get("content-type"), body, self.config.username_field)
 
     def login_refusal(self, client: str, usernames: tuple[str, ...]) -> Generator[Effect, Any, int | None]:
         """Retry-After seconds when the client or a username of a login POST is over its limit.
@@ -183,13 +197,13 @@ def usernames_in(content_type: str | None, body: bytes, field: str) -> tuple[str
     """The values of ``field`` in a form-encoded or JSON login body: the first and the last, as
     frameworks disagree on which a repeated field means (werkzeug the first, Django and
     Starlette the last). Empty for any other body."""
-    kind = (content_type or "").partition(";")[0].strip().lower()
+    kind = _body_kind(content_type)
     values: list[str] = []
     try:
         text = body.decode("utf-8")
-        if kind == "application/x-www-form-urlencoded":
+        if kind == "form":
             values = [v for k, v in parse_qsl(text, max_num_fields=_MAX_FIELDS) if k == field]
-        elif kind == "application/json" or kind.endswith("+json"):
+        elif kind == "json":
             top: list[tuple[str, Any]] = []
 
             def members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -203,6 +217,16 @@ def usernames_in(content_type: str | None, body: bytes, field: str) -> tuple[str
     if not values:
         return ()
     return tuple(dict.fromkeys((values[0], values[-1])))
+
+
+def _body_kind(content_type: str | None) -> str | None:
+    """``form`` or ``json`` for a body the username can be read from, else None."""
+    kind = (content_type or "").partition(";")[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        return "form"
+    if kind == "application/json" or kind.endswith("+json"):
+        return "json"
+    return None
 
 
 def wsgi_login_body(environ: MutableMapping[str, Any]) -> bytes | None:
@@ -259,7 +283,7 @@ def guess_verdict(
         if wait is None or public:
             return auth, None  # a public page ignores the invalid credential and answers
         return auth, (wait, "too many failed credentials")
-    if auth.identity is None or throttle.locked(throttle.client(request)) is None:
+    if auth.identity is None or throttle.lockout(request) is None:
         return auth, None
     if report:
         logger.info("would ignore the credentials of a locked-out client on %s", printable(request.path))

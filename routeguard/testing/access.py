@@ -92,10 +92,11 @@ def credentials(policy: Policy, identity: Identity | None, *, backend: str | Non
     auth = policy.auth
     names = [backend] if backend else auth.backend_order()
     for name in names:
-        if name == "bearer" and auth.bearer is not None:
-            if key is None and auth.bearer.secret_env is None and auth.bearer.secret is None and not backend:
+        if name == "bearer" and auth.bearers:
+            config = auth.bearers[0]
+            if key is None and config.secret_env is None and config.secret is None and not backend:
                 continue
-            return bearer_headers(auth.bearer, identity, key=key, ttl=ttl)
+            return bearer_headers(config, identity, key=key, ttl=ttl)
         if name == "session" and auth.session is not None and (backend or auth.session.format != "server"):
             return session_headers(auth.session, identity)
     wanted = f"a {backend!r} backend" if backend else "a bearer (HMAC) or signed-cookie session backend"

@@ -119,11 +119,13 @@ def policy_roles(policy: Policy) -> list[str]:
     return sorted({role for rule in policy.compiled_rules for role in rule.roles})
 
 
-def build(routes: Sequence[AppRoute], policy: Policy, *, app: str = "", source: str = "") -> Matrix:
-    """The matrix of ``routes`` under ``policy``."""
+def build(routes: Sequence[AppRoute], policy: Policy, *, app: str = "", source: str = "",
+          roles: Sequence[str] | None = None) -> Matrix:
+    """The matrix of ``routes`` under ``policy``; one column per role the policy names (or per
+    role of ``roles``, to compare two policies column by column)."""
     rules = policy.compiled_rules
     engine = Engine(rules, report=policy.mode == "report")
-    identities = (ANONYMOUS, AUTHENTICATED, *policy_roles(policy))
+    identities = (ANONYMOUS, AUTHENTICATED, *(policy_roles(policy) if roles is None else roles))
     classes = method_classes(rules)
     rows: list[Row] = []
     index: dict[tuple[str, str], int] = {}

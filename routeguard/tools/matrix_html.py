@@ -6,12 +6,18 @@ marked. Every value from the app or the policy is HTML-escaped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Final
 
 from .. import __version__
+from .diff import Change
 from .lint import describe_methods
 from .matrix import Cell, Matrix, Row
+from .traffic import Seen
+
+Changes = Mapping[tuple[int, str], Change]  # (row index, identity) -> the change of that cell
+Traffic = Mapping[tuple[int, str], Seen]  # (row index, identity) -> requests seen there
 
 _CSS: Final = """
 :root{--allow:#d7f5dd;--allow-ink:#115c26;--cond:#fff1bf;--cond-ink:#6b4f00;--login:#dbeafe;--login-ink:#1e3a8a;
@@ -62,6 +68,9 @@ background:#cf222e;color:#fff;letter-spacing:.03em}
 section.unused{margin-top:18px}
 section.unused h2{font-size:15px;margin:0 0 6px}
 section.unused li code{background:#eaeef2;padding:1px 5px;border-radius:4px}
+td.widen{box-shadow:inset 0 0 0 3px #cf222e}td.narrow{box-shadow:inset 0 0 0 3px #1a7f37}
+td.cell s{font-weight:400;opacity:.7}
+td.cell small.seen{color:#57606a}td.cell small.seen.bad{color:#a40e26;font-weight:700}
 footer{color:#8c959f;font-size:12px;padding:0 28px 24px}
 """
 
@@ -77,15 +86,25 @@ _WORDS: Final = {"allow": "allow", "tenant": "own tenant", "permission": "with p
                  "deny": "403 deny", "hidden": "404 hidden", "mixed": "mixed"}
 
 
-def _cell(cell: Cell) -> str:
+def _cell(cell: Cell, change: Change | None = None, seen: Seen | None = None) -> str:
     classes = ["cell", cell.label] + (["report"] if cell.report_only else [])
     note = cell.note + (" (report mode: logged, not enforced)" if cell.report_only else "")
     small = f"<small>{escape(cell.note)}</small>" if cell.label in ("mixed", "tenant", "permission") else ""
+    word = escape(_WORDS.get(cell.label, cell.label))
+    if change is not None:
+        classes.append("widen" if change.widens else "narrow")
+        before = escape(_WORDS.get(change.before.label, change.before.label))
+        word = f'<s title="before">{before}</s> &rarr; {word}'
+        note = f"before: {change.before.text()}; after: {change.after.text()}. {note}"
+    if seen is not None:
+        refused = f", {seen.refused} would be refused" if seen.refused else ""
+        small += f'<small class="seen{" bad" if seen.refused else ""}">{seen.requests} seen{refused}</small>'
     return (f'<td class="{" ".join(classes)}" title="{escape(note)}" data-label="{cell.label}">'
-            f"{escape(_WORDS.get(cell.label, cell.label))}{small}</td>")
+            f"{word}{small}</td>")
 
 
-def _row(matrix: Matrix, row: Row) -> str:
+def _row(matrix: Matrix, row: Row, index: int = 0, changes: Changes | None = None,
+         traffic: Traffic | None = None) -> str:
     method = "WS" if row.route.kind == "websocket" else row.method
     badge = '<span class="badge">DEFAULT DENY</span>' if row.default_deny else ""
     rules = "<br>".join(
@@ -93,7 +112,8 @@ def _row(matrix: Matrix, row: Row) -> str:
         for p in row.pieces
     ) or "-"
     endpoint = escape(row.route.endpoint)
-    cells = "".join(_cell(row.cells[name]) for name in matrix.identities)
+    cells = "".join(_cell(row.cells[name], (changes or {}).get((index, name)), (traffic or {}).get((index, name)))
+                    for name in matrix.identities)
     return (
         f'<tr class="{"dd" if row.default_deny else "ok"}">'
         f'<td class="method"><span class="m m-{escape(method)}">{escape(method)}</span></td>'
@@ -102,10 +122,21 @@ def _row(matrix: Matrix, row: Row) -> str:
     )
 
 
-def render_html(matrix: Matrix) -> str:
-    """The whole page."""
+def render_diff_html(changes: Sequence[Change], after: Matrix, old: str, new: str) -> str:
+    """The matrix under the new policy, each changed cell showing before -> after, widening
+    changes outlined in red."""
+    keys = {(row.route.path, "WS" if row.route.kind == "websocket" else row.method): i
+            for i, row in enumerate(after.rows)}
+    marked = {(keys[(c.path, c.method)], c.identity): c for c in changes if (c.path, c.method) in keys}
+    return render_html(after, changes=marked, title=f"Access changes: {old} -> {new}")
+
+
+def render_html(matrix: Matrix, *, changes: Changes | None = None, traffic: Traffic | None = None,
+                title: str = "Permission matrix") -> str:
+    """The whole page; ``changes`` marks changed cells (the diff view), ``traffic`` adds the
+    requests seen and would-be refusals per cell (``routes --log``)."""
     head = "".join(f'<th class="id" scope="col">{escape(name)}</th>' for name in matrix.identities)
-    rows = "\n".join(_row(matrix, row) for row in matrix.rows)
+    rows = "\n".join(_row(matrix, row, i, changes, traffic) for i, row in enumerate(matrix.rows))
     dd = len(matrix.default_deny_rows)
     chips = [
         f'<span class="chip"><b>{len(matrix.rows)}</b> routes</span>',
@@ -113,6 +144,16 @@ def render_html(matrix: Matrix) -> str:
         f'<span class="chip{" warn" if matrix.unused_rules else ""}"><b>{len(matrix.unused_rules)}</b> '
         "rules match no route</span>",
     ]
+    if changes is not None:
+        widen = sum(c.widens for c in changes.values())
+        chips.append(f'<span class="chip{" bad" if widen else ""}"><b>{len(changes)}</b> cells change, '
+                     f"<b>{widen}</b> widen access</span>")
+    if traffic is not None:
+        seen = sum(t.requests for t in traffic.values())
+        refused = sum(t.refused for t in traffic.values())
+        chips.append(f'<span class="chip"><b>{seen}</b> logged requests</span>')
+        chips.append(f'<span class="chip{" bad" if refused else ""}"><b>{refused}</b> would be refused '
+                     "when enforced</span>")
     if matrix.mode == "report":
         chips.append('<span class="chip warn">mode = report: refusals logged, not enforced</span>')
     legend = "".join(f'<span><i class="sw" style="background:{color}"></i>{escape(text)}</span>'
@@ -125,10 +166,10 @@ def render_html(matrix: Matrix) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Permission matrix: {escape(matrix.app)}</title>
+<title>{escape(title)}: {escape(matrix.app)}</title>
 <style>{_CSS}</style></head>
 <body>
-<header><h1>Permission matrix</h1>
+<header><h1>{escape(title)}</h1>
 <p class="sub">App <code>{escape(matrix.app)}</code> under policy <code>{escape(matrix.policy)}</code></p>
 <div class="chips">{"".join(chips)}</div></header>
 <div class="legend">{legend}</div>

@@ -25,6 +25,7 @@ from ..core.engine import AuthResult, Engine
 from ..core.request import RequestView
 from ..policy.model import Policy
 from .lint import STATIC_PREFIXES
+from .routeglob import AppRoute
 from .starter import specificity
 from .traffic import ANONYMOUS, ANY, AUTHENTICATED, MIN_SIBLINGS, PARAM, REFUSALS, Node, Observation, build_trie
 
@@ -138,21 +139,16 @@ def _param_name(previous: str, used: set[str]) -> str:
     return name
 
 
-def suggested_rules(observations: Sequence[Observation]) -> list[Suggested]:
-    """The rules covering ``observations``, most specific first."""
+def route_groups(observations: Sequence[Observation]) -> list[tuple[str, Node]]:
+    """The generalised route groups of ``observations``: (glob, trie node) for every node that
+    has observations of its own."""
     root = build_trie(observations)
     collapse(root)
-    rules: list[Suggested] = []
+    found: list[tuple[str, Node]] = []
 
     def walk(node: Node, segments: list[str], used: set[str]) -> None:
-        by_need: dict[str, list[str]] = {}
-        for method, need in sorted(_methods(node).items()):
-            if need is not None:
-                by_need.setdefault(need, []).append(method)
-        for need, methods in by_need.items():
-            seen = [s for s in node.seen if s.method in methods]
-            rules.append(Suggested("/" + "/".join(segments), tuple(methods), need, len(seen),
-                                   tuple(sorted({s.column for s in seen}))))
+        if node.seen:
+            found.append(("/" + "/".join(segments), node))
         for segment, child in node.children.items():
             if segment == PARAM:
                 name = _param_name(segments[-1] if segments else "", set(used))
@@ -161,6 +157,26 @@ def suggested_rules(observations: Sequence[Observation]) -> list[Suggested]:
                 walk(child, [*segments, segment], used)
 
     walk(root, [], set())
+    return found
+
+
+def observed_routes(observations: Sequence[Observation]) -> list[AppRoute]:
+    """The routes traffic shows, for an app whose router cannot be read."""
+    return [AppRoute(path, tuple(sorted({s.method for s in node.seen})), "observed", f"{len(node.seen)} request(s)")
+            for path, node in route_groups(observations)]
+
+
+def suggested_rules(observations: Sequence[Observation]) -> list[Suggested]:
+    """The rules covering ``observations``, most specific first."""
+    rules: list[Suggested] = []
+    for path, node in route_groups(observations):
+        by_need: dict[str, list[str]] = {}
+        for method, need in sorted(_methods(node).items()):
+            if need is not None:
+                by_need.setdefault(need, []).append(method)
+        for need, methods in by_need.items():
+            seen = [s for s in node.seen if s.method in methods]
+            rules.append(Suggested(path, tuple(methods), need, len(seen), tuple(sorted({s.column for s in seen}))))
     return sorted(rules, key=lambda r: (specificity(r.path), r.methods))
 
 

@@ -20,6 +20,7 @@ from typing import Final
 
 from ..core.identity import Identity
 from ..errors import RouteGuardError
+from ..policy.model import Policy
 
 ANONYMOUS: Final = "anonymous"
 AUTHENTICATED: Final = "authenticated"
@@ -143,3 +144,52 @@ def build_trie(observations: Iterable[Observation]) -> Node:
             node = node.child(PARAM if is_value(segment) else segment)
         node.seen.append(seen)
     return root
+
+
+@dataclass(slots=True)
+class Seen:
+    """Observed traffic on one matrix cell: requests, and those the policy would refuse."""
+
+    requests: int = 0
+    refused: int = 0
+
+
+def overlay(matrix_rows: Sequence[tuple[str, str]], identities: Sequence[str], observations: Iterable[Observation],
+            policy: Policy) -> dict[tuple[int, str], Seen]:
+    """Traffic per (row index, identity column) of a permission matrix whose rows are
+    ``(glob, method)`` (method ``*``: any). Each request counts on the most specific row whose glob
+    matches it, in each column it belongs to (every role it holds, else ``authenticated``), and
+    as refused when the app answered it with success but ``policy``, enforced, would refuse it:
+    what enforcing would break."""
+    from ..core.engine import AuthResult, Engine
+    from ..core.request import RequestView
+    from ..core.rules import Matcher
+    from ..policy.model import Rule
+    from .starter import specificity
+
+    globs = sorted({path for path, _ in matrix_rows}, key=lambda glob: (specificity(glob), glob))
+    matcher = Matcher(tuple(Rule(path=glob).compile(i) for i, glob in enumerate(globs)))
+    index = {(path, method): i for i, (path, method) in enumerate(matrix_rows)}
+    engine = Engine(policy.compiled_rules)
+    found: dict[tuple[int, str], Seen] = {}
+    for seen in observations:
+        hit = matcher.match(seen.method, seen.path)
+        if hit is None:
+            continue
+        glob = globs[hit[0].index]
+        method = "GET" if seen.method == "HEAD" else seen.method
+        row = index.get((glob, method), index.get((glob, "*")))
+        if row is None:
+            continue
+        identity = seen.identity()
+        refused = seen.status < 400 and engine.decide(RequestView(method=seen.method, path=seen.path),
+                                                      AuthResult(identity)).refused
+        if identity is None:
+            columns = [ANONYMOUS]
+        else:
+            columns = [role for role in seen.roles if role in identities] or [AUTHENTICATED]
+        for column in columns:
+            cell = found.setdefault((row, column), Seen())
+            cell.requests += 1
+            cell.refused += refused
+    return found
