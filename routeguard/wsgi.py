@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -14,7 +14,7 @@ from .runtime.effects import run_sync
 from .runtime.guard import Guard
 from .runtime.throttle import wsgi_login_body
 
-Environ = MutableMapping[str, Any]
+Environ = dict[str, Any]  # PEP 3333 (and typeshed): a builtin dict, so Flask/Django apps type-check
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 

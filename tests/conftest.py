@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,7 +37,7 @@ def send(request: pytest.FixtureRequest, policy: Policy) -> Send:
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory):
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A private redis-server for the whole test session (the suite never touches port 6379)."""
     import shutil
 
@@ -46,7 +49,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
-def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each kind of store, empty."""
     if request.param == "memory":
         return "memory://"
@@ -56,4 +59,4 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
     import redis
 
     redis.Redis.from_url(server.url).flushdb()
-    return server.url
+    return str(server.url)

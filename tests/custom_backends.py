@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from typing import Any
 
 from routeguard import AuthenticationError, Identity, RequestView
 
@@ -45,18 +46,18 @@ def function_backend(request: RequestView) -> Identity | None:
     return Identity.of("fn-user") if request.headers.get("x-fn") == "yes" else None
 
 
-def load_user(subject: str):
+def load_user(subject: str) -> Any:
     CALLS.append(subject)
     return USERS.get(subject)
 
 
-async def aload_user(subject: str):
+async def aload_user(subject: str) -> Any:
     CALLS.append(subject)
     await asyncio.sleep(0)
     return USERS.get(subject)
 
 
-def broken_loader(subject: str):
+def broken_loader(subject: str) -> None:
     raise ConnectionError("database down")
 
 
@@ -77,19 +78,19 @@ async def ais_member(identity: Identity, tenant: str) -> bool:
 DOCUMENTS = {"1": "alice", "2": "bob"}
 
 
-def owns_document(identity: Identity, params: dict) -> bool:
+def owns_document(identity: Identity, params: dict[str, str]) -> bool:
     if params["doc_id"] == "boom":
         raise LookupError("database said no")
     return DOCUMENTS.get(params["doc_id"]) == identity.subject
 
 
-async def aowns_document(identity: Identity, params: dict) -> bool:
+async def aowns_document(identity: Identity, params: dict[str, str]) -> bool:
     await asyncio.sleep(0)
     return owns_document(identity, params)
 
 
-EVENTS: list = []
+EVENTS: list[Any] = []
 
 
-def collect(event) -> None:
+def collect(event: Any) -> None:
     EVENTS.append(event)

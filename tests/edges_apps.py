@@ -34,7 +34,7 @@ def websocket_app() -> Any:
     def health() -> str:
         return "ok"
 
-    @sock.route("/ws")
+    @sock.route("/ws")  # type: ignore[untyped-decorator]
     def ws(socket: Any) -> None:
         identity = request.environ["routeguard.identity"]
         socket.send(f"secret data of {identity.subject}")

@@ -107,3 +107,58 @@ def thaw(path: Path) -> None:
         path.parent.chmod(0o755)
         for file in files:
             file.chmod(0o644)
+
+
+class KeyServer:
+    """A tiny JWKS server on a loopback address: serves ``document``, or fails (500), is slow
+    (``delay`` seconds), or redirects (302 to ``redirect``)."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.document: dict[str, Any] = {"keys": []}
+        self.hits = 0
+        self.failing = False
+        self.delay = 0.0
+        self.redirect: str | None = None
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.hits += 1
+                time.sleep(server.delay)
+                if server.redirect is not None:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirect)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if server.failing:
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = json.dumps(server.document).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.host = host
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.httpd.server_address[1]}/.well-known/jwks.json"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -9,6 +9,7 @@ from typing import Any
 
 import routeguard
 from routeguard import ASGIGuard, Policy, WSGIGuard
+from routeguard.core.identity import Credential
 from routeguard.testing import Reply, call_asgi, call_wsgi, mint_token, session_cookie
 
 JWT_SECRET = "tests-jwt-secret-0123456789abcdef-0123456789abcdef"
@@ -422,3 +423,9 @@ def session_cookie_of(reply: Reply, name: str = "session") -> str:
         if header.startswith(name + "="):
             return header.split(";", 1)[0]
     raise AssertionError(f"no {name} cookie in {set_cookies(reply)}")
+
+
+def verified(result: object) -> Credential:
+    """A backend's answer that must be a verified credential (not None, not an I/O flow)."""
+    assert isinstance(result, Credential), result
+    return result

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -70,7 +72,7 @@ MATRIX = [
 
 @pytest.mark.parametrize(("method", "target", "headers", "status"), MATRIX,
                          ids=[f"{m} {t} #{i}" for i, (m, t, _, _) in enumerate(MATRIX)])
-def test_access_matrix(send, method, target, headers, status):
+def test_access_matrix(send: Any, method: Any, target: Any, headers: Any, status: int) -> None:
     reply = send(method, target, headers)
     assert reply.status == status
     if status == 200 and method != "HEAD":
@@ -84,28 +86,28 @@ def test_access_matrix(send, method, target, headers, status):
                                       404: "Not Found"}[status]}
 
 
-def test_identity_reaches_the_app(send):
+def test_identity_reaches_the_app(send: Any) -> None:
     assert send("GET", "/api/x", USER).json()["subject"] == "alice"
     assert send("GET", "/api/x", USER_COOKIE).json()["subject"] == "carol"
     assert send("GET", "/health", USER).json()["subject"] == "alice"  # valid creds on public: identity set
     assert send("GET", "/health", EXPIRED).json()["subject"] is None
 
 
-def test_challenges(send):
+def test_challenges(send: Any) -> None:
     assert send("GET", "/api/x").headers["www-authenticate"] == "Bearer"
     assert send("GET", "/api/x", EXPIRED).headers["www-authenticate"] == 'Bearer error="invalid_token"'
     assert send("GET", "/api/x", BAD_COOKIE).headers["www-authenticate"] == 'Bearer error="invalid_token"'
     assert "www-authenticate" not in send("GET", "/admin", USER).headers
 
 
-def test_head_refusals_have_no_body(send):
+def test_head_refusals_have_no_body(send: Any) -> None:
     reply = send("HEAD", "/api/items")
     assert reply.status == 401 and reply.body == b""
     assert int(reply.headers["content-length"]) > 0
 
 
 @pytest.mark.parametrize(("method", "status"), [("GET", 302), ("HEAD", 302), ("POST", 303), ("DELETE", 303)])
-def test_browser_redirects_to_login_with_next(send, method, status):
+def test_browser_redirects_to_login_with_next(send: Any, method: Any, status: int) -> None:
     reply = send(method, "/api/items?page=2&sort=name", {"Accept": BROWSER})
     assert reply.status == status
     location = urlsplit(reply.headers["location"])
@@ -114,11 +116,11 @@ def test_browser_redirects_to_login_with_next(send, method, status):
     assert "no-store" in reply.headers["cache-control"]
 
 
-def test_browser_with_bad_credentials_is_redirected_too(send):
+def test_browser_with_bad_credentials_is_redirected_too(send: Any) -> None:
     assert send("GET", "/api/items", {"Accept": BROWSER, **EXPIRED}).status == 302
 
 
-def test_browser_refusals_are_html_without_reflection(send):
+def test_browser_refusals_are_html_without_reflection(send: Any) -> None:
     for target, headers, status in [("/admin/<script>", USER, 403), ("/secret/x", USER, 404),
                                     ("/public/..%2f<b>", {}, 400)]:
         reply = send("GET", target, {"Accept": BROWSER, **headers})
@@ -133,36 +135,36 @@ def test_browser_refusals_are_html_without_reflection(send):
     ("text/html", True), (BROWSER, True), ("text/html;q=0.5, application/json;q=0.9", False),
     ("text/*", True), ("text/html, application/json", False),
 ])
-def test_accept_negotiation(send, accept, browser):
+def test_accept_negotiation(send: Any, accept: Any, browser: Any) -> None:
     reply = send("GET", "/api/x", {"Accept": accept} if accept else {})
     assert reply.status == (302 if browser else 401)
 
 
-def test_next_survives_encoding_and_is_dropped_when_unsafe(send):
+def test_next_survives_encoding_and_is_dropped_when_unsafe(send: Any) -> None:
     reply = send("GET", "/api/caf%C3%A9?q=a%26b", {"Accept": BROWSER})
     assert parse_qs(urlsplit(reply.headers["location"]).query)["next"] == ["/api/caf%C3%A9?q=a%26b"]
 
 
-def test_websocket_matches_rules_on_asgi():
+def test_websocket_matches_rules_on_asgi() -> None:
     policy = Policy(rules=[Rule(path="/ws/admin", roles=["admin"]), Rule(path="/ws/{org}", tenant="org")],
                     auth={"bearer": {"algorithms": ["HS256"], "secret_env": "RG_TEST_JWT_SECRET", "audience": "tests"}})
     accepted = []
 
-    async def app(scope, receive, send):
+    async def app(scope: Any, receive: Any, send: Any) -> None:
         accepted.append(scope["routeguard.identity"].subject)
         await receive()
         await send({"type": "websocket.accept"})
 
     guard = ASGIGuard(app, policy=policy)
 
-    def connect(path, headers, extensions=None):
+    def connect(path: Any, headers: Any, extensions: Any=None) -> Any:
         scope = asgi_scope("GET", path, headers, kind="websocket", extensions=extensions)
         sent = []
 
-        async def receive():
+        async def receive() -> Any:
             return {"type": "websocket.connect"}
 
-        async def send(message):
+        async def send(message: Any) -> None:
             sent.append(message)
 
         asyncio.run(guard(scope, receive, send))
@@ -180,29 +182,29 @@ def test_websocket_matches_rules_on_asgi():
     assert accepted == ["root"]
 
 
-def test_lifespan_and_unknown_scopes_pass_through(policy):
+def test_lifespan_and_unknown_scopes_pass_through(policy: Any) -> None:
     seen = []
 
-    async def app(scope, receive, send):
+    async def app(scope: Any, receive: Any, send: Any) -> None:
         seen.append(scope["type"])
 
     guard = ASGIGuard(app, policy=policy)
-    asyncio.run(guard({"type": "lifespan", "asgi": {"version": "3.0"}}, None, None))
-    asyncio.run(guard({"type": "custom"}, None, None))
+    asyncio.run(guard({"type": "lifespan", "asgi": {"version": "3.0"}}, None, None))  # type: ignore[arg-type]
+    asyncio.run(guard({"type": "custom"}, None, None))  # type: ignore[arg-type]
     assert seen == ["lifespan", "custom"]
 
 
-def test_starlette_request_user_and_requires(policy):
+def test_starlette_request_user_and_requires(policy: Any) -> None:
     from starlette.applications import Starlette
     from starlette.authentication import requires
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     @requires("admin")
-    async def admin_only(request):
+    async def admin_only(request: Any) -> Any:
         return JSONResponse({"user": request.user.display_name, "scopes": request.auth.scopes})
 
-    async def anyone(request):
+    async def anyone(request: Any) -> Any:
         return JSONResponse({"authenticated": request.user.is_authenticated})
 
     app = ASGIGuard(Starlette(routes=[Route("/api/admin-only", admin_only), Route("/health", anyone)]), policy=policy)
@@ -215,17 +217,17 @@ def test_starlette_request_user_and_requires(policy):
     assert call_asgi(app, "GET", "/health", USER).json() == {"authenticated": True}
 
 
-def test_wsgi_returns_the_apps_iterable_and_close_reaches_it(policy):
+def test_wsgi_returns_the_apps_iterable_and_close_reaches_it(policy: Any) -> None:
     closed = []
 
     class Body:
-        def __iter__(self):
+        def __iter__(self) -> Iterator[Any]:
             yield b"hello"
 
-        def close(self):
+        def close(self) -> None:
             closed.append(True)
 
-    def app(environ, start_response):
+    def app(environ: Any, start_response: Any) -> Any:
         start_response("200 OK", [("Content-Type", "text/plain")])
         return Body()
 
@@ -242,14 +244,14 @@ def test_wsgi_returns_the_apps_iterable_and_close_reaches_it(policy):
     ("/api/items", "/app"), ("/admin/users/", "/app"), ("/", "/app"), ("/a%20b/c", "/mount/x"), ("/public/x", ""),
     ("/public/..%2fadmin", "/app"), ("/caf%C3%A9", "/app"),
 ])
-def test_both_adapters_judge_the_same_path(target, prefix):
+def test_both_adapters_judge_the_same_path(target: Any, prefix: Any) -> None:
     scope = asgi_scope("GET", target, root_path=prefix)
     environ = wsgi_environ("GET", target, script_name=prefix)
     a, w = request_from_scope(scope), request_from_environ(environ)
     assert (a.path, a.prefix, a.raw_path, a.query) == (w.path, w.prefix, w.raw_path, w.query)
 
 
-def test_mounted_app_judges_the_path_below_the_prefix(policy):
+def test_mounted_app_judges_the_path_below_the_prefix(policy: Any) -> None:
     asgi = ASGIGuard(starlette_app(), policy=policy)
     reply = call_asgi(asgi, "GET", "/api/items", {"Accept": BROWSER}, root_path="/app")
     assert reply.status == 302
@@ -262,11 +264,11 @@ def test_mounted_app_judges_the_path_below_the_prefix(policy):
     assert call_wsgi(wsgi, "GET", "/health", script_name="/app").status == 200
 
 
-def test_wsgi_invalid_utf8_path_is_rejected_even_without_raw_uri(policy):
+def test_wsgi_invalid_utf8_path_is_rejected_even_without_raw_uri(policy: Any) -> None:
     environ = wsgi_environ("GET", "/public/x")
     environ["PATH_INFO"] = b"/public/\xff.css".decode("latin-1")
     del environ["RAW_URI"]
-    started = {}
+    started: dict[str, Any] = {}
     body = WSGIGuard(lambda e, s: [b"app"], policy=policy)(environ, lambda status, headers: started.update(s=status))
     assert started["s"].startswith("400") and b"app" not in b"".join(body)
 
@@ -274,11 +276,11 @@ def test_wsgi_invalid_utf8_path_is_rejected_even_without_raw_uri(policy):
 class Exploding:
     name = "exploding"
 
-    def authenticate(self, request):
+    def authenticate(self, request: Any) -> None:
         raise RuntimeError("boom Bearer secret-token-value")
 
 
-def test_backend_crash_refuses_never_allows(send, policy, caplog):
+def test_backend_crash_refuses_never_allows(send: Any, policy: Any, caplog: pytest.LogCaptureFixture) -> None:
     guard_policy = Policy(rules=[Rule(path="/api/**"), Rule(path="/health", access="public")],
                           auth={"custom": [Exploding()]})
     from .support import sender
@@ -292,7 +294,9 @@ def test_backend_crash_refuses_never_allows(send, policy, caplog):
     assert "secret-token-value" not in caplog.text
 
 
-def test_engine_crash_refuses_with_503(policy, monkeypatch, caplog):
+def test_engine_crash_refuses_with_503(
+    policy: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     from routeguard.core.engine import Engine
 
     from .support import sender
@@ -307,10 +311,10 @@ def test_engine_crash_refuses_with_503(policy, monkeypatch, caplog):
     assert "ZeroDivisionError" in caplog.text
 
 
-def test_identity_in_scope_is_none_for_anonymous_public(policy):
+def test_identity_in_scope_is_none_for_anonymous_public(policy: Any) -> None:
     captured = {}
 
-    async def app(scope, receive, send):
+    async def app(scope: Any, receive: Any, send: Any) -> None:
         captured.update(scope)
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})

@@ -25,6 +25,8 @@ RG-2026-11  ``jwks_url`` accepted plain http to remote hosts (keys swappable in 
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,12 +53,12 @@ path = "/**"
 USER = bearer(token("alice", roles=("user",)))
 
 
-def test_rg_2026_01_wsgi_path_info_without_leading_slash():
+def test_rg_2026_01_wsgi_path_info_without_leading_slash() -> None:
     app = flask_app()
     guard = WSGIGuard(app.wsgi_app, policy=Policy.from_toml_string(ADMIN_FIRST))
     environ = wsgi_environ("GET", "/appadmin", USER)
     environ.update(SCRIPT_NAME="/app", PATH_INFO="admin", RAW_URI="/appadmin")
-    started = {}
+    started: dict[str, Any] = {}
     body = b"".join(guard(environ, lambda status, headers, exc=None: started.update(status=status)))
     assert started["status"].startswith("400"), body  # non_origin_form: never the admin handler
     relaxed = WSGIGuard(app.wsgi_app, policy=Policy.from_toml_string(
@@ -67,7 +69,7 @@ def test_rg_2026_01_wsgi_path_info_without_leading_slash():
 
 
 @pytest.mark.parametrize("method", ["delete", "Delete", "dElEtE"])
-def test_rg_2026_02_lowercase_methods_match_method_rules(method):
+def test_rg_2026_02_lowercase_methods_match_method_rules(method: Any) -> None:
     policy_ = Policy.from_toml_string(ADMIN_FIRST)
     for kind in ("asgi", "wsgi"):
         reply = sender(kind, policy_)(method, "/api/items/7", USER)
@@ -75,7 +77,7 @@ def test_rg_2026_02_lowercase_methods_match_method_rules(method):
 
 
 @pytest.mark.parametrize(("target", "admin_rule"), [("//admin", True), ("///admin/x", True), ("/x//admin", False)])
-def test_rg_2026_03_relaxed_empty_segments_are_judged_collapsed(target, admin_rule):
+def test_rg_2026_03_relaxed_empty_segments_are_judged_collapsed(target: Any, admin_rule: Any) -> None:
     relaxed = Policy.from_toml_string('[firewall]\nrelax = ["empty_segment"]\n' + ADMIN_FIRST)
     for kind in ("asgi", "wsgi"):
         reply = sender(kind, relaxed)("GET", target, USER)
@@ -86,7 +88,7 @@ def test_rg_2026_03_relaxed_empty_segments_are_judged_collapsed(target, admin_ru
 
 
 @pytest.mark.parametrize("kind", ["asgi", "wsgi"])
-def test_rg_2026_05_logout_kills_every_copy_of_a_signed_cookie(kind, tmp_path):
+def test_rg_2026_05_logout_kills_every_copy_of_a_signed_cookie(kind: str, tmp_path: Path) -> None:
     client = Client(kind, session_policy(f"sqlite:///{tmp_path}/s.db", session=STARLETTE_SESSION))
     older = cookie({"user_id": "carol", "roles": ["user"]}, signed_at=time.time() - 30)  # a stolen copy
     current = cookie({"user_id": "carol", "roles": ["user"], "flash": "x"}, signed_at=time.time() - 5)
@@ -100,7 +102,7 @@ def test_rg_2026_05_logout_kills_every_copy_of_a_signed_cookie(kind, tmp_path):
     assert client.send("GET", "/me", fresh).status == 200
 
 
-def test_rg_2026_08_model_copy_builds_a_new_guard():
+def test_rg_2026_08_model_copy_builds_a_new_guard() -> None:
     from starlette.applications import Starlette
 
     from routeguard import ASGIGuard
@@ -114,7 +116,7 @@ def test_rg_2026_08_model_copy_builds_a_new_guard():
         report.model_copy(update={"rules": [{"path": "/x", "access": "nobody"}]})
 
 
-def test_rg_2026_09_store_passwords_are_masked():
+def test_rg_2026_09_store_passwords_are_masked() -> None:
     secret = "s3cr3t-redis-password"
     policy_ = Policy.from_toml_string(f'[store]\nurl = "redis://:{secret}@127.0.0.1:1/0"\n', resolve_secrets=False)
     assert secret not in repr(policy_)
@@ -129,7 +131,7 @@ def test_rg_2026_09_store_passwords_are_masked():
     ("https://idp.example/jwks.json", True), ("http://127.0.0.1:8080/jwks", True), ("http://localhost/jwks", True),
     ("http://idp.example/jwks.json", False), ("ftp://idp.example/jwks", False),
 ])
-def test_rg_2026_11_jwks_needs_https_off_loopback(url, ok):
+def test_rg_2026_11_jwks_needs_https_off_loopback(url: Any, ok: Any) -> None:
     toml = f'[auth.bearer]\nalgorithms = ["RS256"]\njwks_url = "{url}"\n'
     if ok:
         assert Policy.from_toml_string(toml).backends

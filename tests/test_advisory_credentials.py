@@ -8,6 +8,7 @@ RG-2026-19  Single-string ``roles``/``tenants`` claims were split on spaces: ``r
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -33,7 +34,9 @@ def raw_token(**claims: object) -> str:
         pytest.param("/reports/x", {"scope": "profile reports:read"}, 200, id="scope-string-is-split"),
     ],
 )
-def test_rg_2026_19_single_string_claims_are_one_value_in_tokens(kind, path, claims, status):
+def test_rg_2026_19_single_string_claims_are_one_value_in_tokens(
+    kind: str, path: Any, claims: Any, status: int
+) -> None:
     send = sender(kind, Policy.from_toml_string(POLICY_TOML))
     assert send("GET", path, bearer(raw_token(**claims))).status == status
 
@@ -47,13 +50,15 @@ def test_rg_2026_19_single_string_claims_are_one_value_in_tokens(kind, path, cla
         pytest.param("/reports/x", {"permissions": "profile reports:read"}, 200, id="permissions-split"),
     ],
 )
-def test_rg_2026_19_single_string_claims_are_one_value_in_session_cookies(kind, path, session, status):
+def test_rg_2026_19_single_string_claims_are_one_value_in_session_cookies(
+    kind: str, path: Any, session: Any, status: int
+) -> None:
     send = sender(kind, Policy.from_toml_string(POLICY_TOML))
     assert send("GET", path, cookie({"user_id": "alice", **session})).status == status
 
 
 @pytest.mark.parametrize("kind", ["asgi", "wsgi"])
-def test_rg_2026_19_nested_single_string_roles_are_not_split(kind):
+def test_rg_2026_19_nested_single_string_roles_are_not_split(kind: str) -> None:
     text = POLICY_TOML.replace('audience = "tests"', 'audience = "tests"\nroles_claim = "realm_access.roles"')
     send = sender(kind, Policy.from_toml_string(text))
     tok = token("alice", roles=(), realm_access={"roles": "sales admin"})

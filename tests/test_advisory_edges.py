@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,7 +31,7 @@ from hypothesis import strategies as st
 
 from routeguard import ASGIGuard, Policy, PolicyError, Rule, WSGIGuard
 from routeguard.core.rules import ANY, LITERAL, CompiledRule, Matcher, match_segments, split_path
-from routeguard.testing import asgi_scope, call_asgi, call_wsgi, session_cookie, wsgi_environ
+from routeguard.testing import Reply, asgi_scope, call_asgi, call_wsgi, session_cookie, wsgi_environ
 
 from . import edges_apps
 from .support import bearer, free_port, require, sender, token
@@ -95,7 +96,7 @@ def _asgi_handshake(headers: dict[str, str]) -> tuple[str, list[str]]:
                  id="bearer-is-not-forgeable"),
     pytest.param({"Origin": "http://evil.example"}, "401", None, id="anonymous"),
 ])
-def test_rg_2026_12_websocket_handshake_origin_check_on_both_adapters(headers, status, subject):
+def test_rg_2026_12_websocket_handshake_origin_check_on_both_adapters(headers: Any, status: Any, subject: Any) -> None:
     wsgi_status, wsgi_seen = _wsgi_handshake({**HANDSHAKE, **headers})
     asgi_status, asgi_seen = _asgi_handshake({**HANDSHAKE, **headers})
     assert wsgi_status == status
@@ -105,11 +106,11 @@ def test_rg_2026_12_websocket_handshake_origin_check_on_both_adapters(headers, s
 
 
 @pytest.mark.parametrize("upgrade", ["websocket", "WebSocket", "h2c, websocket"])
-def test_rg_2026_12_any_websocket_upgrade_is_a_handshake(upgrade):
+def test_rg_2026_12_any_websocket_upgrade_is_a_handshake(upgrade: Any) -> None:
     assert _wsgi_handshake({**VICTIM, "Upgrade": upgrade, "Origin": "http://evil.example"})[0] == "403"
 
 
-def test_rg_2026_12_handshake_keeps_its_real_method():
+def test_rg_2026_12_handshake_keeps_its_real_method() -> None:
     # A POST dressed as a handshake is judged (and CSRF-checked) as a POST, never as a GET.
     policy = Policy.from_toml_string(WS_POLICY + '[[rules]]\npath = "/gets"\nmethods = ["GET"]\naccess = "public"\n')
     guard = WSGIGuard(lambda environ, start_response: [], policy=policy)
@@ -120,7 +121,7 @@ def test_rg_2026_12_handshake_keeps_its_real_method():
 
 
 @pytest.mark.slow
-def test_rg_2026_12_flask_sock_on_gunicorn_refuses_cross_site_handshake(tmp_path):
+def test_rg_2026_12_flask_sock_on_gunicorn_refuses_cross_site_handshake(tmp_path: Path) -> None:
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
 
@@ -136,12 +137,12 @@ def test_rg_2026_12_flask_sock_on_gunicorn_refuses_cross_site_handshake(tmp_path
     try:
         _wait_for(port, proc)
         with pytest.raises(InvalidStatus) as refused:
-            connect(url, origin="http://evil.example", additional_headers=VICTIM, open_timeout=10)  # type: ignore[arg-type]
+            connect(url, origin="http://evil.example", additional_headers=VICTIM, open_timeout=10)  # type: ignore[call-overload]
         assert refused.value.response.status_code == 403
         with pytest.raises(InvalidStatus) as refused:
             connect(url, additional_headers={**VICTIM, "Sec-Fetch-Site": "cross-site"}, open_timeout=10)
         assert refused.value.response.status_code == 403
-        with connect(url, origin=f"http://127.0.0.1:{port}", additional_headers=VICTIM,  # type: ignore[arg-type]
+        with connect(url, origin=f"http://127.0.0.1:{port}", additional_headers=VICTIM,  # type: ignore[call-overload]
                      open_timeout=10) as socket:
             assert socket.recv(timeout=10) == "secret data of victim"
     finally:
@@ -195,7 +196,7 @@ path = "{path}"
     pytest.param("/t/{org_id}/**/{doc}/**", 'check = "tests.custom_backends:owns_document"', "check", "doc",
                  id="check-param"),
 ])
-def test_rg_2026_18_ambiguous_captured_parameter_is_a_load_error(path, extra, key, name):
+def test_rg_2026_18_ambiguous_captured_parameter_is_a_load_error(path: Any, extra: Any, key: Any, name: Any) -> None:
     with pytest.raises(PolicyError) as raised:
         Policy.from_toml_string(TENANT_POLICY.format(path=path, extra=extra), resolve_secrets=False)
     message = str(raised.value)
@@ -210,11 +211,11 @@ def test_rg_2026_18_ambiguous_captured_parameter_is_a_load_error(path, extra, ke
     pytest.param("/tenants/{org_id}/**/x/**", id="globstars-after-only"),
     pytest.param("/**/{org_id}/{doc}", id="fixed-from-the-end"),
 ])
-def test_rg_2026_18_param_on_one_side_of_globstars_loads(path):
+def test_rg_2026_18_param_on_one_side_of_globstars_loads(path: Any) -> None:
     Policy.from_toml_string(TENANT_POLICY.format(path=path, extra='tenant = "org_id"'), resolve_secrets=False)
 
 
-def test_rg_2026_18_unambiguous_tenant_is_the_one_the_app_gets_on_both_adapters():
+def test_rg_2026_18_unambiguous_tenant_is_the_one_the_app_gets_on_both_adapters() -> None:
     from flask import Flask, jsonify
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
@@ -229,7 +230,8 @@ def test_rg_2026_18_unambiguous_tenant_is_the_one_the_app_gets_on_both_adapters(
     asgi = ASGIGuard(Starlette(routes=[Route("/tenants/{p:path}/orgs/{org_id}", starlette_view)]), policy=policy)
     wsgi = WSGIGuard(flask.wsgi_app, policy=policy)
     acme = bearer(token("mallory", tenants=("acme",)))
-    for send in (lambda *a: call_asgi(asgi, *a), lambda *a: call_wsgi(wsgi, *a)):
+    sends: list[Callable[..., Reply]] = [lambda *a: call_asgi(asgi, *a), lambda *a: call_wsgi(wsgi, *a)]
+    for send in sends:
         assert send("GET", "/tenants/v1/orgs/acme/orgs/globex", acme).status == 403  # judged on globex
         reply = send("GET", "/tenants/v1/orgs/globex/orgs/acme", acme)
         assert reply.status == 200 and reply.json() == {"org_id": "acme"}
@@ -246,7 +248,7 @@ def test_rg_2026_18_unambiguous_tenant_is_the_one_the_app_gets_on_both_adapters(
     pytest.param("FETCH", "is not an HTTP method (RFC 9110, PATCH or WebDAV)", id="unknown"),
     pytest.param(" GET", "is not an HTTP method", id="padded"),
 ])
-def test_rg_2026_20_unknown_method_is_a_load_error(method, expected):
+def test_rg_2026_20_unknown_method_is_a_load_error(method: Any, expected: Any) -> None:
     text = ('[[rules]]\npath = "/login"\naccess = "public"\n'
             f'[[rules]]\npath = "/x"\nmethods = ["GET", "{method}"]\naccess = "deny"\n')
     with pytest.raises(PolicyError) as raised:
@@ -258,7 +260,7 @@ def test_rg_2026_20_unknown_method_is_a_load_error(method, expected):
 
 
 @pytest.mark.parametrize("method", ["get", "PATCH", "connect", "PROPFIND", "mkcol", "VERSION-CONTROL", "MKCALENDAR"])
-def test_rg_2026_20_standard_and_webdav_methods_load_and_apply(method):
+def test_rg_2026_20_standard_and_webdav_methods_load_and_apply(method: Any) -> None:
     policy = Policy(rules=[Rule(path="/x", methods=[method], access="deny"), Rule(path="/**", access="public")])
     assert policy.compiled_rules[0].accepts(method.upper())
     for kind in ("asgi", "wsgi"):
@@ -304,7 +306,7 @@ def _login_redirect(kind: str, app: Any, prefix: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("prefix", HOSTILE_PREFIXES)
 @pytest.mark.parametrize("kind", ["asgi", "wsgi"])
-def test_rg_2026_24_hostile_mount_prefix_is_ignored_in_location(kind, prefix):
+def test_rg_2026_24_hostile_mount_prefix_is_ignored_in_location(kind: str, prefix: Any) -> None:
     status, location = _login_redirect(kind, _prefix_apps()[kind], prefix)
     if status == 400:  # the firewall may refuse the target outright: no redirect at all
         assert location == ""
@@ -321,7 +323,7 @@ def test_rg_2026_24_hostile_mount_prefix_is_ignored_in_location(kind, prefix):
     *(pytest.param(kind, "", "", id=f"no-prefix-{kind}") for kind in ("asgi", "wsgi")),
     pytest.param("wsgi", "/app/", "/app", id="trailing-slash-wsgi"),  # (ASGI: "/app//dashboard" is a 400)
 ])
-def test_rg_2026_24_plain_mount_prefix_is_kept(kind, prefix, expected):
+def test_rg_2026_24_plain_mount_prefix_is_kept(kind: str, prefix: Any, expected: Any) -> None:
     status, location = _login_redirect(kind, _prefix_apps()[kind], prefix)
     assert status == 302
     assert location == f"{expected}/login?next=" + quote(f"{expected}/dashboard?tab=1", safe="")
@@ -332,7 +334,9 @@ def test_rg_2026_24_plain_mount_prefix_is_kept(kind, prefix, expected):
     pytest.param("https://evil.example", 302, id="absolute-url"),  # before: Location https://evil.example/login
     pytest.param("//evil.example", 400, id="protocol-relative"),  # the firewall refuses the "//" path itself
 ])
-def test_rg_2026_24_uvicorn_root_path_cannot_point_location_off_site(tmp_path, root_path, status):
+def test_rg_2026_24_uvicorn_root_path_cannot_point_location_off_site(
+    tmp_path: Path, root_path: Any, status: int
+) -> None:
     import httpx
 
     port = free_port()
@@ -368,7 +372,7 @@ def _work(matcher: Matcher, path: str) -> int:
     pytest.param(["/**/a/**/b/**"], "a", "c", id="a-b-globstars"),
     pytest.param(["/**/a/**/a/**/a/**/a/**/z", "/x/**", "/**/{p}/q"], "a", "b", id="many-globstars"),
 ])
-def test_rg_2026_15_match_work_does_not_grow_with_the_path(patterns, segment, last):
+def test_rg_2026_15_match_work_does_not_grow_with_the_path(patterns: Any, segment: Any, last: Any) -> None:
     def path(n: int) -> str:
         return "/" + "/".join([segment] * n + ([last] if last else []))
 
@@ -385,7 +389,7 @@ def test_rg_2026_15_match_work_does_not_grow_with_the_path(patterns, segment, la
 
 
 @pytest.mark.parametrize("kind", ["asgi", "wsgi"])
-def test_rg_2026_15_long_path_against_nested_globstars_through_both_adapters(kind):
+def test_rg_2026_15_long_path_against_nested_globstars_through_both_adapters(kind: str) -> None:
     policy = Policy(rules=[Rule(path="/**/a/**/a/**/z", access="deny"), Rule(path="/**/a/**/a", access="public")])
     send = sender(kind, policy)
     target = "/" + "/".join(["a"] * 3000)
@@ -444,7 +448,7 @@ def _pattern(parts: list[str]) -> str:
 @settings(derandomize=True, database=None, max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(nested_rules, st.lists(st.tuples(st.sampled_from(["GET", "POST"]), paths), min_size=1, max_size=8))
-def test_rg_2026_15_dfa_agrees_with_first_match_for_nested_globstars(spec, probes):
+def test_rg_2026_15_dfa_agrees_with_first_match_for_nested_globstars(spec: Any, probes: Any) -> None:
     rules = Policy(rules=[Rule(path=_pattern(parts), methods=list(m) if m else None) for parts, m in spec]
                    ).compiled_rules
     matchers = [Matcher(rules), Matcher(rules, max_states=0), Matcher(rules, max_states=3)]
@@ -456,7 +460,7 @@ def test_rg_2026_15_dfa_agrees_with_first_match_for_nested_globstars(spec, probe
             assert (None if found is None else (found[0].index, found[1])) == plain, (path, [r.pattern for r in rules])
 
 
-def test_rg_2026_15_captures_on_long_paths_are_exact():
+def test_rg_2026_15_captures_on_long_paths_are_exact() -> None:
     rng = random.Random(15)
     segs = [rng.choice("ab") for _ in range(3000)]
     path = "/" + "/".join([*segs, "x", "7", "y"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,9 @@ def client_for(adapter: str, store: str, kind: str) -> Client:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", CREDENTIALS)
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_rg_2026_26_logout_during_a_redis_outage_is_503_and_keeps_the_cookie(tmp_path, adapter, kind):
+def test_rg_2026_26_logout_during_a_redis_outage_is_503_and_keeps_the_cookie(
+    tmp_path: Path, adapter: Any, kind: str
+) -> None:
     redis = Redis(str(tmp_path), persistent=True)
     redis.start()
     try:
@@ -75,7 +78,7 @@ def test_rg_2026_26_logout_during_a_redis_outage_is_503_and_keeps_the_cookie(tmp
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", CREDENTIALS)
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_logout_on_a_redis_at_maxmemory_is_503(tmp_path, adapter, kind):
+def test_logout_on_a_redis_at_maxmemory_is_503(tmp_path: Path, adapter: Any, kind: str) -> None:
     redis = Redis(str(tmp_path))
     redis.start()
     try:
@@ -100,7 +103,7 @@ def test_logout_on_a_redis_at_maxmemory_is_503(tmp_path, adapter, kind):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", [p for p in CREDENTIALS if p.values[0] != "server"])
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_logout_on_a_read_only_sqlite_file_is_503(tmp_path, adapter, kind):
+def test_logout_on_a_read_only_sqlite_file_is_503(tmp_path: Path, adapter: Any, kind: str) -> None:
     path = tmp_path / "db" / "routeguard.db"
     path.parent.mkdir()
     client = client_for(adapter, f"sqlite:///{path}", kind)
@@ -122,7 +125,7 @@ def test_logout_on_a_read_only_sqlite_file_is_503(tmp_path, adapter, kind):
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_rg_2026_22_bearer_token_without_jti_is_revoked_by_digest_until_exp(adapter, tmp_path):
+def test_rg_2026_22_bearer_token_without_jti_is_revoked_by_digest_until_exp(adapter: Any, tmp_path: Path) -> None:
     client = client_for(adapter, f"sqlite:///{tmp_path}/rg.db", "digest")
     tok = token("alice", ttl=120)
     other = token("alice", ttl=121)  # same claims but exp: another token, not revoked
@@ -184,7 +187,7 @@ path = "/me"
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_rg_2026_22_custom_backend_credential_is_revoked(adapter, tmp_path):
+def test_rg_2026_22_custom_backend_credential_is_revoked(adapter: Any, tmp_path: Path) -> None:
     client = Client(adapter, custom_policy(f"sqlite:///{tmp_path}/rg.db"))
     headers = {"X-Demo-Token": "alice." + uuid.uuid4().hex}
     assert client.send("GET", "/me", headers).json()["subject"] == "alice"
@@ -193,7 +196,9 @@ def test_rg_2026_22_custom_backend_credential_is_revoked(adapter, tmp_path):
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_rg_2026_22_logout_that_can_revoke_nothing_warns(adapter, tmp_path, caplog):
+def test_rg_2026_22_logout_that_can_revoke_nothing_warns(
+    adapter: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     client = Client(adapter, custom_policy(f"sqlite:///{tmp_path}/rg.db"))
     headers = {"X-Plain-User": "bob"}
     with caplog.at_level(logging.WARNING, logger="routeguard"):
@@ -209,7 +214,7 @@ def test_rg_2026_22_logout_that_can_revoke_nothing_warns(adapter, tmp_path, capl
 # -- RG-2026-25: server-side sessions need an explicitly configured store ---------------------
 
 
-def test_rg_2026_25_server_sessions_without_a_store_is_a_load_error():
+def test_rg_2026_25_server_sessions_without_a_store_is_a_load_error() -> None:
     toml = 'login_url = "/login"\n[auth.session]\nformat = "server"\n[[rules]]\npath = "/login"\naccess = "public"\n'
     with pytest.raises(PolicyError, match=r"store.*explicit|explicit.*store"):
         Policy.from_toml_string(toml)
@@ -260,7 +265,7 @@ class Example:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("app", [pytest.param("flask_app", id="flask"), pytest.param("fastapi_app", id="fastapi")])
-def test_rg_2026_26_example_logout_under_a_redis_outage_is_503(tmp_path, app):
+def test_rg_2026_26_example_logout_under_a_redis_outage_is_503(tmp_path: Path, app: Any) -> None:
     import httpx
 
     redis = Redis(str(tmp_path), persistent=True)
@@ -348,7 +353,7 @@ def concurrently(client: Client, requests: list[dict[str, str]]) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_more_requests_in_flight_than_pooled_connections_all_succeed(tmp_path, adapter):
+def test_more_requests_in_flight_than_pooled_connections_all_succeed(tmp_path: Path, adapter: Any) -> None:
     """Issue 12 item 4: 40 requests at once on a pool of 4 connections wait for a free one."""
     import threading
 
@@ -367,7 +372,7 @@ def test_more_requests_in_flight_than_pooled_connections_all_succeed(tmp_path, a
 
 @pytest.mark.slow
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_pooled_connections_from_before_a_redis_restart_are_retried(tmp_path, adapter):
+def test_pooled_connections_from_before_a_redis_restart_are_retried(tmp_path: Path, adapter: Any) -> None:
     """Issue 12 item 5: after a restart, each stale pooled connection is retried once."""
     redis = Redis(str(tmp_path), persistent=True)
     redis.start()
@@ -383,7 +388,9 @@ def test_pooled_connections_from_before_a_redis_restart_are_retried(tmp_path, ad
 
 @pytest.mark.slow
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_rg_2026_27_revocations_lost_by_a_restart_without_persistence_stay_revoked(tmp_path, adapter, caplog):
+def test_rg_2026_27_revocations_lost_by_a_restart_without_persistence_stay_revoked(
+    tmp_path: Path, adapter: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     redis = Redis(str(tmp_path))
     redis.start()
     try:
@@ -406,7 +413,9 @@ def test_rg_2026_27_revocations_lost_by_a_restart_without_persistence_stay_revok
 
 @pytest.mark.slow
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_rg_2026_27_revocations_evicted_by_an_lru_cache_stay_revoked(tmp_path, adapter, caplog):
+def test_rg_2026_27_revocations_evicted_by_an_lru_cache_stay_revoked(
+    tmp_path: Path, adapter: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     redis = Redis(str(tmp_path), "--maxmemory", "8mb", "--maxmemory-policy", "allkeys-lru")
     redis.start()
     try:
@@ -433,7 +442,7 @@ def test_rg_2026_27_revocations_evicted_by_an_lru_cache_stay_revoked(tmp_path, a
 # -- issue 12 item 9: in-process memory is bounded --------------------------------------------
 
 
-def test_memory_throttle_counters_are_bounded_and_revocations_never_dropped():
+def test_memory_throttle_counters_are_bounded_and_revocations_never_dropped() -> None:
     from routeguard.stores import MemoryStore
 
     store = MemoryStore(max_counters=1000)
@@ -447,7 +456,7 @@ def test_memory_throttle_counters_are_bounded_and_revocations_never_dropped():
     assert store.incr("throttle:10.0.19.135", 300) == 2
 
 
-def test_verified_token_cache_is_bounded_in_bytes():
+def test_verified_token_cache_is_bounded_in_bytes() -> None:
     from routeguard import BearerBackend
     from routeguard.core.request import RequestView
 
@@ -467,3 +476,84 @@ def test_verified_token_cache_is_bounded_in_bytes():
     # An evicted token is verified again, never trusted blindly nor refused.
     again = backend.authenticate(view(tokens[0]))
     assert isinstance(again, Credential) and again.revocation_key == "jti:0"
+
+
+# -- issue 12 items 3 and 7: JWKS outages are 503, never a failed credential; no redirects ------
+
+
+def jwks_policy(url: str) -> Policy:
+    return Policy.from_toml_string(f"""
+[auth.bearer]
+algorithms = ["RS256"]
+jwks_url = "{url}"
+jwks_min_refresh = 1
+audience = "api"
+
+[throttle]
+max_failures = 4
+
+[[rules]]
+path = "/me"
+""")
+
+
+@pytest.fixture
+def key_server() -> Iterator[Any]:
+    from .faults import KeyServer
+
+    server = KeyServer()
+    yield server
+    server.close()
+
+
+def rs256(key: Any, kid: str) -> dict[str, str]:
+    import time
+
+    import jwt
+
+    claims = {"sub": "alice", "aud": "api", "exp": int(time.time()) + 300, "jti": uuid.uuid4().hex}
+    return bearer(jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid}))
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_key_server_outage_is_503_and_never_counts_as_a_failed_credential(adapter: Any, key_server: Any) -> None:
+    import time
+
+    from .test_jwks import KEY_1, jwk
+
+    key_server.failing = True
+    client = Client(adapter, jwks_policy(key_server.url))
+    statuses = [client.send("GET", "/me", rs256(KEY_1, "k1")).status for _ in range(12)]
+    assert statuses == [503] * 12  # never 401, never 429: the client did nothing wrong
+    key_server.failing = False
+    key_server.document = {"keys": [jwk(KEY_1, "k1")]}
+    time.sleep(1.05)  # the next fetch may start (jwks_min_refresh)
+    assert client.send("GET", "/me", rs256(KEY_1, "k1")).status == 200  # not locked out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_cold_start_concurrent_tokens_wait_for_one_key_fetch(adapter: Any, key_server: Any) -> None:
+    from .test_jwks import KEY_1, jwk
+
+    key_server.document = {"keys": [jwk(KEY_1, "k1")]}
+    key_server.delay = 0.3  # the first fetch is still in flight when the others arrive
+    client = Client(adapter, jwks_policy(key_server.url))
+    assert concurrently(client, [rs256(KEY_1, "k1") for _ in range(20)]) == [200] * 20
+    assert key_server.hits == 1  # single flight
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_rg_2026_28_jwks_redirect_is_not_followed(adapter: Any, key_server: Any) -> None:
+    from .faults import KeyServer
+    from .test_jwks import ATTACKER, jwk
+
+    elsewhere = KeyServer("127.0.0.2")  # plain http on another host: the https rule's target
+    try:
+        elsewhere.document = {"keys": [jwk(ATTACKER, "k1")]}
+        key_server.redirect = elsewhere.url
+        client = Client(adapter, jwks_policy(key_server.url))
+        assert client.send("GET", "/me", rs256(ATTACKER, "k1")).status == 503
+        assert elsewhere.hits == 0, "the redirect was not followed"
+    finally:
+        elsewhere.close()

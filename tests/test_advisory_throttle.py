@@ -18,6 +18,8 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -135,6 +137,7 @@ def flask_app() -> Any:
         if request.method == "GET":
             return jsonify(page="login")
         body = request.get_json(silent=True) if request.is_json else request.form
+        assert body is not None
         user = str(body.get("username", ""))
         if body.get("password") != PASSWORD:
             wait = routeguard.login_failed(request.environ, user)
@@ -189,7 +192,7 @@ class Client:
 
 @pytest.fixture(params=["asgi", "wsgi"])
 def kind(request: pytest.FixtureRequest) -> str:
-    return request.param
+    return str(request.param)
 
 
 def too_many(reply: Reply) -> bool:
@@ -204,15 +207,18 @@ def server_session(client: Client, user: str = "carol") -> dict[str, str]:
 
 # -- a credential that verifies is never refused by a lockout ---------------------------------
 @pytest.mark.parametrize("credential", ["bearer", "signed_cookie", "server_session", "api_key"])
-def test_rg_2026_13_verified_credentials_are_never_refused_by_a_lockout(kind, tmp_path, credential):
+def test_rg_2026_13_verified_credentials_are_never_refused_by_a_lockout(
+    kind: str, tmp_path: Path, credential: Any
+) -> None:
     client = Client(kind, make_policy(tmp_path, session=SERVER_SESSION if credential == "server_session"
                                       else SIGNED_SESSION))
-    valid, subject = {
+    credentials: dict[str, Callable[[], tuple[dict[str, str], str]]] = {
         "bearer": lambda: (ALICE, "alice"),
         "signed_cookie": lambda: (cookie({"user_id": "dave"}), "dave"),
         "server_session": lambda: (server_session(client), "carol"),
         "api_key": lambda: ({"X-API-Key": API_KEY}, "robot"),
-    }[credential]()
+    }
+    valid, subject = credentials[credential]()
     client.lock_out()
     for _ in range(3):
         assert client.get("/me", valid).json() == {"subject": subject}
@@ -222,7 +228,9 @@ def test_rg_2026_13_verified_credentials_are_never_refused_by_a_lockout(kind, tm
     assert too_many(browser) and browser.headers["content-type"].startswith("text/html")
 
 
-def test_rg_2026_13_one_attacker_behind_an_untrusted_proxy_cannot_lock_out_other_clients(kind, tmp_path):
+def test_rg_2026_13_one_attacker_behind_an_untrusted_proxy_cannot_lock_out_other_clients(
+    kind: str, tmp_path: Path
+) -> None:
     """Without trusted_proxies every client is the proxy: they share a counter, but a guesser
     only stops the guessing; everyone's valid credentials keep working."""
     client = Client(kind, make_policy(tmp_path))
@@ -260,7 +268,9 @@ def honest_credential(client: Client, case: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("case", HONEST)
-def test_rg_2026_13_expired_revoked_and_logged_out_credentials_do_not_count(kind, tmp_path, case):
+def test_rg_2026_13_expired_revoked_and_logged_out_credentials_do_not_count(
+    kind: str, tmp_path: Path, case: Any
+) -> None:
     client = Client(kind, make_policy(tmp_path, session=SERVER_SESSION if case == "ended_server_session"
                                       else SIGNED_SESSION))
     stale = honest_credential(client, case)
@@ -274,7 +284,9 @@ def test_rg_2026_13_expired_revoked_and_logged_out_credentials_do_not_count(kind
 
 
 # -- report mode ------------------------------------------------------------------------------
-def test_rg_2026_13_report_mode_logs_a_would_be_429_and_enforces_nothing(kind, tmp_path, caplog):
+def test_rg_2026_13_report_mode_logs_a_would_be_429_and_enforces_nothing(
+    kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     client = Client(kind, make_policy(tmp_path, mode="report"))
     with caplog.at_level(logging.INFO, logger="routeguard"):
         statuses = [client.get("/me", GARBAGE).status for _ in range(6)]
@@ -290,7 +302,9 @@ def test_rg_2026_13_report_mode_logs_a_would_be_429_and_enforces_nothing(kind, t
 
 
 # -- public rules -----------------------------------------------------------------------------
-def test_rg_2026_13_failures_on_public_rules_count_and_a_locked_client_is_anonymous_there(kind, tmp_path):
+def test_rg_2026_13_failures_on_public_rules_count_and_a_locked_client_is_anonymous_there(
+    kind: str, tmp_path: Path
+) -> None:
     client = Client(kind, make_policy(tmp_path))
     for _ in range(5):  # a public page that shows the user is an oracle: guesses there count
         reply = client.get("/public", GARBAGE)
@@ -301,7 +315,7 @@ def test_rg_2026_13_failures_on_public_rules_count_and_a_locked_client_is_anonym
     assert client.get("/login").status == 200  # the login page answers
 
 
-def test_rg_2026_13_a_client_that_is_not_locked_keeps_its_identity_on_public_rules(kind, tmp_path):
+def test_rg_2026_13_a_client_that_is_not_locked_keeps_its_identity_on_public_rules(kind: str, tmp_path: Path) -> None:
     client = Client(kind, make_policy(tmp_path))
     assert [client.get("/public", GARBAGE).status for _ in range(2)] == [200, 200]
     assert client.get("/public", ALICE).json() == {"subject": "alice"}
@@ -309,7 +323,7 @@ def test_rg_2026_13_a_client_that_is_not_locked_keeps_its_identity_on_public_rul
 
 # -- password guessing at the login form ------------------------------------------------------
 @pytest.mark.parametrize("as_json", [pytest.param(False, id="form"), pytest.param(True, id="json")])
-def test_rg_2026_13_failed_logins_lock_the_username(kind, tmp_path, as_json):
+def test_rg_2026_13_failed_logins_lock_the_username(kind: str, tmp_path: Path, as_json: Any) -> None:
     client = Client(kind, make_policy(tmp_path, max_failures=10, username_max=2))
     first = client.login("alice", as_json=as_json)
     assert first.status == 401 and first.json()["retry_after"] is None
@@ -324,7 +338,7 @@ def test_rg_2026_13_failed_logins_lock_the_username(kind, tmp_path, as_json):
     assert client.get("/me", ALICE).json() == {"subject": "alice"}  # her tokens keep working
 
 
-def test_rg_2026_13_a_repeated_username_field_cannot_dodge_the_lock(kind, tmp_path):
+def test_rg_2026_13_a_repeated_username_field_cannot_dodge_the_lock(kind: str, tmp_path: Path) -> None:
     """werkzeug reads the first value of a repeated field, Starlette and Django the last."""
     client = Client(kind, make_policy(tmp_path, max_failures=10, username_max=2))
     client.login("alice")
@@ -333,7 +347,7 @@ def test_rg_2026_13_a_repeated_username_field_cannot_dodge_the_lock(kind, tmp_pa
     assert too_many(client.login(["alice", "bob"], PASSWORD))
 
 
-def test_rg_2026_13_failed_logins_lock_the_client(kind, tmp_path):
+def test_rg_2026_13_failed_logins_lock_the_client(kind: str, tmp_path: Path) -> None:
     client = Client(kind, make_policy(tmp_path, max_failures=3, username_max=10))
     replies = [client.login(name) for name in ("ann", "ben", "cy")]  # password spraying
     assert [r.status for r in replies] == [401, 401, 401] and replies[-1].json()["retry_after"] is not None
@@ -343,13 +357,13 @@ def test_rg_2026_13_failed_logins_lock_the_client(kind, tmp_path):
     assert client.get("/login").status == 200
 
 
-def test_rg_2026_13_a_locked_out_client_gets_429_at_the_login_form(kind, tmp_path):
+def test_rg_2026_13_a_locked_out_client_gets_429_at_the_login_form(kind: str, tmp_path: Path) -> None:
     client = Client(kind, make_policy(tmp_path))
     client.lock_out()
     assert too_many(client.login("alice", PASSWORD))
 
 
-def test_rg_2026_13_successful_login_resets_the_username(kind, tmp_path):
+def test_rg_2026_13_successful_login_resets_the_username(kind: str, tmp_path: Path) -> None:
     client = Client(kind, make_policy(tmp_path, max_failures=10, username_max=2))
     assert client.login("alice").status == 401
     assert client.login("alice", PASSWORD).status == 200  # resets alice's counter
@@ -357,7 +371,9 @@ def test_rg_2026_13_successful_login_resets_the_username(kind, tmp_path):
     assert client.login("alice", PASSWORD).status == 200  # one failure since the reset: not locked
 
 
-def test_rg_2026_13_login_is_never_unthrottled_when_the_store_fails(kind, tmp_path, monkeypatch):
+def test_rg_2026_13_login_is_never_unthrottled_when_the_store_fails(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     policy = make_policy(tmp_path)
     client = Client(kind, policy)
     store = Guard.for_policy(policy).store
@@ -371,7 +387,7 @@ def test_rg_2026_13_login_is_never_unthrottled_when_the_store_fails(kind, tmp_pa
     assert client.get("/login").status == 200  # the page itself never needs the store
 
 
-def test_rg_2026_13_login_failed_without_a_throttle_counts_nothing(kind, tmp_path):
+def test_rg_2026_13_login_failed_without_a_throttle_counts_nothing(kind: str, tmp_path: Path) -> None:
     client = Client(kind, make_policy(tmp_path, extra="enabled = false"))
     for _ in range(5):
         reply = client.login("alice")
@@ -387,12 +403,12 @@ def test_rg_2026_13_login_failed_without_a_throttle_counts_nothing(kind, tmp_pat
     pytest.param("username_limit = 5", id="unknown-key"),
     pytest.param('trusted_proxies = ["proxy.example"]', id="not-a-network"),
 ])
-def test_rg_2026_13_throttle_settings_are_strict(line):
+def test_rg_2026_13_throttle_settings_are_strict(line: Any) -> None:
     with pytest.raises(routeguard.PolicyError, match="throttle"):
         Policy.from_toml_string(f"[throttle]\n{line}\n")
 
 
-def test_rg_2026_13_default_limits():
+def test_rg_2026_13_default_limits() -> None:
     throttle = Policy().throttle
     assert (throttle.max_failures, throttle.window) == (20, 300)
     assert (throttle.username_max_failures, throttle.username_window, throttle.username_field) == (5, 900, "username")
@@ -400,7 +416,7 @@ def test_rg_2026_13_default_limits():
 
 # -- the example apps -------------------------------------------------------------------------
 @pytest.mark.parametrize("app", ["fastapi", "flask"])
-def test_rg_2026_13_example_login_views_report_failed_logins(app):
+def test_rg_2026_13_example_login_views_report_failed_logins(app: Any) -> None:
     if app == "fastapi":
         from starlette.testclient import TestClient
 
@@ -446,7 +462,9 @@ def test_rg_2026_13_example_login_views_report_failed_logins(app):
     pytest.param("multipart/form-data; boundary=x", b"--x\r\n", (), id="multipart-unread"),
     pytest.param(None, b"username=bob", (), id="no-content-type"),
 ])
-def test_rg_2026_13_the_login_username_is_read_from_form_and_json_bodies(content_type, body, expected):
+def test_rg_2026_13_the_login_username_is_read_from_form_and_json_bodies(
+    content_type: Any, body: Any, expected: Any
+) -> None:
     from routeguard.runtime.throttle import usernames_in
 
     assert usernames_in(content_type, body, "username") == expected

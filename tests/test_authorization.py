@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 
@@ -35,12 +36,12 @@ BOB = bearer(token("bob", roles=("user",), tenants=("globex",)))
 
 
 @pytest.fixture(params=["asgi", "wsgi"])
-def kind(request):
+def kind(request: Any) -> Any:
     return request.param
 
 
 @pytest.mark.parametrize("hook", ["is_member", "ais_member"])
-def test_membership_hook(kind, hook):
+def test_membership_hook(kind: str, hook: Any) -> None:
     custom_backends.MEMBER_CALLS.clear()
     policy = make(f'tenant_membership = "tests.custom_backends:{hook}"\n',
                   '[[rules]]\npath = "/orgs/{org_id}/**"\ntenant = "org_id"\n')
@@ -55,8 +56,8 @@ def test_membership_hook(kind, hook):
     assert send("GET", "/orgs/initech/x").status == 401
 
 
-def test_membership_hook_failure_refuses(kind, monkeypatch):
-    def broken(identity, tenant):
+def test_membership_hook_failure_refuses(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(identity: Any, tenant: Any) -> None:
         raise ConnectionError("db down")
 
     policy = make(rules='[[rules]]\npath = "/orgs/{org_id}/**"\ntenant = "org_id"\n')
@@ -67,7 +68,7 @@ def test_membership_hook_failure_refuses(kind, monkeypatch):
 
 
 @pytest.mark.parametrize("check", ["owns_document", "aowns_document"])
-def test_ownership_check(kind, check):
+def test_ownership_check(kind: str, check: Any) -> None:
     ref = f"tests.custom_backends:{check}"
     policy = make(rules=f'[[rules]]\npath = "/api/items/{{doc_id}}"\ncheck = "{ref}"\n'
                         f'[[rules]]\npath = "/secret/{{doc_id}}"\ncheck = "{ref}"\nhide = true\n')
@@ -82,7 +83,7 @@ def test_ownership_check(kind, check):
     assert send("GET", "/secret/2", {"Accept": BROWSER, **ALICE}).status == 404
 
 
-def test_check_must_be_importable():
+def test_check_must_be_importable() -> None:
     from routeguard import PolicyError
 
     with pytest.raises(PolicyError, match="check"):
@@ -104,7 +105,7 @@ mode = "enforce"
 """
 
 
-def test_report_mode_lets_refusals_through_and_records_them(kind, caplog):
+def test_report_mode_lets_refusals_through_and_records_them(kind: str, caplog: pytest.LogCaptureFixture) -> None:
     custom_backends.EVENTS.clear()
     policy = make('mode = "report"\non_decision = "tests.custom_backends:collect"\n', REPORT_RULES)
     send = sender(kind, policy)
@@ -126,7 +127,7 @@ def test_report_mode_lets_refusals_through_and_records_them(kind, caplog):
     assert "would refuse GET /admin/users" in caplog.text
 
 
-def test_audit_events_have_every_field_and_no_secret(kind):
+def test_audit_events_have_every_field_and_no_secret(kind: str) -> None:
     custom_backends.EVENTS.clear()
     policy = make('on_decision = "tests.custom_backends:collect"\n', REPORT_RULES)
     send = sender(kind, policy)
@@ -143,8 +144,8 @@ def test_audit_events_have_every_field_and_no_secret(kind):
     assert tok not in json.dumps(data) and tok.split(".")[2] not in json.dumps(data)
 
 
-def test_failing_audit_hook_never_changes_the_decision(kind):
-    def explode(event):
+def test_failing_audit_hook_never_changes_the_decision(kind: str) -> None:
+    def explode(event: Any) -> None:
         raise RuntimeError("pipeline down")
 
     policy = Policy(**{**make(rules=REPORT_RULES).model_dump(), "on_decision": explode})
@@ -157,7 +158,7 @@ PREFLIGHT = {"Origin": "https://app.example", "Access-Control-Request-Method": "
 
 
 @pytest.mark.parametrize(("enabled", "status"), [(True, 200), (False, 401)])
-def test_rg_2026_10_preflight(kind, enabled, status):
+def test_rg_2026_10_preflight(kind: str, enabled: Any, status: int) -> None:
     rules = '[[rules]]\npath = "/api/**"\n[[rules]]\npath = "/archive/**"\naccess = "deny"\n'
     policy = make(f"allow_preflight = {str(enabled).lower()}\n", rules)
     send = sender(kind, policy)
@@ -186,7 +187,7 @@ SESSION = cookie({"user_id": "carol", "roles": ["user"]})
     pytest.param({"Origin": "https://partner.example"}, 200, id="trusted-origin"),
     pytest.param({"Origin": "null"}, 403, id="null-origin"),
 ])
-def test_csrf_for_cookie_sessions(kind, headers, status):
+def test_csrf_for_cookie_sessions(kind: str, headers: Any, status: int) -> None:
     policy = make(rules=CSRF_RULES, extra='[csrf]\ntrusted_origins = ["https://partner.example"]\n')
     send = sender(kind, policy)
     reply = send("POST", "/api/items", {**SESSION, **headers})
@@ -196,7 +197,7 @@ def test_csrf_for_cookie_sessions(kind, headers, status):
     assert send("GET", "/api/items", {**SESSION, **headers}).status == 200  # safe methods pass
 
 
-def test_rg_2026_06_csrf_exempts_bearer_and_covers_public_routes(kind):
+def test_rg_2026_06_csrf_exempts_bearer_and_covers_public_routes(kind: str) -> None:
     policy = make(rules=CSRF_RULES)
     send = sender(kind, policy)
     evil = {"Origin": "https://evil.example"}
@@ -208,23 +209,23 @@ def test_rg_2026_06_csrf_exempts_bearer_and_covers_public_routes(kind):
     assert send("POST", "/public/form", {**SESSION, "Origin": "http://testserver"}).json()["subject"] == "carol"
 
 
-def test_rg_2026_04_cross_site_websocket_hijacking_is_refused():
+def test_rg_2026_04_cross_site_websocket_hijacking_is_refused() -> None:
     policy = make(rules='[[rules]]\npath = "/ws"\n')
     accepted = []
 
-    async def app(scope, receive, send):
+    async def app(scope: Any, receive: Any, send: Any) -> None:
         accepted.append(scope["routeguard.identity"].subject)
         await send({"type": "websocket.accept"})
 
     guard = ASGIGuard(app, policy=policy)
 
-    def connect(headers):
+    def connect(headers: Any) -> Any:
         sent = []
 
-        async def receive():
+        async def receive() -> Any:
             return {"type": "websocket.connect"}
 
-        async def send(message):
+        async def send(message: Any) -> None:
             sent.append(message)
 
         asyncio.run(guard(asgi_scope("GET", "/ws", headers, kind="websocket"), receive, send))
@@ -236,7 +237,7 @@ def test_rg_2026_04_cross_site_websocket_hijacking_is_refused():
     assert accepted == ["carol", "alice"]
 
 
-def test_csrf_can_be_disabled(kind):
+def test_csrf_can_be_disabled(kind: str) -> None:
     send = sender(kind, make(rules=CSRF_RULES, extra="[csrf]\nenabled = false\n"))
     assert send("POST", "/api/items", {**SESSION, "Origin": "https://evil.example"}).status == 200
 
@@ -245,7 +246,7 @@ THROTTLE = "[throttle]\nmax_failures = 3\nwindow = 2\n"
 
 
 @pytest.mark.slow
-def test_rg_2026_07_throttling_failed_credentials(kind):
+def test_rg_2026_07_throttling_failed_credentials(kind: str) -> None:
     import time
 
     send = sender(kind, make(rules='[[rules]]\npath = "/api/**"\n[[rules]]\npath = "/login"\naccess = "public"\n',
@@ -265,20 +266,25 @@ def test_rg_2026_07_throttling_failed_credentials(kind):
     assert send("GET", "/api/x", ALICE).status == 200
 
 
-def test_valid_requests_never_touch_the_throttle(kind, monkeypatch):
+def test_valid_requests_never_touch_the_throttle(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     policy = make(rules='[[rules]]\npath = "/api/**"\n', extra=THROTTLE)
     send = sender(kind, policy)
     store = Guard.for_policy(policy).store
     calls = []
     for name in ("incr", "aincr", "ttl", "attl"):
         original = getattr(store, name)
-        monkeypatch.setattr(store, name, lambda *a, _o=original, _n=name: calls.append(_n) or _o(*a))
+
+        def counting(*args: Any, _original: Any = original, _name: str = name) -> Any:
+            calls.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(store, name, counting)
     for _ in range(10):
         assert send("GET", "/api/x", ALICE).status == 200
     assert calls == []  # no counter, no store round trip for requests that do not fail
 
 
-def test_throttle_client_is_the_peer_unless_a_trusted_proxy_forwards(kind):
+def test_throttle_client_is_the_peer_unless_a_trusted_proxy_forwards(kind: str) -> None:
     rules = '[[rules]]\npath = "/api/**"\n'
     bad = bearer("garbage")
     untrusted = sender(kind, make(rules=rules, extra=THROTTLE))
@@ -292,24 +298,24 @@ def test_throttle_client_is_the_peer_unless_a_trusted_proxy_forwards(kind):
     assert trusted("GET", "/api/x", {**bad, "X-Forwarded-For": "198.51.100.8"}).status == 401  # another client
 
 
-def test_websocket_refused_for_wrong_tenant_and_owner():
+def test_websocket_refused_for_wrong_tenant_and_owner() -> None:
     policy = make(rules='[[rules]]\npath = "/ws/{org_id}/docs/{doc_id}"\ntenant = "org_id"\n'
                         'check = "tests.custom_backends:owns_document"\n')
     accepted = []
 
-    async def app(scope, receive, send):
+    async def app(scope: Any, receive: Any, send: Any) -> None:
         accepted.append(scope["path"])
         await send({"type": "websocket.accept"})
 
     guard = ASGIGuard(app, policy=policy)
 
-    def connect(path, headers):
+    def connect(path: Any, headers: Any) -> Any:
         sent = []
 
-        async def receive():
+        async def receive() -> Any:
             return {"type": "websocket.connect"}
 
-        async def send(message):
+        async def send(message: Any) -> None:
             sent.append(message)
 
         asyncio.run(guard(asgi_scope("GET", path, headers, kind="websocket"), receive, send))
@@ -331,7 +337,7 @@ path = "/api/**"
 """
 
 
-def test_starlette_mount_and_uvicorn_root_path():
+def test_starlette_mount_and_uvicorn_root_path() -> None:
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
@@ -349,7 +355,7 @@ def test_starlette_mount_and_uvicorn_root_path():
         "location"].startswith("/app/login?next=%2Fapp%2Fapi%2Fitems")
 
 
-def test_werkzeug_dispatcher_middleware_mount():
+def test_werkzeug_dispatcher_middleware_mount() -> None:
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
     policy = make(MOUNT_POLICY)
@@ -357,12 +363,12 @@ def test_werkzeug_dispatcher_middleware_mount():
     inner.wsgi_app = WSGIGuard(inner.wsgi_app, policy=policy)
     outer = DispatcherMiddleware(lambda e, s: (s("404 Not Found", []), [b"root"])[1], {"/app": inner})
 
-    def call(target, headers):
+    def call(target: Any, headers: Any) -> Any:
         from routeguard.testing import wsgi_environ
 
         environ = wsgi_environ("GET", target, headers)  # SCRIPT_NAME "" and PATH_INFO "/app/..."
-        started = {}
-        body = b"".join(outer(environ, lambda status, hdrs, exc=None: started.update(s=status, h=dict(hdrs))))
+        started: dict[str, Any] = {}
+        body = b"".join(outer(environ, lambda status, hdrs, exc=None: started.update(s=status, h=dict(hdrs))))  # type: ignore[arg-type]
         return started, body
 
     started, body = call("/app/api/items", ALICE)

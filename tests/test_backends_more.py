@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,11 +33,11 @@ path = "/api/**"
 
 
 @pytest.fixture(params=["asgi", "wsgi"])
-def kind(request):
+def kind(request: Any) -> Any:
     return request.param
 
 
-def api_key_policy(tmp_path) -> Policy:
+def api_key_policy(tmp_path: Any) -> Policy:
     keys_file = tmp_path / "keys.toml"
     keys_file.write_text(f'[[keys]]\nhash = "{hash_key(KEY_2)}"\nsubject = "ci-bot"\nroles = ["admin"]\n')
     return Policy.from_toml_string(f"""
@@ -50,7 +52,7 @@ tenants = ["acme"]
 {RULES}""", base_dir=tmp_path)
 
 
-def test_api_keys(kind, tmp_path):
+def test_api_keys(kind: str, tmp_path: Path) -> None:
     send = sender(kind, api_key_policy(tmp_path))
     assert send("GET", "/api/items", {"X-API-Key": KEY}).json()["subject"] == "reporter"
     assert send("GET", "/orgs/acme/x", {"X-API-Key": KEY}).status == 200
@@ -64,12 +66,17 @@ def test_api_keys(kind, tmp_path):
     assert send("GET", "/public", {"X-API-Key": "wrong"}).status != 401
 
 
-def test_api_keys_are_compared_in_constant_time(monkeypatch, tmp_path):
+def test_api_keys_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import hmac
 
     calls = []
     real = hmac.compare_digest
-    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: calls.append(1) or real(a, b))
+
+    def counting(a: Any, b: Any) -> bool:
+        calls.append(1)
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", counting)
     backend = api_key_policy(tmp_path).backends[0]
     from routeguard import RequestView
 
@@ -83,12 +90,12 @@ def test_api_keys_are_compared_in_constant_time(monkeypatch, tmp_path):
     ('hash = "' + hash_key("k") + '"', "subject"),
     ('hash = "' + hash_key("k") + '"\nsubject = "x"\nrole = ["a"]', "unknown key 'role'"),
 ])
-def test_api_key_load_errors(entry, message):
+def test_api_key_load_errors(entry: Any, message: Any) -> None:
     with pytest.raises(PolicyError, match=message):
         Policy.from_toml_string(f"[auth.api_key]\n[[auth.api_key.keys]]\n{entry}\n")
 
 
-def test_keys_file_errors(tmp_path):
+def test_keys_file_errors(tmp_path: Path) -> None:
     (tmp_path / "k.toml").write_text('[[keys]]\nhash = "sha256:00"\nsubject = "x"\n')
     with pytest.raises(PolicyError, match="keys_file"):
         Policy.from_toml_string('[auth.api_key]\nkeys_file = "k.toml"\n', base_dir=tmp_path)
@@ -110,7 +117,7 @@ audience = "tests"
 {RULES}""")
 
 
-def test_custom_sync_async_and_function_backends(kind):
+def test_custom_sync_async_and_function_backends(kind: str) -> None:
     send = sender(kind, custom_policy("HeaderBackend", "AsyncBackend", "function_backend"))
     assert send("GET", "/admin/x", {"X-Demo-User": "root:sig-root"}).json()["subject"] == "root"
     assert send("GET", "/admin/x", {"X-Demo-User": "alice:sig-alice"}).status == 403
@@ -123,20 +130,20 @@ def test_custom_sync_async_and_function_backends(kind):
     assert send("GET", "/api/x", bearer(token("alice"))).json()["subject"] == "alice"  # falls through to bearer
 
 
-def test_backend_order_first_finding_credentials_decides(kind):
+def test_backend_order_first_finding_credentials_decides(kind: str) -> None:
     # The custom backend comes first: its invalid credential is never skipped for a valid bearer token.
     send = sender(kind, custom_policy("HeaderBackend"))
     reply = send("GET", "/api/x", {"X-Demo-User": "root:forged", **bearer(token("alice"))})
     assert reply.status == 401
 
 
-def test_python_custom_backend_objects():
+def test_python_custom_backend_objects() -> None:
     identity = Identity.of("py-user", roles=["admin"])
 
     class Inline:
         name = "inline"
 
-        def authenticate(self, request):
+        def authenticate(self, request: Any) -> Any:
             return identity if request.headers.get("x-inline") else None
 
     policy = Policy(rules=[{"path": "/admin/**", "roles": ["admin"]}], auth={"custom": [Inline()]})
@@ -146,13 +153,13 @@ def test_python_custom_backend_objects():
 
 
 @pytest.mark.parametrize("ref", ["tests.custom_backends:Missing", "no_such_module:x", "not-a-ref"])
-def test_custom_backend_import_errors(ref):
+def test_custom_backend_import_errors(ref: Any) -> None:
     with pytest.raises(PolicyError, match=r"auth\.custom"):
         Policy.from_toml_string(f'[auth]\ncustom = ["{ref}"]\n')
 
 
 @pytest.mark.parametrize("loader", ["load_user", "aload_user"])
-def test_identity_loader_replaces_stale_claims(kind, loader):
+def test_identity_loader_replaces_stale_claims(kind: str, loader: Any) -> None:
     custom_backends.CALLS.clear()
     policy = custom_policy(loader=loader, ttl=30)
     send = sender(kind, policy)
@@ -165,7 +172,7 @@ def test_identity_loader_replaces_stale_claims(kind, loader):
     assert deleted.status == 401 and "invalid_token" in deleted.headers["www-authenticate"]
 
 
-def test_role_revoked_at_the_source_is_refused_after_the_ttl(kind, monkeypatch):
+def test_role_revoked_at_the_source_is_refused_after_the_ttl(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     policy = custom_policy(loader="load_user", ttl=0.2)
     send = sender(kind, policy)
     root = bearer(token("root", roles=("admin",)))
@@ -178,7 +185,7 @@ def test_role_revoked_at_the_source_is_refused_after_the_ttl(kind, monkeypatch):
     assert send("GET", "/api/x", root).status == 401
 
 
-def test_loader_failure_is_503_not_allow(kind):
+def test_loader_failure_is_503_not_allow(kind: str) -> None:
     send = sender(kind, custom_policy(loader="broken_loader"))
     reply = send("GET", "/api/x", bearer(token("alice")))
     assert reply.status == 503

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -17,6 +18,8 @@ from routeguard import AuthenticationError, BearerBackend, PolicyError, RequestV
 from routeguard.backends.bearer import public_key
 from routeguard.testing import mint_token
 
+from .support import verified
+
 SECRET = "bearer-tests-secret-0123456789abcdef-0123456789"
 
 
@@ -24,18 +27,18 @@ def request(header: str | None) -> RequestView:
     return RequestView(method="GET", path="/", headers={} if header is None else {"authorization": header})
 
 
-def backend(**kwargs) -> BearerBackend:
+def backend(**kwargs: Any) -> BearerBackend:
     kwargs.setdefault("algorithms", ["HS256"])
     kwargs.setdefault("key", SECRET)
     return BearerBackend(**kwargs)
 
 
-def tok(key=SECRET, algorithm="HS256", **kwargs) -> str:
+def tok(key: Any=SECRET, algorithm: Any="HS256", **kwargs: Any) -> str:
     kwargs.setdefault("roles", ["user"])
     return mint_token(key, algorithm=algorithm, **kwargs)
 
 
-def raw_tok(**claims) -> str:
+def raw_tok(**claims: Any) -> str:
     """A token with exactly these claims besides exp (no defaults applied to roles)."""
     claims.setdefault("sub", "alice")
     return jwt.encode({"exp": int(time.time()) + 300, **claims}, SECRET, algorithm="HS256")
@@ -58,9 +61,9 @@ def refused(backend: BearerBackend, token: str) -> str:
     return info.value.reason
 
 
-def test_valid_token_maps_claims():
+def test_valid_token_maps_claims() -> None:
     token = tok(subject="alice", roles=["admin", "user"], permissions=["read", "write"], tenants=["acme"], jti="j1")
-    credential = backend().authenticate(request(f"Bearer {token}"))
+    credential = verified(backend().authenticate(request(f"Bearer {token}")))
     identity = credential.identity
     assert identity.subject == "alice"
     assert identity.roles == {"admin", "user"}
@@ -72,20 +75,20 @@ def test_valid_token_maps_claims():
     assert credential.expires_at == identity.claims["exp"]
 
 
-def test_custom_claim_names_and_list_scope():
+def test_custom_claim_names_and_list_scope() -> None:
     token = tok(subject=None, uid="bob", perms=["a", "b"], groups=["g"], orgs=["o1"])
     b = backend(subject_claim="uid", permissions_claim="perms", roles_claim="groups", tenants_claim="orgs")
-    identity = b.authenticate(request(f"Bearer {token}")).identity
+    identity = verified(b.authenticate(request(f"Bearer {token}"))).identity
     got = (identity.subject, identity.permissions, identity.roles, identity.tenants)
-    assert got == ("bob", {"a", "b"}, {"g"}, {"o1"})
+    assert got == ("bob", frozenset({"a", "b"}), frozenset({"g"}), frozenset({"o1"}))
 
 
 @pytest.mark.parametrize("header", [None, "Basic dXNlcjpwYXNz", "Digest x", "Token abc"])
-def test_no_bearer_credentials(header):
+def test_no_bearer_credentials(header: Any) -> None:
     assert backend().authenticate(request(header)) is None
 
 
-def test_scheme_is_case_insensitive():
+def test_scheme_is_case_insensitive() -> None:
     assert backend().authenticate(request(f"bearer {tok()}")) is not None
 
 
@@ -109,25 +112,26 @@ def test_scheme_is_case_insensitive():
     pytest.param("W10.e30.e30", "malformed token", id="header-not-object"),
     pytest.param("", "malformed token", id="empty"),
 ])
-def test_invalid_tokens(token, reason):
+def test_invalid_tokens(token: Any, reason: Any) -> None:
     if reason is None:
-        assert backend().authenticate(request(f"Bearer {token}")).identity.roles == {"admin"}
+        assert verified(backend().authenticate(request(f"Bearer {token}"))).identity.roles == {"admin"}
     else:
         assert refused(backend(), token) == reason
 
 
-def test_alg_none_is_refused_even_with_valid_claims():
-    unsigned = jwt.encode({"sub": "mallory", "roles": ["admin"], "exp": int(time.time()) + 60}, None, algorithm="none")
+def test_alg_none_is_refused_even_with_valid_claims() -> None:
+    unsigned = jwt.encode({"sub": "mallory", "roles": ["admin"], "exp": int(time.time()) + 60}, None,  # type: ignore[arg-type]
+                          algorithm="none")
     assert refused(backend(), unsigned) in ("malformed token", "algorithm not allowed")
     none_with_sig = forge('{"alg":"none"}', json.dumps({"sub": "m", "exp": int(time.time()) + 60}))
     assert refused(backend(), none_with_sig) == "algorithm not allowed"
 
 
-def test_algorithm_outside_allowlist_same_family():
+def test_algorithm_outside_allowlist_same_family() -> None:
     assert refused(backend(), tok(algorithm="HS512", key="k" * 64)) == "algorithm not allowed"
 
 
-def test_duplicate_members_are_refused():
+def test_duplicate_members_are_refused() -> None:
     exp = int(time.time()) + 60
     payload = f'{{"sub":"alice","roles":["user"],"roles":["admin"],"exp":{exp}}}'
     assert refused(backend(), forge('{"alg":"HS256","typ":"JWT"}', payload)) == "duplicate member in token"
@@ -135,19 +139,19 @@ def test_duplicate_members_are_refused():
     assert refused(backend(), forge(header, f'{{"sub":"a","exp":{exp}}}')) == "duplicate member in token"
 
 
-def test_crit_header_is_refused():
+def test_crit_header_is_refused() -> None:
     exp = int(time.time()) + 60
     token = forge('{"alg":"HS256","crit":["exp"]}', f'{{"sub":"a","exp":{exp}}}')
     assert refused(backend(), token) == "unsupported critical header"
 
 
-def test_oversized_header_is_refused():
+def test_oversized_header_is_refused() -> None:
     big = tok(padding="x" * 9000)
     assert refused(backend(), big) == "authorization header too large"
     assert backend(max_header_bytes=16384).authenticate(request(f"Bearer {big}")) is not None
 
 
-def test_duplicate_authorization_headers_are_refused():
+def test_duplicate_authorization_headers_are_refused() -> None:
     # ASGI joins repeated headers with ", " - the result is never a valid token.
     assert refused(backend(), f"{tok()}, Bearer {tok(subject='admin')}") == "malformed token"
 
@@ -164,17 +168,18 @@ def test_duplicate_authorization_headers_are_refused():
     pytest.param({"leeway": 30}, {"ttl": -60}, False, id="leeway-exceeded"),
     pytest.param({"require_exp": False}, {"exp": None}, True, id="exp-optional"),
 ])
-def test_claim_checks(kwargs, token_kwargs, ok):
+def test_claim_checks(kwargs: Any, token_kwargs: Any, ok: Any) -> None:
     b = backend(**kwargs)
     token = tok(**token_kwargs)
     if ok:
-        assert b.authenticate(request(f"Bearer {token}")).identity.subject == "alice"
+        assert verified(b.authenticate(request(f"Bearer {token}"))).identity.subject == "alice"
     else:
         with pytest.raises(AuthenticationError):
             b.authenticate(request(f"Bearer {token}"))
 
 
-def keypair(kind: str):
+def keypair(kind: str) -> Any:
+    private: Any
     if kind == "RSA":
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     elif kind == "EC":
@@ -187,15 +192,16 @@ def keypair(kind: str):
 
 
 @pytest.mark.parametrize(("kind", "algorithm"), [("RSA", "RS256"), ("RSA", "PS256"), ("EC", "ES256"), ("OKP", "EdDSA")])
-def test_asymmetric_algorithms(kind, algorithm):
+def test_asymmetric_algorithms(kind: str, algorithm: Any) -> None:
     private, public_pem = keypair(kind)
     b = BearerBackend(algorithms=[algorithm], key=public_pem)
-    assert b.authenticate(request(f"Bearer {tok(key=private, algorithm=algorithm)}")).identity.subject == "alice"
+    credential = verified(b.authenticate(request(f"Bearer {tok(key=private, algorithm=algorithm)}")))
+    assert credential.identity.subject == "alice"
     other, _ = keypair(kind)
     assert refused(b, tok(key=other, algorithm=algorithm)) == "bad signature"
 
 
-def test_rsa_public_key_can_never_verify_an_hmac_token():
+def test_rsa_public_key_can_never_verify_an_hmac_token() -> None:
     """Algorithm confusion: an HS256 token signed with the RSA public key PEM as its secret."""
     _, public_pem = keypair("RSA")
     b = BearerBackend(algorithms=["RS256"], key=public_pem)
@@ -208,7 +214,7 @@ def test_rsa_public_key_can_never_verify_an_hmac_token():
         public_key(public_pem, "HMAC")
 
 
-def test_hmac_key_length_is_enforced():
+def test_hmac_key_length_is_enforced() -> None:
     with pytest.raises(PolicyError, match="needs at least 32"):
         BearerBackend(algorithms=["HS256"], key="short")
     with pytest.raises(PolicyError, match="needs at least 48"):
@@ -224,11 +230,11 @@ class Clock:
         return self.now
 
 
-def test_repeated_token_costs_no_signature_check(monkeypatch):
+def test_repeated_token_costs_no_signature_check(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     original = jwt.PyJWT.decode
 
-    def counting(self, *args, **kwargs):
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         return original(self, *args, **kwargs)
 
@@ -243,7 +249,7 @@ def test_repeated_token_costs_no_signature_check(monkeypatch):
     assert len(calls) == 2
 
 
-def test_cache_honours_exp(monkeypatch):
+def test_cache_honours_exp(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock()
     b = backend(clock=clock)
     token = tok(ttl=60)
@@ -251,20 +257,25 @@ def test_cache_honours_exp(monkeypatch):
     assert b.authenticate(request(f"Bearer {token}")) is first
     calls = []
     original = jwt.PyJWT.decode
-    monkeypatch.setattr(jwt.PyJWT, "decode", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(jwt.PyJWT, "decode", counting)
     clock.now += 61  # past exp by the cache's clock: the entry is gone, the token is verified again
     b.authenticate(request(f"Bearer {token}"))
     assert calls == [1]
 
 
-def test_invalid_tokens_are_not_cached():
+def test_invalid_tokens_are_not_cached() -> None:
     b = backend()
     token = tok()[:-4] + "AAAA"
     for _ in range(3):
         assert refused(b, token) == "bad signature"
 
 
-def test_cache_is_bounded():
+def test_cache_is_bounded() -> None:
     b = backend(cache_size=10)
     for i in range(50):
         b.authenticate(request(f"Bearer {tok(subject=f's{i}')}"))

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,15 +153,20 @@ def test_matcher_captures_agree_with_match_segments(pattern: str, path: str) -> 
 
 
 @pytest.mark.parametrize("format", ["starlette", "flask"])
-def test_session_cache_never_outlives_max_age(format: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_session_cache_never_outlives_max_age(format: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     now = [time.time()]
     backend = SessionCookieBackend(format=format, secrets=[SESSION_SECRET], max_age=600, clock=lambda: now[0])
     signed_at = int(now[0]) - 100
     value = session_cookie(SESSION_SECRET, {"user_id": "alice", "roles": ["admin"]}, format=format,
                            signed_at=signed_at)
-    verified = []
+    verified: list[str] = []
     load = backend.load
-    monkeypatch.setattr(backend, "load", lambda v: verified.append(v) or load(v))
+
+    def counting_load(value: str) -> Any:
+        verified.append(value)
+        return load(value)
+
+    monkeypatch.setattr(backend, "load", counting_load)
     request = RequestView(method="GET", path="/", headers={"cookie": f"session={value}"})
 
     first = backend.authenticate(request)
@@ -173,7 +179,7 @@ def test_session_cache_never_outlives_max_age(format: str, monkeypatch: pytest.M
 
 
 @pytest.mark.parametrize("format", ["starlette", "flask"])
-def test_session_cache_holds_only_genuine_cookies(format: str) -> None:
+def test_session_cache_holds_only_genuine_cookies(format: Any) -> None:
     backend = SessionCookieBackend(format=format, secrets=[SESSION_SECRET])
     value = session_cookie(SESSION_SECRET, {"user_id": "alice"}, format=format)
     forged = value[:-2] + ("AA" if value[-2:] != "AA" else "BB")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from routeguard import Policy, PolicyError
@@ -31,7 +33,7 @@ path = "/**"
 
 def keycloak_token(**claims: object) -> str:
     claims.setdefault("preferred_username", "alice")
-    return mint("uuid-of-alice", roles=(), key=JWT_SECRET, **claims)
+    return mint("uuid-of-alice", roles=(), key=JWT_SECRET, **claims)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("kind", ["asgi", "wsgi"])
@@ -54,7 +56,7 @@ def keycloak_token(**claims: object) -> str:
         pytest.param("a.b", {"a.b": ["user"], "a": {"b": ["admin"]}}, 403, id="literal-shadows-path"),
     ],
 )
-def test_keycloak_nested_roles_decide_a_role_rule(kind, roles_claim, claims, status):
+def test_keycloak_nested_roles_decide_a_role_rule(kind: str, roles_claim: Any, claims: Any, status: int) -> None:
     send = sender(kind, Policy.from_toml_string(KEYCLOAK.format(roles=roles_claim)))
     reply = send("GET", "/admin/x", bearer(keycloak_token(**claims)))
     assert reply.status == status
@@ -63,7 +65,7 @@ def test_keycloak_nested_roles_decide_a_role_rule(kind, roles_claim, claims, sta
 
 
 @pytest.mark.parametrize("kind", ["asgi", "wsgi"])
-def test_nested_roles_that_are_not_strings_are_invalid_credentials(kind):
+def test_nested_roles_that_are_not_strings_are_invalid_credentials(kind: str) -> None:
     send = sender(kind, Policy.from_toml_string(KEYCLOAK.format(roles="realm_access.roles")))
     reply = send("GET", "/admin/x", bearer(keycloak_token(realm_access={"roles": {"admin": True}})))
     assert reply.status == 401
@@ -82,7 +84,7 @@ def test_nested_roles_that_are_not_strings_are_invalid_credentials(kind):
         pytest.param({}, "missing", None, id="missing"),
     ],
 )
-def test_lookup(data, name, expected):
+def test_lookup(data: Any, name: Any, expected: Any) -> None:
     assert lookup(data, name) == expected
 
 
@@ -96,11 +98,11 @@ def test_lookup(data, name, expected):
         pytest.param(None, False, set(), id="absent"),
     ],
 )
-def test_claim_strings(value, split, expected):
+def test_claim_strings(value: Any, split: Any, expected: Any) -> None:
     assert claim_strings(value, "c", split=split) == expected
 
 
-def test_claim_map_subject_types():
+def test_claim_map_subject_types() -> None:
     claims = ClaimMap(subject="a.id")
     assert claims.subject_of({"a": {"id": 7}}, integers=True) == "7"
     with pytest.raises(AuthenticationError):
@@ -112,7 +114,7 @@ def test_claim_map_subject_types():
 
 @pytest.mark.parametrize("key", ["roles_claim", "subject_claim", "permissions_claim", "tenants_claim"])
 @pytest.mark.parametrize("bad", ["", " roles"])
-def test_bad_claim_names_are_load_errors(key, bad):
+def test_bad_claim_names_are_load_errors(key: Any, bad: Any) -> None:
     text = KEYCLOAK.format(roles="roles").replace('roles_claim = "roles"', f'{key} = "{bad}"')
     text = text.replace('subject_claim = "preferred_username"\n', "") if key == "subject_claim" else text
     with pytest.raises(PolicyError, match=f"auth.bearer.{key}"):

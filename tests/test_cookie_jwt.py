@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import types
 import uuid
+from typing import Any
 
 import jwt
 import pytest
@@ -52,7 +53,7 @@ def jar(tok: str, csrf: str | None = None, **extra: str) -> dict[str, str]:
     return {"Cookie": cookies, **extra}
 
 
-def test_flask_jwt_extended_cookie_on_safe_methods(kind):
+def test_flask_jwt_extended_cookie_on_safe_methods(kind: str) -> None:
     client = Client(kind, cookie_policy(FLASK_JWT))
     tok, csrf = flask_jwt(roles=("admin",))
     reply = client.send("GET", "/admin/x", jar(tok, csrf))
@@ -73,7 +74,7 @@ def test_flask_jwt_extended_cookie_on_safe_methods(kind):
         pytest.param(lambda tok, csrf: {**bearer(tok)}, 200, id="header-token-needs-no-double-submit"),
     ],
 )
-def test_flask_jwt_extended_double_submit_on_unsafe_methods(kind, headers, status):
+def test_flask_jwt_extended_double_submit_on_unsafe_methods(kind: str, headers: Any, status: int) -> None:
     client = Client(kind, cookie_policy(FLASK_JWT))
     tok, csrf = flask_jwt()
     # /logout is public: a refused credential is ignored there, so nothing is revoked.
@@ -89,14 +90,14 @@ def test_flask_jwt_extended_double_submit_on_unsafe_methods(kind, headers, statu
         pytest.param(lambda: "not-a-jwt", "garbage", id="garbage"),
     ],
 )
-def test_flask_jwt_extended_cookie_refused(kind, make, why):
+def test_flask_jwt_extended_cookie_refused(kind: str, make: Any, why: Any) -> None:
     client = Client(kind, cookie_policy(FLASK_JWT))
     reply = client.send("GET", "/me", jar(make()))
     assert reply.status == 401, why
     assert reply.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
-def test_flask_jwt_extended_cookie_logged_out(kind):
+def test_flask_jwt_extended_cookie_logged_out(kind: str) -> None:
     client = Client(kind, cookie_policy(FLASK_JWT))
     tok, csrf = flask_jwt()
     assert client.send("POST", "/logout", jar(tok, csrf, **{"X-CSRF-TOKEN": csrf})).json() == {"revoked": True}
@@ -112,7 +113,7 @@ def test_flask_jwt_extended_cookie_logged_out(kind):
         pytest.param({"Origin": "http://testserver"}, 200, id="same-origin"),
     ],
 )
-def test_cookie_jwt_is_a_cookie_credential_for_the_origin_check(kind, origin, status):
+def test_cookie_jwt_is_a_cookie_credential_for_the_origin_check(kind: str, origin: Any, status: int) -> None:
     client = Client(kind, cookie_policy(FLASK_JWT))
     tok, csrf = flask_jwt()
     assert client.send("GET", "/me", bearer(tok)).status == 200  # verified (and cached) from the header first
@@ -124,11 +125,11 @@ def test_cookie_jwt_is_a_cookie_credential_for_the_origin_check(kind, origin, st
 def fastapi_users_token(user_id: str, lifetime: int = 3600) -> str:
     from fastapi_users.authentication import JWTStrategy
 
-    strategy = JWTStrategy(JWT_SECRET, lifetime_seconds=lifetime)
-    return asyncio.run(strategy.write_token(types.SimpleNamespace(id=user_id)))
+    strategy: Any = JWTStrategy(JWT_SECRET, lifetime_seconds=lifetime)
+    return str(asyncio.run(strategy.write_token(types.SimpleNamespace(id=user_id))))
 
 
-def test_fastapi_users_cookie_transport(kind):
+def test_fastapi_users_cookie_transport(kind: str) -> None:
     client = Client(kind, cookie_policy(FASTAPI_USERS))
     user = str(uuid.uuid4())
     tok = fastapi_users_token(user)
@@ -158,7 +159,7 @@ def test_fastapi_users_cookie_transport(kind):
         pytest.param('cokie = "t"', "unknown key 'cokie' (did you mean 'cookie'?)", id="unknown-key"),
     ],
 )
-def test_bad_cookie_settings_are_load_errors(settings, message):
+def test_bad_cookie_settings_are_load_errors(settings: Any, message: Any) -> None:
     import re
 
     with pytest.raises(PolicyError, match=re.escape(message)):

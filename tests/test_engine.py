@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from routeguard import Identity, Policy, RequestView
@@ -24,7 +26,9 @@ def engine() -> Engine:
     return Engine(policy.compiled_rules, Firewall())
 
 
-def decide(engine: Engine, method: str, path: str, who: Identity | AuthResult | None = None, raw: str | None = None):
+def decide(
+    engine: Engine, method: str, path: str, who: Identity | AuthResult | None = None, raw: str | None = None
+) -> Any:
     auth = who if isinstance(who, AuthResult) else AuthResult(identity=who) if who else ANONYMOUS
     return engine.decide(RequestView(method=method, path=path, raw_path=raw), auth)
 
@@ -58,20 +62,20 @@ def decide(engine: Engine, method: str, path: str, who: Identity | AuthResult | 
     pytest.param("GET", "/other", ADMIN, Outcome.FORBIDDEN, None, id="default-deny-admin"),
     pytest.param("GET", "/", ADMIN, Outcome.FORBIDDEN, None, id="root-default-deny"),
 ])
-def test_decision_matrix(engine, method, path, who, outcome, rule):
+def test_decision_matrix(engine: Any, method: Any, path: Any, who: Any, outcome: Any, rule: Any) -> None:
     decision = decide(engine, method, path, who)
     assert decision.outcome is outcome
     assert (decision.rule.position if decision.rule else None) == rule
 
 
-def test_firewall_runs_before_any_rule(engine):
+def test_firewall_runs_before_any_rule(engine: Any) -> None:
     decision = decide(engine, "GET", "/public/../admin", ADMIN, raw="/public/../admin")
     assert decision.outcome is Outcome.BAD_REQUEST
     assert decision.rule is None
     assert decision.reason == "firewall: dot_segment"
 
 
-def test_decision_carries_identity_params_and_reason(engine):
+def test_decision_carries_identity_params_and_reason(engine: Any) -> None:
     decision = decide(engine, "GET", "/orgs/acme/projects", USER)
     assert decision.identity is USER
     assert dict(decision.params) == {"org_id": "acme"}
@@ -84,7 +88,7 @@ def test_decision_carries_identity_params_and_reason(engine):
     assert decide(engine, "GET", "/health", INVALID).identity is None
 
 
-def test_tenant_value_comes_from_the_path_not_the_identity():
+def test_tenant_value_comes_from_the_path_not_the_identity() -> None:
     policy = Policy.from_toml_string('[[rules]]\npath = "/t/{tid}/**"\ntenant = "tid"\n')
     engine = Engine(policy.compiled_rules)
     many = Identity.of("m", tenants=["a", "b"])
@@ -94,7 +98,7 @@ def test_tenant_value_comes_from_the_path_not_the_identity():
     assert decide(engine, "GET", "/t/A/x", many).outcome is Outcome.FORBIDDEN
 
 
-def test_roles_any_of_permissions_all_of():
+def test_roles_any_of_permissions_all_of() -> None:
     policy = Policy.from_toml_string('[[rules]]\npath = "/x"\nroles = ["a", "b"]\npermissions = ["p", "q"]\n')
     engine = Engine(policy.compiled_rules)
     assert decide(engine, "GET", "/x", Identity.of("s", roles=["b"], permissions=["p", "q"])).allowed
@@ -102,7 +106,7 @@ def test_roles_any_of_permissions_all_of():
     assert not decide(engine, "GET", "/x", Identity.of("s", roles=["c"], permissions=["p", "q"])).allowed
 
 
-def test_report_mode_marks_refusals_but_not_firewall():
+def test_report_mode_marks_refusals_but_not_firewall() -> None:
     policy = Policy.from_toml_string('mode = "report"\n[[rules]]\npath = "/x"\nroles = ["a"]\n'
                                      '[[rules]]\npath = "/y"\nroles = ["a"]\nmode = "enforce"\n')
     engine = Engine(policy.compiled_rules, report=True)
@@ -115,14 +119,14 @@ def test_report_mode_marks_refusals_but_not_firewall():
     assert firewall.outcome is Outcome.BAD_REQUEST and not firewall.allowed
 
 
-def test_per_rule_report_inside_enforcing_policy():
+def test_per_rule_report_inside_enforcing_policy() -> None:
     policy = Policy.from_toml_string('[[rules]]\npath = "/new/**"\nroles = ["a"]\nmode = "report"\n')
     engine = Engine(policy.compiled_rules)
     assert decide(engine, "GET", "/new/x", USER).report_only
     assert not decide(engine, "GET", "/old", USER).report_only
 
 
-def test_websocket_requests_match_as_get():
+def test_websocket_requests_match_as_get() -> None:
     policy = Policy.from_toml_string('[[rules]]\npath = "/ws"\nmethods = ["GET"]\n')
     engine = Engine(policy.compiled_rules)
     view = RequestView(method="GET", path="/ws", websocket=True)

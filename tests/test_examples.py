@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -11,7 +12,7 @@ from .support import BROWSER
 
 
 @pytest.fixture(params=["fastapi", "flask"])
-def client(request, tmp_path_factory):
+def client(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     # A store of this test run's own: the examples' default SQLite file in /tmp is shared by every
     # run on the machine, and other runs' failed credentials would count against this one.
     store = tmp_path_factory.getbasetemp() / "examples.db"
@@ -19,40 +20,40 @@ def client(request, tmp_path_factory):
     if request.param == "fastapi":
         from starlette.testclient import TestClient
 
-        from examples.fastapi_app.app import app
+        from examples.fastapi_app.app import app as fastapi_app
 
-        return TestClient(app, follow_redirects=False)
-    from examples.flask_app.app import app
+        return TestClient(fastapi_app, follow_redirects=False)
+    from examples.flask_app.app import app as flask_app
 
-    return app.test_client()
-
-
-def status(response) -> int:
-    return response.status_code
+    return flask_app.test_client()
 
 
-def body(response):
+def status(response: Any) -> int:
+    return int(response.status_code)
+
+
+def body(response: Any) -> Any:
     return response.get_json() if hasattr(response, "get_json") else response.json()
 
 
-def location(response) -> str:
-    return response.headers["location"]
+def location(response: Any) -> str:
+    return str(response.headers["location"])
 
 
-def session_value(client) -> str:
+def session_value(client: Any) -> str:
     if hasattr(client, "get_cookie"):
-        return client.get_cookie("session").value
-    return client.cookies.get("session")
+        return str(client.get_cookie("session").value)
+    return str(client.cookies.get("session"))
 
 
-def set_session(client, value: str) -> None:
+def set_session(client: Any, value: str) -> None:
     if hasattr(client, "set_cookie"):
         client.set_cookie("session", value)
     else:
         client.cookies.set("session", value)
 
 
-def fresh_client(client):
+def fresh_client(client: Any) -> Any:
     if hasattr(client, "application"):
         return client.application.test_client()
     from starlette.testclient import TestClient
@@ -60,11 +61,11 @@ def fresh_client(client):
     return TestClient(client.app, follow_redirects=False)
 
 
-def login(client, user, password, next_="/"):
+def login(client: Any, user: Any, password: Any, next_: Any="/") -> Any:
     return client.post("/login", data={"username": user, "password": password, "next": next_})
 
 
-def test_browser_login_flow(client):
+def test_browser_login_flow(client: Any) -> None:
     first = client.get("/dashboard", headers={"Accept": BROWSER})
     assert status(first) == 302
     target = parse_qs(urlsplit(location(first)).query)["next"][0]
@@ -85,14 +86,14 @@ def test_browser_login_flow(client):
     assert status(replay.get("/api/me")) == 401
 
 
-def test_login_page_never_redirects_off_site(client):
+def test_login_page_never_redirects_off_site(client: Any) -> None:
     done = login(client, "alice", "alice-pass", "//evil.example/x")
     assert status(done) == 303
     assert urlsplit(location(done)).netloc in ("", "testserver", "localhost")
     assert urlsplit(location(done)).path == "/"
 
 
-def test_json_api_with_bearer_tokens(client):
+def test_json_api_with_bearer_tokens(client: Any) -> None:
     assert status(client.get("/api/me")) == 401
     assert status(client.post("/api/token", json={"username": "bob", "password": "nope"})) == 400
     issued = body(client.post("/api/token", json={"username": "bob", "password": "bob-pass"}))
@@ -111,7 +112,7 @@ def test_json_api_with_bearer_tokens(client):
     assert status(client.get("/api/me", headers=headers)) == 401
 
 
-def test_unlisted_routes_are_denied(client):
+def test_unlisted_routes_are_denied(client: Any) -> None:
     assert status(client.get("/docs")) == 401  # FastAPI's docs are not in the policy: default deny
     assert status(client.get("/openapi.json")) == 401
     assert status(client.get("/health")) == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -44,7 +45,7 @@ def check(raw: str, firewall: Firewall | None = None, path: str | None = None) -
     pytest.param("/public/..;/admin", "dot_segment", id="tomcat-dot-dot-semicolon"),
     pytest.param("/admin%3bx", "semicolon", id="encoded-semicolon"),
 ])
-def test_rejected_classes(raw, violation):
+def test_rejected_classes(raw: Any, violation: Any) -> None:
     assert check(raw) == violation
 
 
@@ -53,15 +54,15 @@ def test_rejected_classes(raw, violation):
     "/files/r%C3%A9sum%C3%A9.pdf", "/a-b_c~d", "/a%20b", "/a..b", "/...", "/v1.2/x",
     "/public/x?next=/admin/../..//x;y%00",
 ])
-def test_plain_paths_pass(raw):
+def test_plain_paths_pass(raw: Any) -> None:
     assert check(raw) is None
 
 
-def test_query_string_is_never_examined():
+def test_query_string_is_never_examined() -> None:
     assert Firewall().check("/search", "/search") is None  # the adapters never pass the query
 
 
-def test_without_raw_target_the_decoded_path_is_still_checked():
+def test_without_raw_target_the_decoded_path_is_still_checked() -> None:
     firewall = Firewall()
     assert firewall.check(None, "/public/../admin") == "dot_segment"
     assert firewall.check(None, "/a;b") == "semicolon"
@@ -70,18 +71,18 @@ def test_without_raw_target_the_decoded_path_is_still_checked():
     assert firewall.check(None, "/ok") is None
 
 
-def test_absolute_form_mapped_by_the_server_is_judged_by_its_path():
+def test_absolute_form_mapped_by_the_server_is_judged_by_its_path() -> None:
     assert Firewall().check("http://example.com/admin", "/admin") is None
     assert Firewall().check("http://example.com/a/../admin", "/a/../admin") == "dot_segment"
     assert Firewall().check("http://example.com/a%2fb", "/a/b") == "encoded_slash"
 
 
-def test_undecoded_absolute_form_is_rejected():
+def test_undecoded_absolute_form_is_rejected() -> None:
     # A server that leaves "http://host/x" in the path (h11 under uvicorn does) -> not origin-form.
     assert Firewall().check("http://evil/admin", "http://evil/admin") == "non_origin_form"
 
 
-def test_path_error_from_adapter_is_reported():
+def test_path_error_from_adapter_is_reported() -> None:
     assert Firewall().check(None, "/x\ufffd", "invalid_utf8") == "invalid_utf8"
     assert Firewall(relax=["invalid_utf8"]).check(None, "/x\ufffd", "invalid_utf8") is None
 
@@ -98,15 +99,15 @@ def test_path_error_from_adapter_is_reported():
     pytest.param("malformed_encoding", "/a%zz", None, id="malformed"),
     pytest.param("semicolon", "/public/..;/admin", "dot_segment", id="one-class-only"),
 ])
-def test_relaxing_one_class(relax, raw, after):
+def test_relaxing_one_class(relax: Any, raw: Any, after: Any) -> None:
     assert check(raw) is not None
     assert check(raw, Firewall(relax=[relax])) == after
 
 
-def test_every_class_is_reachable_and_named():
+def test_every_class_is_reachable_and_named() -> None:
     assert len(set(CLASSES)) == len(CLASSES) == 10
 
 
-def test_unknown_class_is_a_load_error():
+def test_unknown_class_is_a_load_error() -> None:
     with pytest.raises(PolicyError, match="unknown class 'semicolons'"):
         Firewall(relax=["semicolons"])

@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,7 +54,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     from django.test import override_settings
 
     with override_settings(SESSION_ENGINE=request.param, SESSION_FILE_PATH=str(tmp_path)):
@@ -83,26 +84,26 @@ def me(c: Any, **extra: Any) -> Any:
 
 # -- refusals ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", ["/api/me/", "/dashboard/", "/admin/", "/nowhere/"])
-def test_test_client_is_refused_without_credentials(path):
+def test_test_client_is_refused_without_credentials(path: Any) -> None:
     response = client().get(path)
     assert response.status_code == 401
     assert response.json() == {"error": "Unauthorized"}
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
-def test_browser_is_sent_to_djangos_login_url():
+def test_browser_is_sent_to_djangos_login_url() -> None:
     response = client().get("/dashboard/?tab=1", HTTP_ACCEPT=BROWSER)
     assert response.status_code == 302
     assert response.headers["Location"] == "/login/?next=%2Fdashboard%2F%3Ftab%3D1"
 
 
-def test_public_pages_stay_open():
+def test_public_pages_stay_open() -> None:
     assert client().get("/login/").status_code == 200
     assert client().get("/health/").status_code == 200
 
 
 # -- Django's own session ------------------------------------------------------------------------
-def test_djangos_login_is_the_credential_under_every_session_engine(engine):
+def test_djangos_login_is_the_credential_under_every_session_engine(engine: Any) -> None:
     c = client()
     assert c.login(username="alice", password="alice-pass")  # django.contrib.auth.login()
     assert me(c) == (200, {"username": "alice", "user_class": "User", "subject": "alice", "roles": [],
@@ -114,7 +115,7 @@ def test_djangos_login_is_the_credential_under_every_session_engine(engine):
     assert me(root)[1]["roles"] == ["admin"]
 
 
-def test_the_apps_login_view_then_logout(engine):
+def test_the_apps_login_view_then_logout(engine: Any) -> None:
     c = client()
     done = c.post("/login/", {"username": "alice", "password": "alice-pass", "next": "/dashboard/"})
     assert done.status_code == 303 and done.headers["Location"] == "/dashboard/"
@@ -133,7 +134,7 @@ def test_the_apps_login_view_then_logout(engine):
     pytest.param("x", id="too-short"),
     pytest.param("../../etc/passwd", id="path"),
 ])
-def test_a_session_key_django_does_not_know_is_invalid(engine, value):
+def test_a_session_key_django_does_not_know_is_invalid(engine: Any, value: Any) -> None:
     c = client()
     c.cookies["sessionid"] = value
     response = c.get("/api/me/")
@@ -142,7 +143,7 @@ def test_a_session_key_django_does_not_know_is_invalid(engine, value):
     assert c.get("/login/").status_code == 200  # a stale cookie never blocks the login page
 
 
-def test_tampered_signed_cookie_session_is_refused():
+def test_tampered_signed_cookie_session_is_refused() -> None:
     from django.test import override_settings
 
     with override_settings(SESSION_ENGINE="django.contrib.sessions.backends.signed_cookies"):
@@ -153,7 +154,7 @@ def test_tampered_signed_cookie_session_is_refused():
         assert c.get("/api/me/").status_code == 401
 
 
-def test_session_without_a_login_is_anonymous():
+def test_session_without_a_login_is_anonymous() -> None:
     from django.contrib.sessions.backends.db import SessionStore
 
     store = SessionStore()
@@ -167,7 +168,7 @@ def test_session_without_a_login_is_anonymous():
 
 
 @pytest.mark.parametrize("change", ["deactivate", "password"])
-def test_disabled_user_or_changed_password_ends_the_session(engine, change):
+def test_disabled_user_or_changed_password_ends_the_session(engine: Any, change: Any) -> None:
     from django.contrib.auth.models import User
 
     user = User.objects.create_user(f"carol-{change}", password="carol-pass")
@@ -185,7 +186,7 @@ def test_disabled_user_or_changed_password_ends_the_session(engine, change):
         user.delete()
 
 
-def test_roles_and_permissions_come_from_django():
+def test_roles_and_permissions_come_from_django() -> None:
     from django.contrib.auth.models import Group, Permission, User
 
     from routeguard.integrations.django import django_identity
@@ -206,7 +207,7 @@ def test_roles_and_permissions_come_from_django():
 
 
 # -- request.user for every credential -----------------------------------------------------------
-def test_login_required_middleware_lets_a_bearer_request_the_guard_allowed_through():
+def test_login_required_middleware_lets_a_bearer_request_the_guard_allowed_through() -> None:
     c = client()
     response = c.get("/dashboard/", **bearer("root"))  # LoginRequiredMiddleware is enabled
     assert response.status_code == 200 and b"Hello root." in response.content
@@ -216,7 +217,7 @@ def test_login_required_middleware_lets_a_bearer_request_the_guard_allowed_throu
     assert c.get("/admin/", **bearer("root")).status_code == 200
 
 
-def test_bearer_for_a_user_django_does_not_have_is_refused_by_the_loader():
+def test_bearer_for_a_user_django_does_not_have_is_refused_by_the_loader() -> None:
     assert client().get("/api/me/", **bearer("mallory")).status_code == 401
 
 
@@ -230,7 +231,7 @@ API_KEY_POLICY = {
 }
 
 
-def test_api_key_identity_becomes_request_user():
+def test_api_key_identity_becomes_request_user() -> None:
     from django.test import override_settings
 
     with override_settings(ROUTEGUARD={"policy": API_KEY_POLICY}):
@@ -242,7 +243,7 @@ def test_api_key_identity_becomes_request_user():
         assert me(c)[0] == 401
 
 
-def test_guard_user_answers_like_a_django_user():
+def test_guard_user_answers_like_a_django_user() -> None:
     from routeguard import Identity
     from routeguard.integrations.django import GuardUser
 
@@ -256,7 +257,7 @@ def test_guard_user_answers_like_a_django_user():
 
 # -- ASGI: the ORM off the event loop ------------------------------------------------------------
 @pytest.mark.parametrize("credential", ["session", "bearer"])
-def test_async_client_loads_users_off_the_event_loop(credential):
+def test_async_client_loads_users_off_the_event_loop(credential: Any) -> None:
     from django.test import AsyncClient
 
     c = client()
@@ -276,7 +277,7 @@ def test_async_client_loads_users_off_the_event_loop(credential):
 
 
 # -- wiring --------------------------------------------------------------------------------------
-def test_outer_wsgi_guard_decides_once():
+def test_outer_wsgi_guard_decides_once() -> None:
     from django.core.handlers.wsgi import WSGIHandler
 
     from routeguard.integrations.django import guard_wsgi
@@ -290,7 +291,7 @@ def test_outer_wsgi_guard_decides_once():
     assert sum(app.counters().values()) - before == 2  # the middleware reused the outer decision
 
 
-def test_login_url_of_the_policy_wins():
+def test_login_url_of_the_policy_wins() -> None:
     from django.test import override_settings
 
     policy = {"login_url": "/signin", "rules": [{"path": "/signin", "access": "public"}, {"path": "/**"}]}
@@ -304,7 +305,7 @@ def test_login_url_of_the_policy_wins():
     pytest.param({"policy": 3}, "must be a TOML file path, a dict or a Policy", id="bad-type"),
     pytest.param({"policy": {}, "polcy": 1}, "unknown key 'polcy'", id="typo"),
 ])
-def test_bad_settings_are_named(setting, message):
+def test_bad_settings_are_named(setting: Any, message: Any) -> None:
     from django.core.exceptions import ImproperlyConfigured
     from django.test import override_settings
 
@@ -314,7 +315,7 @@ def test_bad_settings_are_named(setting, message):
         settings_policy()
 
 
-def test_explicit_login_url_not_public_is_a_load_error():
+def test_explicit_login_url_not_public_is_a_load_error() -> None:
     from django.test import override_settings
 
     from routeguard.integrations.django import settings_policy
@@ -325,12 +326,12 @@ def test_explicit_login_url_not_public_is_a_load_error():
 
 
 @pytest.mark.parametrize("extra", ['secret_env = "X"', 'cookie = "sid"', 'user_key = "uid"'])
-def test_django_format_takes_its_settings_from_django(extra):
+def test_django_format_takes_its_settings_from_django(extra: Any) -> None:
     with pytest.raises(PolicyError, match="reads Django's own settings"):
         Policy.from_toml_string(f'[auth.session]\nformat = "django"\n{extra}\n')
 
 
-def test_rg_2026_13_djangos_failed_logins_lock_the_username_at_the_login_form():
+def test_rg_2026_13_djangos_failed_logins_lock_the_username_at_the_login_form() -> None:
     """authenticate()'s user_login_failed counts per client and username (as django-axes hooks
     it); the middleware reads the username of a POST to LOGIN_URL and answers 429; a login
     (user_logged_in) resets the username. No app code beyond the middleware."""

@@ -73,7 +73,7 @@ def bearer(subject: str, **claims: Any) -> dict[str, str]:
     return {"Authorization": "Bearer " + mint_token(SECRET, subject=subject, **claims)}
 
 
-def test_current_identity_is_the_guards():
+def test_current_identity_is_the_guards() -> None:
     client = TestClient(make_app(Policy(**POLICY)))
     assert client.get("/items/7", headers=bearer("alice")).json() == {"item": "7", "subject": "alice"}
     assert client.get("/health").json() == {"subject": None}  # public, anonymous
@@ -86,7 +86,7 @@ def test_current_identity_is_the_guards():
     pytest.param(bearer("alice", roles=["user"]), 403, id="wrong-role"),
     pytest.param(bearer("alice", roles=["ops"]), 200, id="one-of-the-roles"),
 ])
-def test_require_roles_on_a_route_the_policy_leaves_open(headers, status):
+def test_require_roles_on_a_route_the_policy_leaves_open(headers: Any, status: int) -> None:
     policy = Policy(**{**POLICY, "rules": [{"path": "/open/**", "access": "public"}]})
     response = TestClient(make_app(policy)).get("/open/admin", headers=headers)
     assert response.status_code == status
@@ -96,7 +96,7 @@ def test_require_roles_on_a_route_the_policy_leaves_open(headers, status):
         assert response.json() == {"subject": "alice"}
 
 
-def test_require_permissions():
+def test_require_permissions() -> None:
     client = TestClient(make_app(Policy(**{**POLICY, "rules": [{"path": "/reports/**"}]})))
     assert client.get("/reports/q1", headers=bearer("a", permissions=["reports:read"])).status_code == 200
     assert client.get("/reports/q1", headers=bearer("a", permissions=["other"])).status_code == 403
@@ -106,7 +106,7 @@ def operations(schema: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(method, path): op for path, item in schema["paths"].items() for method, op in item.items()}
 
 
-def test_document_writes_requirements_per_operation():
+def test_document_writes_requirements_per_operation() -> None:
     policy = Policy(**POLICY)
     schema = TestClient(make_app(policy)).app.openapi()  # type: ignore[attr-defined]
     assert schema["components"]["securitySchemes"] == {
@@ -125,7 +125,7 @@ def test_document_writes_requirements_per_operation():
     assert ops["get", "/unlisted"]["x-routeguard"] == {"access": "deny"}  # default deny
 
 
-def test_document_offers_the_api_key_header_as_an_alternative():
+def test_document_offers_the_api_key_header_as_an_alternative() -> None:
     policy = Policy(**{**POLICY, "auth": {"api_key": {"header": "X-Key", "keys": [
         {"hash": "sha256:" + "0" * 64, "subject": "ci"}]}}})
     schema = make_app(policy).openapi()
@@ -134,7 +134,7 @@ def test_document_offers_the_api_key_header_as_an_alternative():
     assert operations(schema)["get", "/health"]["security"] == []
 
 
-def test_documented_schema_is_served_and_the_example_uses_it(monkeypatch):
+def test_documented_schema_is_served_and_the_example_uses_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APP_STORE_URL", "memory://")
     from examples.fastapi_app.app import app
 

@@ -67,7 +67,7 @@ def me(c: Any, **kwargs: Any) -> tuple[int, Any]:
 
 
 # -- the example ---------------------------------------------------------------------------------
-def test_anonymous_is_refused_and_browsers_go_to_the_login_view(example):
+def test_anonymous_is_refused_and_browsers_go_to_the_login_view(example: Any) -> None:
     c = client(example)
     assert me(c) == (401, {"error": "Unauthorized"})
     response = c.get("/dashboard", headers={"Accept": BROWSER})
@@ -78,7 +78,7 @@ def test_anonymous_is_refused_and_browsers_go_to_the_login_view(example):
     pytest.param("alice", "alice-pass", 403, id="user"),
     pytest.param("root", "root-pass", 200, id="admin"),
 ])
-def test_flask_logins_own_login_is_the_credential(example, user, password, admin):
+def test_flask_logins_own_login_is_the_credential(example: Any, user: Any, password: Any, admin: Any) -> None:
     c = client(example)
     done = c.post("/login", data={"username": user, "password": password, "next": "/dashboard"})
     assert done.status_code == 303
@@ -88,7 +88,7 @@ def test_flask_logins_own_login_is_the_credential(example, user, password, admin
     assert c.get("/admin").status_code == admin
 
 
-def test_remember_cookie_alone_is_accepted_as_the_app_accepts_it(example):
+def test_remember_cookie_alone_is_accepted_as_the_app_accepts_it(example: Any) -> None:
     c = client(example)
     c.post("/login", data={"username": "alice", "password": "alice-pass", "remember": "on"})
     remembered = c.get_cookie("remember_token").value
@@ -108,7 +108,7 @@ def test_remember_cookie_alone_is_accepted_as_the_app_accepts_it(example):
     pytest.param(lambda: "|" + remember_cookie("alice").split("|")[1], id="no-user"),
     pytest.param(lambda: remember_cookie("root").replace("root|", "alice|"), id="moved-digest"),
 ])
-def test_remember_cookie_that_does_not_verify_is_401(example, value):
+def test_remember_cookie_that_does_not_verify_is_401(example: Any, value: Any) -> None:
     c = client(example)
     c.set_cookie("remember_token", value())
     response = c.get("/api/me")
@@ -117,7 +117,7 @@ def test_remember_cookie_that_does_not_verify_is_401(example, value):
     assert c.get("/login").status_code == 200  # a stale cookie never blocks the login page
 
 
-def test_logged_out_session_ignores_the_remember_cookie(example):
+def test_logged_out_session_ignores_the_remember_cookie(example: Any) -> None:
     c = client(example)
     c.set_cookie("session", session_cookie(SECRET, {"_remember": "clear"}, format="flask"))
     c.set_cookie("remember_token", remember_cookie("alice"))
@@ -126,13 +126,13 @@ def test_logged_out_session_ignores_the_remember_cookie(example):
 
 
 @pytest.mark.parametrize("key", ["_user_id", "user_id"])  # Flask-Login 0.6 and 0.4
-def test_flask_login_session_keys(example, key):
+def test_flask_login_session_keys(example: Any, key: Any) -> None:
     c = client(example)
     c.set_cookie("session", session_cookie(SECRET, {key: "bob", "_fresh": True}, format="flask"))
     assert me(c)[1]["username"] == "bob"
 
 
-def test_current_user_is_the_guards_identity_on_a_bearer_request(example):
+def test_current_user_is_the_guards_identity_on_a_bearer_request(example: Any) -> None:
     status, body = me(client(example), headers=bearer("root"))
     assert (status, body["username"], body["user_class"], body["backend"]) == (200, "root", "User", "bearer")
     page = client(example).get("/dashboard", headers=bearer("bob"))  # @login_required agrees
@@ -173,7 +173,7 @@ def plain_flask_login_app(guard: str | None = None, policy: Policy | None = None
         return "login"
 
     @app.get("/api/me")
-    @login_required
+    @login_required  # type: ignore[untyped-decorator]
     def api_me() -> Any:
         identity = getattr(g, "routeguard_identity", None)
         return jsonify(username=current_user.get_id(), user_class=type(current_user._get_current_object()).__name__,
@@ -192,7 +192,7 @@ POLICY = {
 
 
 @pytest.mark.parametrize("order", ["before", "after"])
-def test_either_order_with_login_manager(order):
+def test_either_order_with_login_manager(order: Any) -> None:
     app = plain_flask_login_app(order, Policy(**POLICY))
     assert client(app).get("/api/me", headers={"Accept": BROWSER}).headers["Location"] == "/login?next=%2Fapi%2Fme"
     assert me(client(app), headers=bearer("alice"))[1] == {"username": "alice", "user_class": "User",
@@ -205,14 +205,14 @@ def test_either_order_with_login_manager(order):
     assert me(c)[1]["username"] == "root"
 
 
-def test_policy_login_url_wins_over_login_view():
+def test_policy_login_url_wins_over_login_view() -> None:
     policy = Policy(**{**POLICY, "login_url": "/login", "rules": [{"path": "/login", "access": "public"},
                                                                    {"path": "/**"}]})
     app = plain_flask_login_app("before", policy, login_view="elsewhere")
     assert client(app).get("/api/me", headers={"Accept": BROWSER}).headers["Location"] == "/login?next=%2Fapi%2Fme"
 
 
-def test_policy_secret_is_used_when_named(monkeypatch):
+def test_policy_secret_is_used_when_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RG_FLASK_LOGIN_SECRET", "the-policy-secret-0123456789abcdef")
     policy = Policy(**{**POLICY, "auth": {"session": {"format": "flask-login", "secret_env": "RG_FLASK_LOGIN_SECRET"}}})
     app = plain_flask_login_app("before", policy)
@@ -224,7 +224,7 @@ def test_policy_secret_is_used_when_named(monkeypatch):
     assert me(c)[0] == 401
 
 
-def test_missing_configuration_is_named():
+def test_missing_configuration_is_named() -> None:
     with pytest.raises(PolicyError, match="ROUTEGUARD_POLICY"):
         RouteGuard(Flask(__name__))
     app = plain_flask_login_app("before", Policy(**POLICY))
@@ -234,7 +234,7 @@ def test_missing_configuration_is_named():
 
 
 # -- Quart ---------------------------------------------------------------------------------------
-def test_quart_identity_in_g_and_flask_format_session():
+def test_quart_identity_in_g_and_flask_format_session() -> None:
     quart = pytest.importorskip("quart")
     from routeguard.integrations.quart import RouteGuard as QuartGuard
 
@@ -243,7 +243,7 @@ def test_quart_identity_in_g_and_flask_format_session():
     app.config["ROUTEGUARD_POLICY"] = Policy(**{**POLICY, "auth": {"session": {"format": "flask-login"}}})
     QuartGuard(app)
 
-    @app.get("/api/me")
+    @app.get("/api/me")  # type: ignore[untyped-decorator]
     async def api_me() -> Any:
         return {"subject": quart.g.routeguard_identity.subject}
 

@@ -70,7 +70,7 @@ def example() -> Iterator[Any]:
 
 
 @pytest.fixture
-def client(example) -> Iterator[TestClient[Any]]:
+def client(example: Any) -> Iterator[TestClient[Any]]:
     n = next(_addresses)
     with TestClient(example, base_url=f"http://127.2.{n // 250}.{n % 250 + 1}") as c:
         c.follow_redirects = False
@@ -81,7 +81,7 @@ def bearer(subject: str, **claims: Any) -> dict[str, str]:
     return {"Authorization": "Bearer " + mint_token(JWT, subject=subject, aud="routeguard-example", **claims)}
 
 
-def test_anonymous_is_refused_before_routing(client):
+def test_anonymous_is_refused_before_routing(client: Any) -> None:
     assert client.get("/api/me").status_code == 401
     assert client.get("/no/such/route").status_code == 401  # default deny, not Litestar's 404
     response = client.get("/dashboard", headers={"Accept": BROWSER})
@@ -93,7 +93,7 @@ def test_anonymous_is_refused_before_routing(client):
     pytest.param("alice", "alice-pass", 403, id="user"),
     pytest.param("root", "root-pass", 200, id="admin"),
 ])
-def test_litestars_own_session_login_is_the_credential(client, user, password, admin):
+def test_litestars_own_session_login_is_the_credential(client: Any, user: Any, password: Any, admin: Any) -> None:
     done = client.post("/login", data={"username": user, "password": password, "next": "/dashboard"})
     assert done.status_code == 303 and done.headers["location"] == "/dashboard"
     me = client.get("/api/me").json()
@@ -102,13 +102,13 @@ def test_litestars_own_session_login_is_the_credential(client, user, password, a
     assert f"Hello {user}." in client.get("/dashboard").text
 
 
-def test_bearer_identity_is_request_user(client):
+def test_bearer_identity_is_request_user(client: Any) -> None:
     me = client.get("/api/me", headers=bearer("carol", roles=["admin"])).json()
     assert (me["username"], me["roles"], me["backend"]) == ("carol", ["admin"], "bearer")
     assert client.get("/admin", headers=bearer("carol", roles=["admin"])).status_code == 200
 
 
-def test_chunked_session_is_read_like_litestar_reads_it(client):
+def test_chunked_session_is_read_like_litestar_reads_it(client: Any) -> None:
     chunks = session_value({"user_id": "alice", "roles": ["user"], "padding": "x" * 9000})
     assert len(chunks) > 1
     assert client.get("/api/me", headers=cookies(chunks)).json()["username"] == "alice"
@@ -121,14 +121,14 @@ def test_chunked_session_is_read_like_litestar_reads_it(client):
     pytest.param(lambda: expired({"user_id": "alice"}), id="expired"),
     pytest.param(lambda: [b"not base64 at all"], id="garbage"),
 ])
-def test_a_session_that_does_not_decrypt_is_401(client, chunks):
+def test_a_session_that_does_not_decrypt_is_401(client: Any, chunks: Any) -> None:
     response = client.get("/api/me", headers=cookies(chunks()))
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     assert client.get("/login", headers=cookies(chunks())).status_code == 200
 
 
-def test_session_without_a_user_is_anonymous(client):
+def test_session_without_a_user_is_anonymous(client: Any) -> None:
     response = client.get("/api/me", headers=cookies(session_value({"cart": [1]})))
     assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
 
@@ -138,10 +138,11 @@ def small_app(policy: Policy) -> Litestar:
     async def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
         return {"user": request.user.subject if request.user else None}
 
-    return guard(Litestar([me]), policy)
+    app: Litestar = guard(Litestar([me]), policy)
+    return app
 
 
-def test_older_secret_still_reads_sessions(monkeypatch):
+def test_older_secret_still_reads_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RG_LS_NEW", SECRET)
     monkeypatch.setenv("RG_LS_OLD", OLD_SECRET)
     policy = Policy(rules=[{"path": "/me"}], auth={"session": {
@@ -151,7 +152,7 @@ def test_older_secret_still_reads_sessions(monkeypatch):
             "user": "bob"}
 
 
-def test_bad_secret_and_double_guard_are_named(monkeypatch):
+def test_bad_secret_and_double_guard_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RG_LS_SHORT", "too-short")
     with pytest.raises(PolicyError, match="not a Litestar session secret"):
         Policy(auth={"session": {"format": "litestar", "secret_env": "RG_LS_SHORT"}})

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -60,6 +61,8 @@ APPS = [
         prepare=("examples.django_app", "check"), session_cookie="sessionid", csrf=True, needs="django"),
     App("litestar-uvicorn", "uvicorn", "examples.litestar_app.app:app",
         env={"APP_LITESTAR_SECRET": "e2e-litestar-secret-of-32-bytes!"}, needs="litestar"),
+    App("pyramid-gunicorn", "gunicorn", "examples.pyramid_app.app:app", needs="pyramid"),
+    App("bottle-gunicorn", "gunicorn", "examples.bottle_app.app:app", needs="bottle"),
     App("flask-login-gunicorn", "gunicorn", "examples.flask_login_app.app:app", remember="remember_token",
         needs="flask_login"),
 ]
@@ -137,13 +140,13 @@ def get(server: Server, path: str, headers: dict[str, str] | None = None) -> htt
         return c.get(server.url + path, headers=headers or {})
 
 
-def test_anonymous_api_client_gets_401(served):
+def test_anonymous_api_client_gets_401(served: Any) -> None:
     app, server = served
     response = get(server, app.path("/api/me"))
     assert response.status_code == 401 and response.json() == {"error": "Unauthorized"}
 
 
-def test_anonymous_browser_is_sent_to_the_apps_login(served):
+def test_anonymous_browser_is_sent_to_the_apps_login(served: Any) -> None:
     app, server = served
     response = get(server, app.path("/dashboard"), {"Accept": BROWSER})
     assert response.status_code == 302
@@ -155,7 +158,7 @@ def test_anonymous_browser_is_sent_to_the_apps_login(served):
     pytest.param("alice", "alice-pass", 403, id="user"),
     pytest.param("root", "root-pass", 200, id="admin"),
 ])
-def test_the_apps_own_login_is_the_credential(served, user, password, admin):
+def test_the_apps_own_login_is_the_credential(served: Any, user: Any, password: Any, admin: Any) -> None:
     app, server = served
     cookie = log_in(app, server, user, password)
     me = get(server, app.path("/api/me"), cookie)
@@ -165,7 +168,7 @@ def test_the_apps_own_login_is_the_credential(served, user, password, admin):
     assert get(server, app.path("/dashboard"), {**cookie, "Accept": BROWSER}).status_code == 200
 
 
-def test_bearer_identity_reaches_the_apps_own_idiom(served):
+def test_bearer_identity_reaches_the_apps_own_idiom(served: Any) -> None:
     app, server = served
     page = get(server, app.path("/dashboard"), token("root"))
     assert page.status_code == 200 and "Hello root." in page.text
@@ -175,7 +178,7 @@ def test_bearer_identity_reaches_the_apps_own_idiom(served):
     assert get(server, app.path("/admin"), token("root")).status_code == 200
 
 
-def test_a_forged_session_cookie_is_refused(served):
+def test_a_forged_session_cookie_is_refused(served: Any) -> None:
     app, server = served
     response = get(server, app.path("/api/me"), {"Cookie": f"{app.session_cookie}=forged-0123456789abcdef"})
     assert response.status_code == 401
@@ -184,7 +187,7 @@ def test_a_forged_session_cookie_is_refused(served):
 
 
 
-def test_remember_me_cookie_alone_is_accepted(served):
+def test_remember_me_cookie_alone_is_accepted(served: Any) -> None:
     app, server = served
     if not app.remember:
         pytest.skip(f"{app.id} has no remember-me cookie")

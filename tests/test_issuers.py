@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import jwt
 import pytest
@@ -51,7 +53,7 @@ path = "/**"
 
 
 @pytest.fixture
-def servers():
+def servers() -> Iterator[Any]:
     a, b = JWKSServer(), JWKSServer()
     a.document = {"keys": [jwk(KEY_A, "a1")]}
     b.document = {"keys": [jwk(KEY_B, "b1", alg="ES256")]}
@@ -61,32 +63,32 @@ def servers():
 
 
 @pytest.fixture(params=["asgi", "wsgi"])
-def send(request, servers):
+def send(request: Any, servers: Any) -> Any:
     a, b = servers
     text = POLICY.format(workforce=WORKFORCE, partner=PARTNER, legacy=LEGACY, url_a=a.url, url_b=b.url)
     return sender(request.param, Policy.from_toml_string(text))
 
 
-def token(key, kid: str | None, algorithm: str, **claims: object) -> str:
+def token(key: Any, kid: str | None, algorithm: str, **claims: object) -> str:
     payload = {"sub": "uid-1", "exp": int(time.time()) + 300, **claims}
     return jwt.encode(payload, key, algorithm=algorithm, headers={"kid": kid} if kid else None)
 
 
-def workforce(key=KEY_A, kid="a1", algorithm="RS256", **claims):
+def workforce(key: Any=KEY_A, kid: Any="a1", algorithm: Any="RS256", **claims: Any) -> Any:
     claims = {"iss": WORKFORCE, "aud": "api", "realm_access": {"roles": ["admin"]}, **claims}
     return token(key, kid, algorithm, **claims)
 
 
-def partner(key=KEY_B, kid="b1", algorithm="ES256", **claims):
+def partner(key: Any=KEY_B, kid: Any="b1", algorithm: Any="ES256", **claims: Any) -> Any:
     claims = {"iss": PARTNER, "aud": "partner-api", "email": "pat@partner.test", "groups": ["admin"], **claims}
     return token(key, kid, algorithm, **claims)
 
 
-def call(send, tok: str, path: str = "/admin/x"):
+def call(send: Any, tok: str, path: str = "/admin/x") -> Any:
     return send("GET", path, {"Authorization": f"Bearer {tok}"})
 
 
-def test_each_issuer_verifies_its_own_tokens(send, servers):
+def test_each_issuer_verifies_its_own_tokens(send: Any, servers: Any) -> None:
     a, b = servers
     reply = call(send, workforce())
     assert reply.status == 200 and reply.json()["subject"] == "uid-1"
@@ -114,7 +116,7 @@ def test_each_issuer_verifies_its_own_tokens(send, servers):
                      id="hs256-for-rsa-issuer"),
     ],
 )
-def test_an_issuer_never_verifies_another_issuers_tokens(send, make, why):
+def test_an_issuer_never_verifies_another_issuers_tokens(send: Any, make: Any, why: Any) -> None:
     reply = call(send, make())
     assert reply.status == 401, why
     assert reply.headers["www-authenticate"] == 'Bearer error="invalid_token"'
@@ -131,7 +133,7 @@ def test_an_issuer_never_verifies_another_issuers_tokens(send, make, why):
         pytest.param(workforce(kid="made-up", iss="https://evil.test"), id="unknown-issuer-unknown-kid"),
     ],
 )
-def test_unknown_issuer_is_refused_before_any_key_fetch(send, servers, tok):
+def test_unknown_issuer_is_refused_before_any_key_fetch(send: Any, servers: Any, tok: Any) -> None:
     reply = call(send, tok)
     assert reply.status == 401
     assert reply.headers["www-authenticate"] == 'Bearer error="invalid_token"'
@@ -158,6 +160,6 @@ def base(issuer: str, extra: str = "") -> str:
         pytest.param("[auth]\nbearer = []\n", "at least one table", id="empty-array"),
     ],
 )
-def test_bad_issuer_lists_are_load_errors(text, message):
+def test_bad_issuer_lists_are_load_errors(text: Any, message: Any) -> None:
     with pytest.raises(PolicyError, match=re.escape(message)):
         Policy.from_toml_string(text + '[[rules]]\npath = "/**"\n')

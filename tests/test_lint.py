@@ -9,8 +9,9 @@ import pytest
 from routeguard import Policy, Rule
 from routeguard.core.rules import Matcher
 from routeguard.tools.lint import Finding, lint
+from routeguard.tools.reach import render_path
 
-from .test_reach import ALPHABET, MAX_LEN, render_path
+from .test_reach import ALPHABET, MAX_LEN
 
 
 def findings(*rules: dict[str, object], **policy: object) -> list[tuple[str, int | None]]:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+import pytest
 
 from .support import JWT_SECRET, SESSION_SECRET, bearer, cookie, token
 
 
-def records(caplog):
+def records(caplog: Any) -> Any:
     return [r for r in caplog.records if r.name == "routeguard"]
 
 
-def test_one_record_per_refusal_with_fields(send, caplog):
+def test_one_record_per_refusal_with_fields(send: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="routeguard")
     send("GET", "/admin/users", bearer(token("alice", roles=("user",))))
     (record,) = records(caplog)
@@ -25,7 +28,7 @@ def test_one_record_per_refusal_with_fields(send, caplog):
     assert "rule #4 '/admin/**'" in record.getMessage()
 
 
-def test_allows_only_at_debug(send, caplog):
+def test_allows_only_at_debug(send: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="routeguard")
     send("GET", "/health")
     assert records(caplog) == []
@@ -35,7 +38,7 @@ def test_allows_only_at_debug(send, caplog):
     assert record.levelno == logging.DEBUG and record.routeguard["outcome"] == "allow"
 
 
-def test_default_deny_and_firewall_are_named(send, caplog):
+def test_default_deny_and_firewall_are_named(send: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="routeguard")
     send("GET", "/other")
     send("GET", "/a/..%2f..%2fetc")
@@ -44,7 +47,7 @@ def test_default_deny_and_firewall_are_named(send, caplog):
     assert "firewall: encoded_slash" in second.getMessage()
 
 
-def test_no_credential_or_secret_ever_logged(send, caplog):
+def test_no_credential_or_secret_ever_logged(send: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     good = token("alice", roles=("user",))
     bad = good[:-6] + "AAAAAA"
@@ -62,7 +65,7 @@ def test_no_credential_or_secret_ever_logged(send, caplog):
         assert secret not in text
 
 
-def test_control_characters_in_paths_are_escaped(send, caplog):
+def test_control_characters_in_paths_are_escaped(send: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="routeguard")
     send("GET", "/api/x%0aFAKE%20LOG%20LINE")
     message = records(caplog)[0].getMessage()

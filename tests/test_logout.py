@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import pytest
 
@@ -14,11 +15,11 @@ from .support import STARLETTE_SESSION, Client, bearer, cookie, session_cookie_o
 
 
 @pytest.fixture(params=["asgi", "wsgi"])
-def kind(request) -> str:
-    return request.param
+def kind(request: Any) -> str:
+    return str(request.param)
 
 
-def test_logout_revokes_a_bearer_token_until_exp(kind, store_url):
+def test_logout_revokes_a_bearer_token_until_exp(kind: str, store_url: Any) -> None:
     client = Client(kind, session_policy(store_url))
     tok = token("alice", jti=str(uuid.uuid4()))
     assert client.send("GET", "/me", bearer(tok)).status == 200
@@ -34,7 +35,7 @@ def test_logout_revokes_a_bearer_token_until_exp(kind, store_url):
     assert ttl is not None and 0 < ttl <= 302  # lives until the token's exp (+1 s), not forever
 
 
-def test_server_session_login_and_logout(kind, store_url):
+def test_server_session_login_and_logout(kind: str, store_url: Any) -> None:
     client = Client(kind, session_policy(store_url))
     reply = client.login("alice", ["user"], next="/me")
     assert reply.status == 303 and reply.headers["location"] == "/me"
@@ -49,7 +50,7 @@ def test_server_session_login_and_logout(kind, store_url):
     assert client.send("GET", "/me", {"Cookie": session}).status == 401
 
 
-def test_login_rotates_the_session_id(kind, store_url):
+def test_login_rotates_the_session_id(kind: str, store_url: Any) -> None:
     """Session fixation: a session id known before login is never the one used after it."""
     client = Client(kind, session_policy(store_url))
     planted = session_cookie_of(client.login("attacker", []))
@@ -62,7 +63,7 @@ def test_login_rotates_the_session_id(kind, store_url):
     assert store.get(session_key(planted.split("=", 1)[1])) is None
 
 
-def test_store_holds_digests_not_session_ids(kind, store_url):
+def test_store_holds_digests_not_session_ids(kind: str, store_url: Any) -> None:
     client = Client(kind, session_policy(store_url))
     session_id = session_cookie_of(client.login("alice")).split("=", 1)[1]
     store = Guard.for_policy(client.app.policy).store
@@ -70,17 +71,18 @@ def test_store_holds_digests_not_session_ids(kind, store_url):
     assert store.get(session_key(session_id)) is not None
 
 
-def test_login_next_is_validated(kind):
+def test_login_next_is_validated(kind: str) -> None:
     client = Client(kind, session_policy("memory://"))
     assert client.login("a", next="//evil.example").headers["location"] == "/"
     assert client.login("a", next="/orgs/acme/x?tab=1").headers["location"] == "/orgs/acme/x?tab=1"
 
 
-def test_idle_and_absolute_timeouts(kind):
+def test_idle_and_absolute_timeouts(kind: str) -> None:
     pol = session_policy("memory://", idle=1, max_age=2)
     client = Client(kind, pol)
     backend = Guard.for_policy(pol).server_sessions
     now = [time.time()]
+    assert backend is not None
     backend._clock = lambda: now[0]
     session = session_cookie_of(client.login("alice"))
     assert client.send("GET", "/me", {"Cookie": session}).status == 200
@@ -94,13 +96,13 @@ def test_idle_and_absolute_timeouts(kind):
 
 
 @pytest.mark.parametrize("bad", ["session=not-an-id", "session=" + "A" * 43])
-def test_unknown_or_malformed_session_ids_are_invalid(kind, bad):
+def test_unknown_or_malformed_session_ids_are_invalid(kind: str, bad: Any) -> None:
     client = Client(kind, session_policy("memory://"))
     reply = client.send("GET", "/me", {"Cookie": bad})
     assert reply.status == 401 and "invalid_token" in reply.headers["www-authenticate"]
 
 
-def test_signed_cookie_session_is_revoked_by_digest(kind, store_url):
+def test_signed_cookie_session_is_revoked_by_digest(kind: str, store_url: Any) -> None:
     client = Client(kind, session_policy(store_url, session=STARLETTE_SESSION))
     jar = cookie({"user_id": "carol", "roles": ["user"]})
     assert client.send("GET", "/me", jar).status == 200
@@ -112,13 +114,13 @@ def test_signed_cookie_session_is_revoked_by_digest(kind, store_url):
     assert client.send("GET", "/me", new_login).status == 200
 
 
-def test_secure_flag_can_be_turned_off_for_local_development(kind):
+def test_secure_flag_can_be_turned_off_for_local_development(kind: str) -> None:
     client = Client(kind, session_policy("memory://", secure=False))
     (header,) = set_cookies(client.login("alice"))
     assert "Secure" not in header and "HttpOnly" in header
 
 
-def test_helpers_outside_the_guard_raise():
+def test_helpers_outside_the_guard_raise() -> None:
     import asyncio
 
     import routeguard

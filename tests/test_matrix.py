@@ -118,7 +118,7 @@ def test_flask_behind_wsgi_guard_and_dispatcher() -> None:
 
     app = flask_app()
     inner = flask_app()
-    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/legacy": inner})  # type: ignore[method-assign]
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/legacy": inner})
     app.wsgi_app = WSGIGuard(app.wsgi_app, policy=Policy(rules=[Rule(path="/**", access="public")]))
     routes = table(list_routes(app))
     assert ("/legacy/shop/orders/{order_id}", ("GET", "PUT"), "http") in routes

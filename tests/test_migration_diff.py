@@ -8,6 +8,7 @@ import io
 import json
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ def test_html_diff_view_marks_changed_cells(tmp_path: Path) -> None:
 
 # -- routes --log: observed traffic per cell ----------------------------------------------------
 
-def log_lines(path: Path, entries: list[tuple[str, str, str, list[str], int]]) -> None:
+def log_lines(path: Path, entries: Sequence[tuple[str, str, str, list[str], int]]) -> None:
     path.write_text("\n".join(json.dumps({"method": m, "path": p, "identity": kind, "roles": roles, "status": s})
                               for m, p, kind, roles, s in entries) + "\n")
 

@@ -141,7 +141,8 @@ def test_mounted_sub_apps_of_other_frameworks() -> None:
 
     from tests.migration_apps import falcon_app, litestar_app
 
-    outer = Starlette(routes=[Mount("/ls", app=litestar_app.app), Mount("/fa", app=falcon_app.app)])
+    outer = Starlette(routes=[Mount("/ls", app=litestar_app.app),  # type: ignore[arg-type]
+                              Mount("/fa", app=falcon_app.app)])  # type: ignore[arg-type]
     found = listed(outer)
     assert ("/ls/api/users/{user_id}", "DELETE") in found
     assert ("/ls/legacy/**", "*") in found

@@ -8,13 +8,13 @@ import sys
 import routeguard
 
 
-def test_every_exported_name_resolves():
+def test_every_exported_name_resolves() -> None:
     for name in routeguard.__all__:
         assert getattr(routeguard, name) is not None, name
     assert sorted(dir(routeguard)) == sorted(routeguard.__all__)
 
 
-def test_no_exported_name_is_shadowed_by_a_submodule():
+def test_no_exported_name_is_shadowed_by_a_submodule() -> None:
     """Loading a submodule sets it as a package attribute: it must never hide an export."""
     import pkgutil
 
@@ -25,7 +25,7 @@ def test_no_exported_name_is_shadowed_by_a_submodule():
     assert result.stdout.split() == ["True", "function"]
 
 
-def test_unknown_names_raise_attribute_error():
+def test_unknown_names_raise_attribute_error() -> None:
     try:
         routeguard.NoSuchThing  # noqa: B018
     except AttributeError as exc:
@@ -34,7 +34,7 @@ def test_unknown_names_raise_attribute_error():
         raise AssertionError("expected AttributeError")
 
 
-def test_import_loads_no_framework_until_a_name_is_used():
+def test_import_loads_no_framework_until_a_name_is_used() -> None:
     """The pytest plugin lives in this package: every pytest run pays for ``import routeguard``."""
     code = ("import sys, routeguard; heavy = [m for m in ('starlette', 'pydantic', 'jwt', 'werkzeug') "
             "if m in sys.modules]; print(','.join(heavy))")
@@ -42,7 +42,7 @@ def test_import_loads_no_framework_until_a_name_is_used():
     assert result.stdout.strip() == ""
 
 
-def test_rg_2026_13_login_failure_helpers_are_exported():
+def test_rg_2026_13_login_failure_helpers_are_exported() -> None:
     """The failed-login report is public API under these names (README, examples)."""
     import inspect
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -53,7 +54,7 @@ def load(extra: str, top: str = "") -> Policy:
     pytest.param('[firewall]\nrelax = ["semicolons"]\n', ["firewall.relax", "unknown firewall class"],
                  id="firewall-class"),
 ])
-def test_load_errors_name_rule_and_key(extra, expected):
+def test_load_errors_name_rule_and_key(extra: Any, expected: Any) -> None:
     with pytest.raises(PolicyError) as info:
         load(extra)
     for text in expected:
@@ -64,7 +65,7 @@ def test_load_errors_name_rule_and_key(extra, expected):
     pytest.param('mode = "audit"\n', ["mode", "'enforce' or 'report'"], id="bad-mode"),
     pytest.param('login = "/login"\n', ["unknown key 'login'", "login_url"], id="top-level-typo"),
 ])
-def test_top_level_errors(top, expected):
+def test_top_level_errors(top: Any, expected: Any) -> None:
     with pytest.raises(PolicyError) as info:
         load("", top=top)
     for text in expected:
@@ -72,7 +73,7 @@ def test_top_level_errors(top, expected):
     assert "rule #" not in str(info.value)
 
 
-def test_login_url_must_be_covered_by_a_public_rule():
+def test_login_url_must_be_covered_by_a_public_rule() -> None:
     with pytest.raises(PolicyError, match=r"login_url '/signin'.*no rule covers it"):
         Policy.from_toml_string('login_url = "/signin"\n[[rules]]\npath = "/login"\naccess = "public"\n')
     with pytest.raises(PolicyError, match=r"rule #1 \('/\*\*', access 'authenticated'\)"):
@@ -81,7 +82,7 @@ def test_login_url_must_be_covered_by_a_public_rule():
         Policy(login_url="https://evil.example/login", rules=[Rule(path="/**", access="public")])
 
 
-def test_policy_without_login_url_is_valid():
+def test_policy_without_login_url_is_valid() -> None:
     assert Policy(rules=[Rule(path="/x")]).login_url is None
 
 
@@ -109,18 +110,19 @@ def test_policy_without_login_url_is_valid():
                  id="bad-session-format"),
     pytest.param('[auth.session]\nformat = "flask"\n', "exactly one of secret_env", id="session-no-secret"),
 ])
-def test_backend_load_errors(section, expected, monkeypatch):
+def test_backend_load_errors(section: Any, expected: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RG_SHORT", "too-short-secret")
     with pytest.raises(PolicyError) as info:
         load(section)
     assert expected in str(info.value)
 
 
-def pem(key) -> bytes:
-    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+def pem(key: Any) -> bytes:
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return bytes(pem)
 
 
-def test_public_key_file_is_relative_to_the_policy_file(tmp_path: Path):
+def test_public_key_file_is_relative_to_the_policy_file(tmp_path: Path) -> None:
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "jwt.pem").write_bytes(pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
     path = tmp_path / "routeguard.toml"
@@ -130,7 +132,7 @@ def test_public_key_file_is_relative_to_the_policy_file(tmp_path: Path):
     assert policy.backends[0].family == "RSA"
 
 
-def test_public_key_of_the_wrong_family_is_refused(tmp_path: Path):
+def test_public_key_of_the_wrong_family_is_refused(tmp_path: Path) -> None:
     (tmp_path / "ec.pem").write_bytes(pem(ec.generate_private_key(ec.SECP256R1())))
     path = tmp_path / "routeguard.toml"
     path.write_text(BASE + '[auth.bearer]\nalgorithms = ["RS256"]\npublic_key_file = "ec.pem"\n')
@@ -142,7 +144,7 @@ def test_public_key_of_the_wrong_family_is_refused(tmp_path: Path):
         Policy.from_toml(path)
 
 
-def test_missing_file_and_bad_toml(tmp_path: Path):
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="cannot read policy"):
         Policy.from_toml(tmp_path / "nope.toml")
     bad = tmp_path / "bad.toml"
@@ -151,14 +153,14 @@ def test_missing_file_and_bad_toml(tmp_path: Path):
         Policy.from_toml(bad)
 
 
-def test_secrets_can_be_skipped_for_linting():
+def test_secrets_can_be_skipped_for_linting() -> None:
     policy = Policy.from_toml_string(BASE + '[auth.bearer]\nalgorithms = ["HS256"]\nsecret_env = "RG_MISSING"\n',
                                      resolve_secrets=False)
     assert policy.backends == ()
     assert policy.auth.bearer is not None
 
 
-def test_backend_order_follows_the_file():
+def test_backend_order_follows_the_file() -> None:
     session_first = load('[auth.session]\nsecret_env = "RG_TEST_SESSION_SECRET"\n'
                          '[auth.bearer]\nalgorithms = ["HS256"]\nsecret_env = "RG_TEST_JWT_SECRET"\n')
     assert [type(b) for b in session_first.backends] == [SessionCookieBackend, BearerBackend]
@@ -167,7 +169,7 @@ def test_backend_order_follows_the_file():
     assert [type(b) for b in bearer_first.backends] == [BearerBackend, SessionCookieBackend]
 
 
-def test_python_and_toml_policies_are_the_same_model():
+def test_python_and_toml_policies_are_the_same_model() -> None:
     from_toml = Policy.from_toml_string(POLICY_TOML)
     from_python = Policy(
         login_url="/login",
@@ -185,33 +187,33 @@ def test_python_and_toml_policies_are_the_same_model():
                Rule(path="/archive/**", access="deny")],
     )
     assert from_python.model_dump() == from_toml.model_dump()
-    def shape(policy):
+    def shape(policy: Any) -> Any:
         return [(r.pattern, r.methods, r.access, r.roles, r.permissions, r.tenant, r.hide, r.params)
                 for r in policy.compiled_rules]
 
     assert shape(from_python) == shape(from_toml)
 
 
-def test_python_rule_errors_are_policy_errors():
+def test_python_rule_errors_are_policy_errors() -> None:
     with pytest.raises(PolicyError, match=r"rule \(path '/x'\).*unknown key 'role'"):
         Rule(path="/x", role=["admin"])
     with pytest.raises(PolicyError, match="roles cannot be combined"):
         Rule(path="/x", access="public", roles=["a"])
 
 
-def test_methods_are_normalized_and_get_covers_head():
+def test_methods_are_normalized_and_get_covers_head() -> None:
     policy = Policy(rules=[Rule(path="/x", methods=["get"])])
     assert policy.rules[0].methods == ["GET"]
     assert policy.compiled_rules[0].methods == frozenset({"GET", "HEAD"})
 
 
-def test_no_switch_turns_default_into_allow():
+def test_no_switch_turns_default_into_allow() -> None:
     for key in ("default", "default_access", "default_allow", "fallback"):
         with pytest.raises(PolicyError, match=f"unknown key '{key}'"):
             load("", top=f'{key} = "allow"\n')
 
 
-def test_secrets_never_appear_in_errors_or_repr(monkeypatch):
+def test_secrets_never_appear_in_errors_or_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RG_SHORT", "short-secret-value")
     with pytest.raises(PolicyError) as info:
         load('[auth.bearer]\nalgorithms = ["HS256"]\nsecret_env = "RG_SHORT"\n')

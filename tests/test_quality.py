@@ -13,11 +13,11 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, check=False)
 
 
-def test_mypy_strict_is_clean():
+def test_mypy_strict_is_clean() -> None:
     result = run("mypy", "--no-error-summary")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_ruff_is_clean():
+def test_ruff_is_clean() -> None:
     result = run("ruff", "check", ".")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -38,7 +39,7 @@ def policy_text(responses: str = "") -> str:
     return text + EXTRA.format(responses=responses)
 
 
-def refusal(send, status: int, headers: dict[str, str] | None = None):
+def refusal(send: Any, status: int, headers: dict[str, str] | None = None) -> Any:
     """Send the request that makes the guard answer ``status``."""
     headers = dict(headers or {})
     if status == 401:
@@ -78,7 +79,7 @@ def kind(request: pytest.FixtureRequest) -> str:
                      lambda s: {"type": "about:blank", "title": TITLES[s], "status": s}, id="problem"),
     ],
 )
-def test_api_refusal_in_each_format(kind, status, responses, content_type, body):
+def test_api_refusal_in_each_format(kind: str, status: int, responses: Any, content_type: Any, body: Any) -> None:
     send = sender(kind, Policy.from_toml_string(policy_text(responses)))
     reply = refusal(send, status)
     assert reply.status == status
@@ -101,7 +102,7 @@ BRANDED = """<!doctype html><html><head><style>body{{color:#123}}</style>
 
 @pytest.mark.parametrize("status", [pytest.param(s, id=str(s)) for s in (403, 404, 400, 429, 503)])
 @pytest.mark.parametrize("format", ["error", "problem"])
-def test_browser_refusal_uses_the_template(kind, status, format, tmp_path: Path):
+def test_browser_refusal_uses_the_template(kind: str, status: int, format: Any, tmp_path: Path) -> None:
     (tmp_path / "refused.html").write_text(BRANDED.format())
     text = policy_text(f'format = "{format}"\nhtml_template = "refused.html"')
     (tmp_path / "policy.toml").write_text(text)
@@ -115,7 +116,7 @@ def test_browser_refusal_uses_the_template(kind, status, format, tmp_path: Path)
     assert "body{color:#123}" in page  # CSS braces are not placeholders
 
 
-def test_default_browser_page_is_unchanged(kind):
+def test_default_browser_page_is_unchanged(kind: str) -> None:
     send = sender(kind, Policy.from_toml_string(policy_text('format = "problem"')))
     reply = refusal(send, 403, {"Accept": BROWSER})
     assert reply.headers["content-type"] == "text/html; charset=utf-8"
@@ -130,7 +131,7 @@ def test_default_browser_page_is_unchanged(kind):
         pytest.param('next_param = "redirect_uri"', "redirect_uri", id="redirect_uri"),
     ],
 )
-def test_login_redirect_parameter_name(kind, responses, param):
+def test_login_redirect_parameter_name(kind: str, responses: Any, param: Any) -> None:
     send = sender(kind, Policy.from_toml_string(policy_text(responses)))
     reply = send("GET", "/api/x?a=1", {"Accept": BROWSER})
     assert reply.status == 302
@@ -150,14 +151,14 @@ def test_login_redirect_parameter_name(kind, responses, param):
         pytest.param('html_template = "typo.html"', "unknown placeholder '{titel}'", id="template-placeholder"),
     ],
 )
-def test_bad_responses_settings_are_load_errors(responses, message, tmp_path: Path):
+def test_bad_responses_settings_are_load_errors(responses: Any, message: Any, tmp_path: Path) -> None:
     (tmp_path / "typo.html").write_text("<h1>{titel}</h1>")
     (tmp_path / "policy.toml").write_text(policy_text(responses))
     with pytest.raises(PolicyError, match=re.escape(message)):
         Policy.from_toml(tmp_path / "policy.toml")
 
 
-def test_template_is_relative_to_the_policy_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_template_is_relative_to_the_policy_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "pages").mkdir()
     (tmp_path / "pages" / "refused.html").write_text("<p>{status}</p>")
     (tmp_path / "policy.toml").write_text(policy_text('html_template = "pages/refused.html"'))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -39,11 +40,11 @@ from routeguard.runtime.accept import prefers_html
     pytest.param(None, "/", id="none"),
     pytest.param("/" + "a" * 5000, "/", id="too-long"),
 ])
-def test_safe_next(value, expected):
+def test_safe_next(value: Any, expected: Any) -> None:
     assert safe_next(value) == expected
 
 
-def test_safe_next_custom_default():
+def test_safe_next_custom_default() -> None:
     assert safe_next("//x", default="/home") == "/home"
     assert safe_next("//x", default=None) is None
 
@@ -53,11 +54,11 @@ def test_safe_next_custom_default():
     ("text/html;q=0.9, application/json;q=1", False), ("text/html, */*;q=0.1", True),
     ("application/xhtml+xml", False), ("garbage;;;q=x", False),
 ])
-def test_prefers_html(accept, html):
+def test_prefers_html(accept: Any, html: Any) -> None:
     assert prefers_html(accept) is html
 
 
-def render(outcome: Outcome, login_url: str | None = "/login", **view):
+def render(outcome: Outcome, login_url: str | None = "/login", **view: Any) -> Any:
     view.setdefault("method", "GET")
     view.setdefault("path", "/x")
     decision = Decision(outcome, "test", invalid_credentials=view.pop("invalid", False))
@@ -68,7 +69,7 @@ def render(outcome: Outcome, login_url: str | None = "/login", **view):
     (Outcome.UNAUTHENTICATED, 401), (Outcome.FORBIDDEN, 403), (Outcome.NOT_FOUND, 404),
     (Outcome.BAD_REQUEST, 400), (Outcome.TOO_MANY_REQUESTS, 429), (Outcome.UNAVAILABLE, 503),
 ])
-def test_every_response_has_cache_and_vary_headers(outcome, status):
+def test_every_response_has_cache_and_vary_headers(outcome: Any, status: int) -> None:
     for accept in ("application/json", "text/html"):
         response = render(outcome, headers={"accept": accept})
         headers = dict(response.headers)
@@ -80,21 +81,21 @@ def test_every_response_has_cache_and_vary_headers(outcome, status):
             assert int(headers["content-length"]) == len(response.body)
 
 
-def test_no_login_url_means_browsers_get_a_401_page():
+def test_no_login_url_means_browsers_get_a_401_page() -> None:
     response = render(Outcome.UNAUTHENTICATED, login_url=None, headers={"accept": "text/html"})
     assert response.status == 401
     assert dict(response.headers)["content-type"].startswith("text/html")
     assert dict(response.headers)["www-authenticate"] == "Bearer"
 
 
-def test_login_url_with_query_gets_next_appended():
+def test_login_url_with_query_gets_next_appended() -> None:
     response = render(Outcome.UNAUTHENTICATED, login_url="/auth?provider=local", headers={"accept": "text/html"},
                       path="/x", query="a=1")
     location = urlsplit(dict(response.headers)["location"])
     assert parse_qs(location.query) == {"provider": ["local"], "next": ["/x?a=1"]}
 
 
-def test_unsafe_next_is_dropped_not_redirected():
+def test_unsafe_next_is_dropped_not_redirected() -> None:
     # A relaxed firewall could let "//" through: the redirect must never point off-site.
     response = render(Outcome.UNAUTHENTICATED, headers={"accept": "text/html"}, path="//evil.example/x")
     assert dict(response.headers)["location"] == "/login"

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
 from routeguard.core.rules import CompiledRule, Matcher, match_segments, parse_pattern, split_path
 from routeguard.errors import PatternError
+
+
+def matched(matcher: Matcher, method: str, path: str) -> CompiledRule:
+    """The rule ``matcher`` picks for ``method path`` (there must be one)."""
+    found = matcher.match(method, path)
+    assert found is not None, (method, path)
+    return found[0]
 
 
 def compiled(patterns: list[str | tuple[str, list[str]]]) -> list[CompiledRule]:
@@ -46,7 +54,7 @@ def compiled(patterns: list[str | tuple[str, list[str]]]) -> list[CompiledRule]:
     pytest.param("/**/edit", "/x/y/edit", {}, id="dstar-lead"),
     pytest.param("/files/{name}", "/files/r%C3%A9sum%C3%A9", {"name": "r%C3%A9sum%C3%A9"}, id="literal-text"),
 ])
-def test_pattern_semantics(pattern, path, expected):
+def test_pattern_semantics(pattern: Any, path: Any, expected: Any) -> None:
     assert match_segments(parse_pattern(pattern), split_path(path)) == expected
     found = Matcher(compiled([pattern])).match("GET", path)
     assert (found[1] if found else None) == expected
@@ -71,40 +79,40 @@ def test_pattern_semantics(pattern, path, expected):
     pytest.param("/a?x=1", "never match", id="query"),
     pytest.param("/a b", "never match", id="space"),
 ])
-def test_malformed_patterns(pattern, message):
+def test_malformed_patterns(pattern: Any, message: Any) -> None:
     with pytest.raises(PatternError, match=message):
         parse_pattern(pattern)
 
 
-def test_first_match_wins_in_policy_order():
+def test_first_match_wins_in_policy_order() -> None:
     rules = compiled(["/api/public", "/api/**", "/api/{x}"])
-    assert Matcher(rules).match("GET", "/api/public")[0].index == 0
-    assert Matcher(rules).match("GET", "/api/other")[0].index == 1
+    assert matched(Matcher(rules), "GET", "/api/public").index == 0
+    assert matched(Matcher(rules), "GET", "/api/other").index == 1
     reordered = compiled(["/api/**", "/api/public"])
-    assert Matcher(reordered).match("GET", "/api/public")[0].index == 0
+    assert matched(Matcher(reordered), "GET", "/api/public").index == 0
 
 
-def test_method_filter_and_head_implied():
+def test_method_filter_and_head_implied() -> None:
     rules = compiled([("/items", ["GET", "HEAD"]), ("/items", ["POST"]), "/**"])
     matcher = Matcher(rules)
-    assert matcher.match("GET", "/items")[0].index == 0
-    assert matcher.match("HEAD", "/items")[0].index == 0
-    assert matcher.match("POST", "/items")[0].index == 1
-    assert matcher.match("DELETE", "/items")[0].index == 2
+    assert matched(matcher, "GET", "/items").index == 0
+    assert matched(matcher, "HEAD", "/items").index == 0
+    assert matched(matcher, "POST", "/items").index == 1
+    assert matched(matcher, "DELETE", "/items").index == 2
 
 
-def test_no_match_is_none():
+def test_no_match_is_none() -> None:
     assert Matcher(compiled(["/a", "/b/*"])).match("GET", "/c") is None
     assert Matcher([]).match("GET", "/") is None
 
 
-def test_nested_dstar_stays_fast_on_long_paths():
+def test_nested_dstar_stays_fast_on_long_paths() -> None:
     rules = compiled(["/**/a/**/b/**/c/**/zzz"])
     path = "/" + "/".join(["a", "b", "c"] * 400)
     assert Matcher(rules).match("GET", path) is None  # linear: a lazily built DFA, no backtracking
 
 
-def reference(rules: list[CompiledRule], method: str, path: str):
+def reference(rules: list[CompiledRule], method: str, path: str) -> Any:
     for rule in rules:
         if rule.accepts(method):
             params = match_segments(rule.segments, split_path(path))
@@ -117,7 +125,7 @@ SEGMENTS = ["a", "b", "api", "v1", "{p}", "*", "**", "x"]
 
 
 def random_pattern(rng: random.Random, names: list[str]) -> str:
-    parts = []
+    parts: list[str] = []
     for _ in range(rng.randint(0, 4)):
         seg = rng.choice(SEGMENTS)
         if seg == "{p}":
@@ -129,7 +137,7 @@ def random_pattern(rng: random.Random, names: list[str]) -> str:
     return "/" + "/".join(parts)
 
 
-def test_trie_agrees_with_plain_first_match_on_random_rule_sets():
+def test_trie_agrees_with_plain_first_match_on_random_rule_sets() -> None:
     rng = random.Random(1234)
     for _ in range(300):
         rules = []

@@ -9,7 +9,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,7 +56,7 @@ class Process:
 
 
 @pytest.fixture
-def processes(request):
+def processes(request: Any) -> Iterator[Any]:
     started: list[Process] = []
 
     def start(kind: str, store: str, *options: str) -> Process:
@@ -67,7 +69,7 @@ def processes(request):
         process.stop()
 
 
-def shared_stores(tmp_path, redis_server):
+def shared_stores(tmp_path: Any, redis_server: Any) -> Any:
     import redis
 
     redis.Redis.from_url(redis_server.url).flushdb()
@@ -75,7 +77,9 @@ def shared_stores(tmp_path, redis_server):
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
-def test_logout_through_one_process_is_refused_by_the_other(processes, tmp_path, redis_server, store_kind):
+def test_logout_through_one_process_is_refused_by_the_other(
+    processes: Any, tmp_path: Path, redis_server: Any, store_kind: Any
+) -> None:
     store = shared_stores(tmp_path, redis_server)[store_kind]
     a, b = processes("asgi", store), processes("wsgi", store)
 
@@ -94,7 +98,7 @@ def test_logout_through_one_process_is_refused_by_the_other(processes, tmp_path,
     assert httpx.get(b.url + "/me", headers={"Cookie": session}).status_code == 401
 
 
-def test_redis_outage_refuses_and_recovers(processes, tmp_path):
+def test_redis_outage_refuses_and_recovers(processes: Any, tmp_path: Path) -> None:
     redis = RedisServer(str(tmp_path))
     redis.start()
     try:
@@ -137,7 +141,9 @@ def test_redis_outage_refuses_and_recovers(processes, tmp_path):
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
-def test_throttle_counter_is_shared_by_processes(processes, tmp_path, redis_server, store_kind):
+def test_throttle_counter_is_shared_by_processes(
+    processes: Any, tmp_path: Path, redis_server: Any, store_kind: Any
+) -> None:
     store = shared_stores(tmp_path, redis_server)[store_kind]
     a, b = processes("asgi", store, "--throttle", "4"), processes("wsgi", store, "--throttle", "4")
     forged = bearer(token(key="forged-secret-0123456789abcdef-0123456789abcdef"))
@@ -150,7 +156,7 @@ def test_throttle_counter_is_shared_by_processes(processes, tmp_path, redis_serv
     assert httpx.get(b.url + "/me", headers=bearer(token("alice"))).status_code == 200
 
 
-def test_websockets_on_a_real_uvicorn_server(processes):
+def test_websockets_on_a_real_uvicorn_server(processes: Any) -> None:
     """Refused before accept: uvicorn supports the denial response, so clients see 401/403."""
     import json
 

@@ -61,7 +61,7 @@ def remember(user: dict[str, Any], signed_at: float | None = None, secret: str =
     )
     signer = serializer.make_signer()
     if signed_at is not None:
-        signer.get_timestamp = lambda: int(signed_at)  # type: ignore[method-assign]
+        signer.get_timestamp = lambda: int(signed_at)  # type: ignore[attr-defined]
     return {"Cookie": "remember=" + signer.sign(serializer.dump_payload({"user": user})).decode()}
 
 
@@ -90,7 +90,7 @@ def tamper(headers: dict[str, str]) -> dict[str, str]:
         pytest.param("/me", {"name": "no id"}, 401, id="no-subject-is-anonymous"),
     ],
 )
-def test_datasette_actor_cookie_from_toml(kind, path, actor, status):
+def test_datasette_actor_cookie_from_toml(kind: str, path: Any, actor: Any, status: int) -> None:
     client = Client(kind, session_policy("memory://", extra=DATASETTE))
     reply = client.send("GET", path, ds_actor(actor))
     assert reply.status == status
@@ -100,7 +100,7 @@ def test_datasette_actor_cookie_from_toml(kind, path, actor, status):
         assert reply.headers["www-authenticate"] == "Bearer"
 
 
-def test_numeric_actor_id_is_the_subject(kind):
+def test_numeric_actor_id_is_the_subject(kind: str) -> None:
     client = Client(kind, session_policy("memory://", extra=DATASETTE))
     assert client.send("GET", "/me", ds_actor({"id": 7})).json()["subject"] == "7"
 
@@ -120,14 +120,14 @@ def test_numeric_actor_id_is_the_subject(kind):
                      id="sent-twice-differently"),
     ],
 )
-def test_refused_when_not_genuine(kind, headers):
+def test_refused_when_not_genuine(kind: str, headers: Any) -> None:
     client = Client(kind, session_policy("memory://", extra=DATASETTE))
     reply = client.send("GET", "/me", headers)
     assert reply.status == 401
     assert reply.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
-def test_timed_cookie_with_hmac_sha256(kind):
+def test_timed_cookie_with_hmac_sha256(kind: str) -> None:
     client = Client(kind, session_policy("memory://", extra=TIMED))
     assert client.send("GET", "/admin/x", remember({"name": "ann", "groups": ["admin"]})).json()["subject"] == "ann"
     assert client.send("GET", "/admin/x", remember({"name": "ann", "groups": ["user"]})).status == 403
@@ -137,7 +137,7 @@ def test_timed_cookie_with_hmac_sha256(kind):
     assert client.send("GET", "/me", tamper(remember({"name": "ann"}))).status == 401
 
 
-def test_logout_revokes_an_untimed_cookie_by_digest(kind):
+def test_logout_revokes_an_untimed_cookie_by_digest(kind: str) -> None:
     client = Client(kind, session_policy("memory://", extra=DATASETTE))
     root = ds_actor({"id": "root"})
     respelled = respell(root)
@@ -152,7 +152,7 @@ def test_logout_revokes_an_untimed_cookie_by_digest(kind):
     assert client.send("GET", "/me", ds_actor({"id": "alice"})).status == 200  # only that cookie
 
 
-def test_logout_refuses_earlier_copies_of_a_timed_cookie(kind):
+def test_logout_refuses_earlier_copies_of_a_timed_cookie(kind: str) -> None:
     client = Client(kind, session_policy("memory://", extra=TIMED))
     earlier = remember({"name": "ann", "n": 1}, signed_at=time.time() - 30)
     current = remember({"name": "ann", "n": 2})
@@ -171,7 +171,7 @@ def test_logout_refuses_earlier_copies_of_a_timed_cookie(kind):
         pytest.param({"Origin": "http://testserver"}, 200, id="same-origin"),
     ],
 )
-def test_csrf_origin_check_applies(kind, origin, status):
+def test_csrf_origin_check_applies(kind: str, origin: Any, status: int) -> None:
     client = Client(kind, session_policy("memory://", extra=DATASETTE))
     assert client.send("POST", "/logout", {**ds_actor({"id": "root"}), **origin}).status == status
 
@@ -194,7 +194,7 @@ def test_csrf_origin_check_applies(kind, origin, status):
                      "auth.signed_cookie.secret_env: environment variable 'RG_TEST_UNSET'", id="secret-unset"),
     ],
 )
-def test_bad_settings_are_load_errors(change, message):
+def test_bad_settings_are_load_errors(change: Any, message: Any) -> None:
     old, new = change
     old = 'salt = "actor"' if old == "salt" else old
     with pytest.raises(PolicyError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,12 +13,12 @@ from routeguard.errors import PolicyError, ServiceUnavailableError
 from routeguard.stores import open_store
 
 
-def test_set_get_delete_ttl(store_url):
+def test_set_get_delete_ttl(store_url: Any) -> None:
     store = open_store(store_url)
     assert store.get("k") is None
     store.set("k", b"v", 60)
     assert store.get("k") == b"v"
-    assert 58 < store.ttl("k") <= 60
+    assert 58 < (store.ttl("k") or 0) <= 60
     store.set("k", b"w", 60)
     assert store.get("k") == b"w"
     store.delete("k")
@@ -25,7 +27,7 @@ def test_set_get_delete_ttl(store_url):
     assert store.get("gone") is None
 
 
-def test_expiry(store_url):
+def test_expiry(store_url: Any) -> None:
     store = open_store(store_url)
     store.set("short", b"1", 0.2)
     assert store.get("short") == b"1"
@@ -33,19 +35,19 @@ def test_expiry(store_url):
     assert store.get("short") is None
 
 
-def test_counters_share_one_window(store_url):
+def test_counters_share_one_window(store_url: Any) -> None:
     store = open_store(store_url)
     assert [store.incr("c", 60) for _ in range(3)] == [1, 2, 3]
-    assert 0 < store.ttl("c") <= 60
+    assert 0 < (store.ttl("c") or 0) <= 60
     store.incr("w", 0.2)
     time.sleep(0.35)
     assert store.incr("w", 60) == 1  # the old window expired
 
 
-def test_async_forms_agree(store_url):
+def test_async_forms_agree(store_url: Any) -> None:
     store = open_store(store_url)
 
-    async def scenario():
+    async def scenario() -> Any:
         await store.aset("a", b"1", 60)
         got = await store.aget("a")
         count = [await store.aincr("n", 60) for _ in range(2)]
@@ -59,7 +61,7 @@ def test_async_forms_agree(store_url):
     assert asyncio.run(scenario())[1] == [3, 4]  # a second event loop reuses the store
 
 
-def test_redis_keys_are_namespaced(redis_server):
+def test_redis_keys_are_namespaced(redis_server: Any) -> None:
     import redis
 
     client = redis.Redis.from_url(redis_server.url)
@@ -75,12 +77,12 @@ def test_redis_keys_are_namespaced(redis_server):
     ("sqlite://relative.db", "absolute"),
     ("sqlite:///no/such/dir/x.db", "does not exist"),
 ])
-def test_bad_urls_are_load_errors(url, message):
+def test_bad_urls_are_load_errors(url: Any, message: Any) -> None:
     with pytest.raises(PolicyError, match=message):
         open_store(url)
 
 
-def test_unreachable_redis_fails_closed():
+def test_unreachable_redis_fails_closed() -> None:
     store = open_store("redis://127.0.0.1:1/0", timeout=0.2)
     with pytest.raises(ServiceUnavailableError):
         store.get("k")
@@ -88,7 +90,7 @@ def test_unreachable_redis_fails_closed():
         asyncio.run(store.aget("k"))
 
 
-def test_broken_sqlite_fails_closed(tmp_path):
+def test_broken_sqlite_fails_closed(tmp_path: Path) -> None:
     path = tmp_path / "x.db"
     store = open_store(f"sqlite:///{path}")
     store.set("k", b"v", 60)

@@ -42,7 +42,7 @@ def guarded(kind: str, policy: Policy) -> Any:
     if kind == "asgi":
         return ASGIGuard(starlette_app(), policy=policy)
     app = flask_app()
-    app.wsgi_app = WSGIGuard(app.wsgi_app, policy=policy)  # type: ignore[method-assign]
+    app.wsgi_app = WSGIGuard(app.wsgi_app, policy=policy)
     return app
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +22,7 @@ FORGED = bearer(token(key="forged-secret-0123456789abcdef-0123456789abcdef"))
 
 
 @pytest.fixture
-def start():
+def start() -> Iterator[Any]:
     started: list[Process] = []
 
     def launch(kind: str, store: str, *options: str) -> Process:
@@ -41,7 +44,9 @@ def too_many(response: httpx.Response) -> bool:
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
-def test_rg_2026_13_guessed_credentials_across_processes(start, tmp_path, redis_server, store_kind):
+def test_rg_2026_13_guessed_credentials_across_processes(
+    start: Any, tmp_path: Path, redis_server: Any, store_kind: Any
+) -> None:
     store = shared_stores(tmp_path, redis_server)[store_kind]
     a, b = start("asgi", store, "--throttle", "4"), start("wsgi", store, "--throttle", "4")
     expired = bearer(token("alice", exp=int(time.time()) - 60))
@@ -62,7 +67,9 @@ def test_rg_2026_13_guessed_credentials_across_processes(start, tmp_path, redis_
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
-def test_rg_2026_13_failed_logins_across_processes(start, tmp_path, redis_server, store_kind):
+def test_rg_2026_13_failed_logins_across_processes(
+    start: Any, tmp_path: Path, redis_server: Any, store_kind: Any
+) -> None:
     store = shared_stores(tmp_path, redis_server)[store_kind]
     options = ("--throttle", "8", "--username-limit", "2")
     a, b = start("asgi", store, *options), start("wsgi", store, *options)

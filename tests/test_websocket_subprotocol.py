@@ -7,6 +7,7 @@ tests/e2e/test_websocket_browser.py.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -37,7 +38,7 @@ def handshake(offered: list[str] | None, *, choose: str | None = None, enabled: 
     """Run one websocket handshake through the guard; what the app saw and what was sent."""
     seen: dict[str, Any] = {}
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         seen["subprotocols"] = list(scope["subprotocols"])
         seen["header"] = dict(scope["headers"]).get(b"sec-websocket-protocol")
         seen["subject"] = scope["routeguard.identity"].subject
@@ -54,21 +55,21 @@ def handshake(offered: list[str] | None, *, choose: str | None = None, enabled: 
     async def receive() -> dict[str, Any]:
         return {"type": "websocket.connect"}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     guard = ASGIGuard(app, policy=Policy.from_toml_string(POLICY.format(enabled=str(enabled).lower())))
     asyncio.run(guard(scope, receive, send))
     return {"app": seen, "sent": sent}
 
 
-def test_token_in_subprotocol_is_accepted_and_bearer_echoed():
+def test_token_in_subprotocol_is_accepted_and_bearer_echoed() -> None:
     result = handshake(["bearer", token("alice")])
     assert result["app"] == {"subprotocols": [], "header": None, "subject": "alice"}
     assert result["sent"] == [{"type": "websocket.accept", "subprotocol": "bearer"}]
 
 
-def test_the_app_keeps_its_own_subprotocols_and_choice():
+def test_the_app_keeps_its_own_subprotocols_and_choice() -> None:
     result = handshake(["chat.v2", "bearer", token("alice"), "chat.v1"], choose="chat.v1")
     assert result["app"]["subprotocols"] == ["chat.v2", "chat.v1"]
     assert result["app"]["header"] == b"chat.v2, chat.v1"
@@ -89,17 +90,17 @@ def test_the_app_keeps_its_own_subprotocols_and_choice():
         pytest.param(["bearer", token("alice")], "/ws/admin", None, id="user-on-admin-socket"),
     ],
 )
-def test_handshake_refused(offered, path, extra):
+def test_handshake_refused(offered: Any, path: Any, extra: Any) -> None:
     result = handshake(offered, path=path, extra=extra)
     assert result["app"] == {}
     assert result["sent"] == [{"type": "websocket.close", "code": 1008}]
 
 
-def test_admin_token_opens_the_admin_socket():
+def test_admin_token_opens_the_admin_socket() -> None:
     assert handshake(["bearer", token("root", roles=("admin",))], path="/ws/admin")["app"]["subject"] == "root"
 
 
-def test_subprotocol_tokens_are_ignored_unless_enabled():
+def test_subprotocol_tokens_are_ignored_unless_enabled() -> None:
     result = handshake(["bearer", token("alice")], enabled=False)
     assert result["app"] == {}
     assert result["sent"] == [{"type": "websocket.close", "code": 1008}]

@@ -13,8 +13,10 @@ import asyncio
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Generator, Mapping
+from concurrent.futures import Future
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -25,19 +27,34 @@ from ..runtime.effects import Effect
 
 _KTY: Final = {"HMAC": "oct", "RSA": "RSA", "EC": "EC", "OKP": "OKP"}
 _MAX_BYTES: Final = 1 << 20
+_RETRY_AFTER_FAILURE: Final = 5.0  # seconds before a failed fetch is tried again (at most min_refresh)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect: keys come from the configured URL only (a redirect could lead to
+    plain http or another host, around the https rule checked at load)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER: Final = urllib.request.build_opener(_NoRedirects)
 
 
 def fetch_json(url: str, timeout: float) -> Any:
-    """GET ``url`` and parse JSON; :class:`ServiceUnavailableError` on any failure."""
+    """GET ``url`` (no redirects) and parse JSON; :class:`ServiceUnavailableError` on any failure."""
     headers = {"Accept": "application/json", "User-Agent": "routeguard"}
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http(s) only, checked at load
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked at load
+        with _OPENER.open(request, timeout=timeout) as response:
             if response.status != 200:
                 raise ServiceUnavailableError(f"jwks: HTTP {response.status}")
             return json.loads(response.read(_MAX_BYTES + 1)[:_MAX_BYTES])
     except ServiceUnavailableError:
         raise
+    except urllib.error.HTTPError as exc:  # a redirect lands here too: never followed
+        exc.close()
+        raise ServiceUnavailableError(f"jwks: HTTP {exc.code}") from None
     except (OSError, ValueError) as exc:
         raise ServiceUnavailableError(f"jwks: {type(exc).__name__}") from None
 
@@ -76,6 +93,8 @@ class JWKSKeys:
         self._keys: dict[str | None, tuple[Any, str | None]] = {}  # kid -> (key, alg)
         self._fetched_at = float("-inf")
         self._attempted_at = float("-inf")
+        self._failed = False  # the last fetch failed
+        self._flight: Future[None] | None = None  # the fetch in flight, shared by every waiter
         self._lock = threading.Lock()
 
     def __call__(self, header: Mapping[str, Any]) -> Any:
@@ -88,29 +107,73 @@ class JWKSKeys:
         stale = now - self._fetched_at >= self.max_age
         if key is not None and not stale:
             return key
-        if now - self._attempted_at < self.min_refresh:
+        flight = self._flight
+        in_flight = flight is not None and not flight.done()
+        wait = min(self.min_refresh, _RETRY_AFTER_FAILURE) if self._failed else self.min_refresh
+        if not in_flight and now - self._attempted_at < wait:
             if key is not None:
                 return key  # stale but known: keep verifying with it until a refresh succeeds
+            if self._failed or self._fetched_at == float("-inf"):
+                # No key set to judge the kid by: the key server's outage, not the client's fault.
+                raise ServiceUnavailableError("jwks: no key set loaded")
             raise AuthenticationError("unknown key id")
         return self._refresh(kid, header, key)
 
     def _refresh(self, kid: str | None, header: Mapping[str, Any], known: Any) -> Generator[Effect, Any, Any]:
-        with self._lock:
-            self._attempted_at = self._clock()
         try:
-            document = yield Effect(self._fetch, self._afetch, (self.url, self.timeout))
+            yield Effect(self._fetch_once, self._afetch_once, ())
         except ServiceUnavailableError:
             if known is not None:
                 return known
             raise
-        self.install(document)
         key = self._lookup(kid, header)
         if key is None:
             raise AuthenticationError("unknown key id")
         return key
 
-    async def _afetch(self, url: str, timeout: float) -> Any:
-        return await asyncio.to_thread(self._fetch, url, timeout)
+    # Single flight: concurrent requests that need the key set wait for the one fetch in flight.
+    def _join(self) -> tuple[Future[None], bool]:
+        with self._lock:
+            flight = self._flight
+            if flight is not None and not flight.done():
+                return flight, False
+            self._flight = flight = Future()
+            self._attempted_at = self._clock()
+            return flight, True
+
+    def _land(self, flight: Future[None], document: Any) -> None:
+        """Install what the leader fetched (a document, or the exception it raised)."""
+        try:
+            if isinstance(document, Exception):
+                raise document
+            self.install(document)
+        except Exception as exc:  # any failure refuses with 503 (fail closed)
+            self._failed = True
+            flight.set_exception(exc if isinstance(exc, ServiceUnavailableError)
+                                 else ServiceUnavailableError(f"jwks: {type(exc).__name__}"))
+        else:
+            self._failed = False
+            flight.set_result(None)
+
+    def _fetch_once(self) -> None:
+        flight, leader = self._join()
+        if leader:
+            try:
+                document = self._fetch(self.url, self.timeout)
+            except Exception as exc:
+                document = exc
+            self._land(flight, document)
+        flight.result(timeout=self.timeout + 1)
+
+    async def _afetch_once(self) -> None:
+        flight, leader = self._join()
+        if leader:
+            try:
+                document = await asyncio.to_thread(self._fetch, self.url, self.timeout)
+            except Exception as exc:
+                document = exc
+            self._land(flight, document)
+        await asyncio.wait_for(asyncio.wrap_future(flight), self.timeout + 1)
 
     def install(self, document: Any) -> None:
         """Replace the cached keys with those of a JWKS document usable for this family."""

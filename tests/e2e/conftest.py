@@ -117,7 +117,7 @@ def artifacts(request: pytest.FixtureRequest) -> Path:
     _artifact_dirs.append(path)
     request.node.user_properties.append(("artifacts", str(path)))
     print(f"artifacts: {path}")
-    return path
+    return Path(path)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

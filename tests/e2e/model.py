@@ -175,7 +175,7 @@ def invalid_tokens() -> dict[str, Who]:
     now = int(time.time())
     expired = jwt.encode(claims("root", iat=now - 7200, exp=now - 3600), JWT_SECRET, algorithm="HS256")
     forged = jwt.encode(claims("root"), "attacker-secret-0123456789abcdef-0123456789", algorithm="HS256")
-    unsigned = jwt.encode(claims("root"), None, algorithm="none")
+    unsigned = jwt.encode(claims("root"), None, algorithm="none")  # type: ignore[arg-type]
     audience = jwt.encode(claims("root", aud="another-app"), JWT_SECRET, algorithm="HS256")
     return {
         "expired-token": Who("expired-token", headers=bearer(expired), invalid=True, genuine=True),

@@ -61,7 +61,7 @@ async def fastapi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             message = {**message, "headers": [*message.get("headers", []), pid]}
         await send(message)
 
-    await _fastapi(scope, receive, with_pid)
+    await _fastapi(scope, receive, with_pid)  # type: ignore[arg-type]
 
 
 def _stamp(start_response: Callable[..., Any], header: tuple[str, str]) -> Callable[..., Any]:

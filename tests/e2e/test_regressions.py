@@ -34,6 +34,7 @@ load error every other empty segment is (SPEC §2: malformed patterns are load e
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -71,10 +72,10 @@ def _guarded(format: str) -> ASGIGuard:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    async def me(request):  # type: ignore[no-untyped-def]
+    async def me(request: Any) -> Any:
         return JSONResponse({"subject": request.scope["routeguard.identity"].subject})
 
-    async def logout(request):  # type: ignore[no-untyped-def]
+    async def logout(request: Any) -> Any:
         result = await routeguard.alogout(request.scope)
         return JSONResponse({"revoked": result.revoked})
 

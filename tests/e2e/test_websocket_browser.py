@@ -56,7 +56,7 @@ def connect(browser: Any, tok: str | None) -> dict[str, Any]:
     return browser.execute_async_script(CONNECT, tok)  # type: ignore[no-any-return]
 
 
-def test_browser_websocket_with_token_in_subprotocol(browser, ws_server):
+def test_browser_websocket_with_token_in_subprotocol(browser: Any, ws_server: Any) -> None:
     result = connect(browser, token("alice"))
     assert result == {"message": {"subject": "alice", "subprotocols": []}, "protocol": "bearer"}, json.dumps(result)
     assert ws_server.errors() == []
@@ -70,7 +70,7 @@ def test_browser_websocket_with_token_in_subprotocol(browser, ws_server):
         pytest.param(token("alice", key="another-secret-0123456789abcdef-0123456789"), id="forged"),
     ],
 )
-def test_browser_websocket_refused_without_a_valid_token(browser, ws_server, tok):
+def test_browser_websocket_refused_without_a_valid_token(browser: Any, ws_server: Any, tok: Any) -> None:
     result = connect(browser, tok)
     assert "message" not in result and "timeout" not in result, result
     assert ws_server.errors() == []
