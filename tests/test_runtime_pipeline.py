@@ -15,6 +15,7 @@ from routeguard.core.engine import ANONYMOUS, AuthResult, Engine, Route
 from routeguard.core.firewall import Firewall
 from routeguard.runtime.effects import run_sync
 from routeguard.runtime.guard import Guard
+from routeguard.runtime.hooks import HookedBackend
 
 from .support import POLICY_TOML
 
@@ -86,8 +87,9 @@ def test_backends_are_normalised_once_behind_one_typed_result() -> None:
 
     guard = _guard(AsyncIdentity(), Wrong())
     request = RequestView(method="GET", path="/x", headers={"x-a": "1"})
-    flow = guard.backends[0].authenticate(request)  # every custom backend answers with a flow
-    credential = run_sync(flow)
+    backend = guard.backends[0]
+    assert isinstance(backend, HookedBackend)
+    credential = run_sync(backend.authenticate(request))  # every custom backend answers with a flow
     assert isinstance(credential, Credential) and credential.identity.backend == "async-identity"
     auth = run_sync(guard.authenticate(RequestView(method="GET", path="/x", headers={"x-w": "1"})))
     assert auth.identity is None and auth.invalid == "wrong: backend error (TypeError)"
