@@ -13,7 +13,7 @@ import pytest
 
 from routeguard import Credential, Identity, Policy, PolicyError, RequestView
 
-from .faults import Redis, freeze, thaw
+from .faults import KeyServer, Redis, freeze, thaw
 from .support import STARLETTE_SESSION, Client, bearer, cookie, session_cookie_of, set_cookies, token
 from .support import session_policy as policy
 
@@ -498,8 +498,7 @@ path = "/me"
 
 
 @pytest.fixture
-def key_server() -> Iterator[Any]:
-    from .faults import KeyServer
+def key_server() -> Iterator[KeyServer]:
 
     server = KeyServer()
     yield server
@@ -516,7 +515,7 @@ def rs256(key: Any, kid: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_key_server_outage_is_503_and_never_counts_as_a_failed_credential(adapter: Any, key_server: Any) -> None:
+def test_key_server_outage_is_503_and_never_counts_as_a_failed_credential(adapter: str, key_server: KeyServer) -> None:
     import time
 
     from .test_jwks import KEY_1, jwk
@@ -533,7 +532,7 @@ def test_key_server_outage_is_503_and_never_counts_as_a_failed_credential(adapte
 
 @pytest.mark.slow
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_cold_start_concurrent_tokens_wait_for_one_key_fetch(adapter: Any, key_server: Any) -> None:
+def test_cold_start_concurrent_tokens_wait_for_one_key_fetch(adapter: str, key_server: KeyServer) -> None:
     from .test_jwks import KEY_1, jwk
 
     key_server.document = {"keys": [jwk(KEY_1, "k1")]}
@@ -544,8 +543,7 @@ def test_cold_start_concurrent_tokens_wait_for_one_key_fetch(adapter: Any, key_s
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_rg_2026_28_jwks_redirect_is_not_followed(adapter: Any, key_server: Any) -> None:
-    from .faults import KeyServer
+def test_rg_2026_28_jwks_redirect_is_not_followed(adapter: str, key_server: KeyServer) -> None:
     from .test_jwks import ATTACKER, jwk
 
     elsewhere = KeyServer("127.0.0.2")  # plain http on another host: the https rule's target

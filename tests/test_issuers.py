@@ -163,3 +163,23 @@ def base(issuer: str, extra: str = "") -> str:
 def test_bad_issuer_lists_are_load_errors(text: Any, message: Any) -> None:
     with pytest.raises(PolicyError, match=re.escape(message)):
         Policy.from_toml_string(text + '[[rules]]\npath = "/**"\n')
+
+
+def test_revoking_one_issuers_jti_leaves_another_issuers_token_with_the_same_jti(servers: Any) -> None:
+    from routeguard.backends.issuers import IssuerBearerBackend
+    from routeguard.runtime.guard import Guard, revocation_entry
+
+    a, b = servers
+    text = POLICY.format(workforce=WORKFORCE, partner=PARTNER, legacy=LEGACY, url_a=a.url, url_b=b.url)
+    policy = Policy.from_toml_string(text)
+    send = sender("asgi", policy)
+    guard = Guard.for_policy(policy)
+    assert call(send, partner(jti="same-id")).status == 200
+    issuers = guard.backends[0]
+    assert isinstance(issuers, IssuerBearerBackend)
+    prefixes = {backend.jti_prefix for backend in issuers.backends}
+    assert len(prefixes) == 3  # one namespace per issuer
+    (partner_backend,) = [b for b in issuers.backends if b.issuer == PARTNER]
+    guard.store.set(revocation_entry(partner_backend.jti_prefix + "same-id"), b"1", 60)
+    assert call(send, partner(jti="same-id")).status == 401
+    assert call(send, workforce(jti="same-id")).status == 200

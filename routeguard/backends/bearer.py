@@ -221,6 +221,9 @@ class BearerBackend:
     ) -> None:
         if (csrf_cookie is None) != (csrf_header is None) or (csrf_cookie is not None and cookie is None):
             raise PolicyError("auth.bearer: csrf_cookie and csrf_header go together, with cookie")
+        #: Revocation keys of tokens with a ``jti`` start with this; several issuers each get
+        #: their own (see IssuerBearerBackend), so one issuer's jti never revokes another's token.
+        self.jti_prefix = "jti:"
         self.cookie = cookie
         self.websocket_subprotocol = websocket_subprotocol
         self.csrf_cookie = csrf_cookie
@@ -367,7 +370,7 @@ class BearerBackend:
         # A token without a jti is revoked by its digest (until its exp), as cookies are.
         return Credential(
             identity,
-            revocation_key=f"jti:{jti}" if isinstance(jti, str) and jti else "token:" + digest.hex(),
+            revocation_key=self.jti_prefix + jti if isinstance(jti, str) and jti else "token:" + digest.hex(),
             expires_at=float(exp) if isinstance(exp, int | float) else None,
             issued_at=float(iat) if isinstance(iat := claims.get("iat"), int | float) else None,
         )

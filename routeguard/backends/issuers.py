@@ -4,11 +4,13 @@ Defends against one issuer's keys vouching for another's tokens: the token's ``i
 strictly, before verification) picks exactly one configuration, whose key source, algorithms,
 audience and claim mapping then verify it, and whose ``issuer`` pyjwt checks again. A token
 from an issuer that is not configured is refused before any key is fetched or any signature
-checked, so unknown issuers cannot make the guard call a key server.
+checked, so unknown issuers cannot make the guard call a key server. Revocation by ``jti`` is
+kept per issuer: a partner's token cannot revoke a workforce token by reusing its ``jti``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Generator, Sequence
 from typing import Any
 
@@ -37,6 +39,7 @@ class IssuerBearerBackend:
             names = [backend.issuer] if isinstance(backend.issuer, str) else list(backend.issuer or ())
             if not names:
                 raise PolicyError("auth.bearer: with several issuers, each [[auth.bearer]] names its issuer")
+            backend.jti_prefix = f"jti:{hashlib.sha256(names[0].encode()).hexdigest()[:16]}:"
             for issuer in names:
                 if issuer in self._by_issuer:
                     raise PolicyError(f"auth.bearer.issuer: {issuer!r} is configured twice")

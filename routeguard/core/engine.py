@@ -82,6 +82,13 @@ _ROUTE_PARAMS = vars(Route)["params"].__set__
 ANONYMOUS = AuthResult()
 
 
+def _judged_path(request: RequestView) -> str:
+    path = request.path
+    if "//" in path:  # only when the empty_segment class is relaxed: judge "//admin" as "/admin",
+        path = _SLASHES.sub("/", path)  # as werkzeug routes it, never as a path another rule covers
+    return path
+
+
 def is_preflight(request: RequestView) -> bool:
     """A CORS preflight: OPTIONS with ``Origin`` and ``Access-Control-Request-Method``."""
     headers = request.headers
@@ -125,10 +132,7 @@ class Engine:
         violation = self.firewall.check(request.raw_path, request.path, request.path_error)
         if violation is not None:
             return Decision(Outcome.BAD_REQUEST, f"firewall: {violation}")
-        method = request.method  # ASGI websocket scopes are GET; a WSGI handshake keeps its own
-        path = request.path
-        if "//" in path:  # only when the empty_segment class is relaxed: judge "//admin" as "/admin",
-            path = _SLASHES.sub("/", path)  # as werkzeug routes it, never as a path another rule covers
+        path = _judged_path(request)
         if self.allow_preflight and is_preflight(request):
             # A preflight carries no credentials by design; it passes when the request it
             # announces could be allowed here (a rule covers it and does not deny everyone).
@@ -136,6 +140,15 @@ class Engine:
             target = self.matcher.match(announced, path)
             if target is not None and target[0].access != "deny":
                 return Decision(Outcome.ALLOW, PREFLIGHT, target[0])
+        # ASGI websocket scopes are GET; a WSGI handshake keeps its own method
+        return self._match(request.method, path)
+
+    def route_as(self, request: RequestView, method: str) -> Route:
+        """The route ``request`` takes under another ``method`` (a method override); the
+        firewall has passed it already."""
+        return self._match(method, _judged_path(request))
+
+    def _match(self, method: str, path: str) -> Route:
         found = self.matcher.match(method, path)
         if found is None:
             return Route(None)

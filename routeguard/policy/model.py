@@ -24,6 +24,7 @@ from ..backends.base import Backend
 from ..core.firewall import Firewall
 from ..core.identity import Identity
 from ..core.methods import method_problem
+from ..core.override import OVERRIDE_MODES
 from ..core.rules import (
     ACCESS_VALUES,
     Access,
@@ -236,6 +237,7 @@ class Policy(_Model):
     login_url: str | None = None
     mode: Literal["enforce", "report"] = "enforce"
     allow_preflight: StrictBool = False
+    method_override: Literal["judge", "refuse", "ignored"] = "judge"
     tenant_membership: Any = None
     membership_cache_ttl: float = Field(default=30, ge=0, le=3600)
     on_decision: Any = None
@@ -406,6 +408,9 @@ _MODELS: dict[str, type[BaseModel]] = {
 }  # fmt: skip
 
 
+_CHOICES: dict[str, tuple[str, ...]] = {"access": ACCESS_VALUES, "method_override": OVERRIDE_MODES}
+
+
 def _rule_label(data: Mapping[str, Any], index: int) -> str:
     rules = data.get("rules")
     path = None
@@ -442,8 +447,12 @@ def _describe(exc: ValidationError, data: Mapping[str, Any], single_rule: bool =
         elif error["type"] == "value_error":
             cause = error.get("ctx", {}).get("error")
             message = str(cause) if cause is not None else error["msg"]
-        elif error["type"] == "literal_error" and dotted and dotted[-1] == "access":
-            message = f"{error['input']!r} is not one of {', '.join(map(repr, ACCESS_VALUES))}"
+        elif error["type"] == "literal_error" and dotted and dotted[-1] in _CHOICES:
+            choices = _CHOICES[dotted[-1]]
+            message = f"{error['input']!r} is not one of {', '.join(map(repr, choices))}"
+            close = difflib.get_close_matches(str(error["input"]), choices, n=1)
+            if close:
+                message += f" (did you mean {close[0]!r}?)"
         else:
             message = error["msg"]
         parts = [p for p in (where, key) if p]

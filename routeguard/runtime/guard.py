@@ -22,10 +22,11 @@ from collections.abc import Generator
 from typing import Any
 
 from ..backends.server_session import ServerSessionBackend
-from ..core.csrf import cross_origin
+from ..core.csrf import SAFE_METHODS, cross_origin
 from ..core.decision import Decision, Outcome
-from ..core.engine import ANONYMOUS, AuthResult, Engine
+from ..core.engine import ANONYMOUS, AuthResult, Engine, Route
 from ..core.firewall import Firewall
+from ..core.override import OverrideError, override_methods
 from ..core.request import RequestView
 from ..core.responses import Response
 from ..errors import ServiceUnavailableError
@@ -69,6 +70,7 @@ class Guard:
         self.authorization = AuthorizationHooks(self.engine, self.hooks, runtime.tenant_membership,
                                                 policy.membership_cache_ttl, runtime.rules)
         self.csrf_origins = frozenset(policy.csrf.trusted_origins) if policy.csrf.enabled else None
+        self.method_override = policy.method_override
         self.throttle = Throttle(policy.throttle, self.store, policy.login_url) if policy.throttle.enabled else None
         self.decision_log: DecisionLog | None = open_log(policy.decision_log) if policy.decision_log else None
 
@@ -95,7 +97,16 @@ class Guard:
         route = engine.route(request)
         if isinstance(route, Decision):
             return route
-        public = route.rule is not None and route.rule.access == "public"
+        overrides: tuple[str, ...] = ()  # the methods the app may turn this request into
+        if self.method_override != "ignored":
+            try:
+                overrides = override_methods(request)
+            except OverrideError as exc:
+                return Decision(Outcome.BAD_REQUEST, str(exc), route.rule)
+            if overrides and self.method_override == "refuse":
+                return Decision(Outcome.BAD_REQUEST, "method override refused (method_override = 'refuse')",
+                                route.rule)
+        public = route.rule is not None and route.rule.access == "public" and not overrides
         throttle = self.throttle
         if throttle is not None and throttle.is_login_post(request):
             try:
@@ -110,10 +121,19 @@ class Guard:
             if throttle is not None and (auth.invalid is not None or public):
                 auth, throttled = yield from guess_verdict(throttle, request, auth, public, self._report(route))
             origins = self.csrf_origins
-            forged = cross_origin(request, origins) if auth.cookie_based and origins is not None else None
+            forged = None
+            if auth.cookie_based and origins is not None:
+                forged = cross_origin(_as_unsafe(request, overrides) if overrides else request, origins)
             decision = engine.judge(route, auth, throttled=throttled, forged=forged)
-            if decision.outcome is Outcome.ALLOW or (forged is None and throttled is None):
+            if throttled is None and forged is None:
                 decision = yield from self.authorization.authorize(decision, route, auth)
+            for method in overrides:  # the app may run any of them: each must be allowed too
+                if decision.outcome is not Outcome.ALLOW:
+                    break
+                target = engine.route_as(request, method)
+                judged = yield from self.authorization.authorize(engine.judge(target, auth), target, auth)
+                if judged.outcome is not Outcome.ALLOW:
+                    decision = dataclasses.replace(judged, reason=f"method override {method}: {judged.reason}")
         except ServiceUnavailableError as exc:
             # Nothing withheld: the credential was not rejected, and logout must still find it.
             if public:
@@ -126,7 +146,7 @@ class Guard:
         """The authenticate step alone (``logout`` uses it to find a credential)."""
         return self.authenticator.authenticate(request)
 
-    def _report(self, route: Any) -> bool:
+    def _report(self, route: Route) -> bool:
         rule = route.rule
         return self.engine.report if rule is None or rule.report is None else rule.report
 
@@ -156,3 +176,12 @@ class Guard:
         if decision.outcome is not Outcome.ALLOW:
             would = response.status if response is not None else self.responder.render(decision, request).status
         log.write(entry(decision, request, status, would))
+
+
+def _as_unsafe(request: RequestView, overrides: tuple[str, ...]) -> RequestView:
+    """``request`` as the CSRF check must see it: a GET the app may run as a DELETE is unsafe."""
+    if request.method in SAFE_METHODS:
+        unsafe = next((method for method in overrides if method not in SAFE_METHODS), None)
+        if unsafe is not None:
+            return dataclasses.replace(request, method=unsafe)
+    return request

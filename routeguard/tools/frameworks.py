@@ -220,6 +220,10 @@ def pyramid_routes(app: Any, prefix: str, depth: int, mount: Mount) -> Iterator[
         text = _PYRAMID_PARAM.sub(
             lambda m: f"<path:{m['name']}>" if m["args"] and _can_hold_slash(m["args"]) else f"<{m['name']}>", text)
         found = views.get(route.name)
+        for predicate in getattr(route, "predicates", ()):  # add_route(..., request_method=...)
+            if type(predicate).__name__ == "RequestMethodPredicate":
+                limit = {str(m).upper() for m in predicate.val}
+                found = limit if found is None else found & limit
         yield AppRoute(route_glob(prefix, text, WERKZEUG_PARAM), methods_of(found) if found else None, route.name,
                        prefix + pattern)
 
@@ -276,6 +280,12 @@ def falcon_routes(app: Any, prefix: str, depth: int, mount: Mount) -> Iterator[A
         if any(m.method == "WEBSOCKET" and not m.internal for m in info.methods):
             yield AppRoute(route_glob(prefix, text, WERKZEUG_PARAM), ("GET",), info.class_name, prefix + info.path,
                            "websocket")
+    for sink in falcon_inspect.inspect_sinks(app):  # add_sink: a prefix (a regex) taking every method
+        prefix_text = str(sink.prefix)
+        plain = re.fullmatch(r"[\w./-]*", prefix_text) is not None
+        segments = [*plain_segments(prefix), *(plain_segments(prefix_text) if plain else []), "**"]
+        yield AppRoute("/" + "/".join(segments), None, "sink", f"sink {prefix_text}", "mount",
+                       warning="" if plain else f"sink {prefix_text!r} is a regex: listed as every path")
     for static in falcon_inspect.inspect_static_routes(app):
         segments = [*plain_segments(prefix), *plain_segments(static.prefix), "**"]
         yield AppRoute("/" + "/".join(segments), ("GET",), "static", f"static {static.prefix}", "mount")
