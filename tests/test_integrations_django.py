@@ -357,3 +357,48 @@ def test_rg_2026_13_djangos_failed_logins_lock_the_username_at_the_login_form() 
         assert attempt("alice-pass", "alice").status_code == 303  # other users sign in
     finally:
         run_sync(throttle.login_succeeded("bob"))
+
+
+# -- Django REST framework -----------------------------------------------------------------------
+def drf_urls() -> Any:
+    """A URLconf with two DRF views: IsAuthenticated and IsAdminUser."""
+    from django.urls import path
+    from rest_framework.permissions import IsAdminUser, IsAuthenticated
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
+
+    class Me(APIView):  # type: ignore[misc]
+        permission_classes = [IsAuthenticated]
+
+        def get(self, request: Any) -> Any:
+            return Response({"username": request.user.get_username()})
+
+    class Staff(APIView):  # type: ignore[misc]
+        permission_classes = [IsAdminUser]  # is_staff: the "staff" role
+
+        def get(self, request: Any) -> Any:
+            return Response({"staff": True})
+
+    import types
+
+    module = types.ModuleType("drf_urls")
+    module.urlpatterns = [path("api/drf/me/", Me.as_view()), path("api/drf/staff/", Staff.as_view())]  # type: ignore[attr-defined]
+    return module
+
+
+def test_drf_permissions_agree_with_the_guard() -> None:
+    pytest.importorskip("rest_framework")
+    from django.test import override_settings
+
+    policy = {"rules": [{"path": "/api/**"}, {"path": "/login", "access": "public"}], "auth": {"api_key": {"keys": [
+        {"hash": "sha256:" + __import__("hashlib").sha256(b"staff-key-0123456").hexdigest(), "subject": "ops-bot",
+         "roles": ["staff"]},
+        {"hash": "sha256:" + __import__("hashlib").sha256(b"plain-key-0123456").hexdigest(), "subject": "ci-bot"},
+    ]}}}
+    with override_settings(ROOT_URLCONF=drf_urls(), ROUTEGUARD={"policy": policy}):
+        c = client()
+        me_response = c.get("/api/drf/me/", HTTP_X_API_KEY="plain-key-0123456")
+        assert me_response.status_code == 200 and me_response.json() == {"username": "ci-bot"}
+        assert c.get("/api/drf/staff/", HTTP_X_API_KEY="plain-key-0123456").status_code == 403
+        assert c.get("/api/drf/staff/", HTTP_X_API_KEY="staff-key-0123456").status_code == 200
+        assert c.get("/api/drf/me/").status_code == 401  # the guard, before DRF

@@ -61,6 +61,7 @@ APPS = [
         prepare=("examples.django_app", "check"), session_cookie="sessionid", csrf=True, needs="django"),
     App("litestar-uvicorn", "uvicorn", "examples.litestar_app.app:app",
         env={"APP_LITESTAR_SECRET": "e2e-litestar-secret-of-32-bytes!"}, needs="litestar"),
+    App("quart-uvicorn", "uvicorn", "examples.quart_app.app:app", needs="quart"),
     App("pyramid-gunicorn", "gunicorn", "examples.pyramid_app.app:app", needs="pyramid"),
     App("bottle-gunicorn", "gunicorn", "examples.bottle_app.app:app", needs="bottle"),
     App("flask-login-gunicorn", "gunicorn", "examples.flask_login_app.app:app", remember="remember_token",

@@ -14,6 +14,24 @@ from .rules import CompiledRule
 _NO_PARAMS: Mapping[str, str] = EMPTY
 
 
+class Reason(enum.StrEnum):
+    """The fixed reasons the core gives (one owner for each): a ``str``, so logs, audit events
+    and the decision log show the text, while layers compare members (``is Reason.TENANT``),
+    never literals. Reasons that carry details (``firewall: ...``, ``invalid credentials:
+    ...``) stay plain strings."""
+
+    PUBLIC = "public"
+    ALLOWED = "allowed"
+    PREFLIGHT = "cors preflight"
+    DENY_RULE = "rule denies access"
+    MISSING_ROLE = "missing role"
+    MISSING_PERMISSION = "missing permission"
+    TENANT = "tenant not allowed"
+    DEFAULT_DENY = "no rule matches (default deny)"
+    NO_CREDENTIALS = "no credentials"
+    CHECK_REFUSED = "check refused"
+
+
 class Outcome(enum.Enum):
     """The kind of answer a request gets; adapters map each to a response."""
 
@@ -75,6 +93,11 @@ class Decision:
         _set_retry_after(self, retry_after)
         _set_credential(self, credential)
         _set_withheld(self, withheld)
+
+    @property
+    def code(self) -> Reason | None:
+        """The reason as a :class:`Reason` member, or None when it carries details."""
+        return self.reason if isinstance(self.reason, Reason) else None
 
     @property
     def allowed(self) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from ._empty import EMPTY
-from .decision import Decision, Outcome
+from .decision import Decision, Outcome, Reason
 from .firewall import Firewall
 from .identity import Credential, Identity
 from .request import RequestView
@@ -55,8 +55,6 @@ class AuthResult:
         _AUTH_GENUINE(self, genuine)
 
 
-TENANT_REFUSAL = "tenant not allowed"
-PREFLIGHT = "cors preflight"
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -116,7 +114,7 @@ class Engine:
         allow_preflight: bool = False,
     ):
         self.matcher = Matcher(rules)
-        self._public = {rule.index: Decision(Outcome.ALLOW, "public", rule) for rule in self.matcher.rules}
+        self._public = {rule.index: Decision(Outcome.ALLOW, Reason.PUBLIC, rule) for rule in self.matcher.rules}
         self.firewall = firewall or Firewall()
         self.report = report
         self.allow_preflight = allow_preflight
@@ -139,7 +137,7 @@ class Engine:
             announced = request.headers.get("access-control-request-method", "").strip().upper()
             target = self.matcher.match(announced, path)
             if target is not None and target[0].access != "deny":
-                return Decision(Outcome.ALLOW, PREFLIGHT, target[0])
+                return Decision(Outcome.ALLOW, Reason.PREFLIGHT, target[0])
         # ASGI websocket scopes are GET; a WSGI handshake keeps its own method
         return self._match(request.method, path)
 
@@ -193,30 +191,30 @@ class Engine:
         if rule is not None and rule.access == "public":
             if identity is None and not params and auth.credential is None:
                 return self._public[rule.index]  # immutable, so one per rule serves every request
-            return Decision(Outcome.ALLOW, "public", rule, identity, params, credential=auth.credential)
+            return Decision(Outcome.ALLOW, Reason.PUBLIC, rule, identity, params, credential=auth.credential)
         if identity is None:
-            reason = f"invalid credentials: {auth.invalid}" if auth.invalid else "no credentials"
+            reason = f"invalid credentials: {auth.invalid}" if auth.invalid else Reason.NO_CREDENTIALS
             return self._refuse(Outcome.UNAUTHENTICATED, reason, rule, None, params, auth.invalid is not None)
         if rule is None:
-            return self._refuse(Outcome.FORBIDDEN, "no rule matches (default deny)", None, identity, params)
+            return self._refuse(Outcome.FORBIDDEN, Reason.DEFAULT_DENY, None, identity, params)
         refusal = self.refusal(rule, identity, params, member)
         if refusal is not None:
             return self.refuse(Outcome.FORBIDDEN, refusal, route, identity)
-        return Decision(Outcome.ALLOW, "allowed", rule, identity, params, credential=auth.credential)
+        return Decision(Outcome.ALLOW, Reason.ALLOWED, rule, identity, params, credential=auth.credential)
 
     @staticmethod
     def refusal(
         rule: CompiledRule, identity: Identity, params: Mapping[str, str], member: bool = False
-    ) -> str | None:
+    ) -> Reason | None:
         """Why ``rule`` refuses ``identity`` (None: it does not)."""
         if rule.access == "deny":
-            return "rule denies access"
+            return Reason.DENY_RULE
         if rule.roles and rule.roles.isdisjoint(identity.roles):
-            return "missing role"
+            return Reason.MISSING_ROLE
         if rule.permissions and not rule.permissions <= identity.permissions:
-            return "missing permission"
+            return Reason.MISSING_PERMISSION
         if rule.tenant is not None and not member and params.get(rule.tenant) not in identity.tenants:
-            return TENANT_REFUSAL
+            return Reason.TENANT
         return None
 
     def refuse(self, outcome: Outcome, reason: str, route: Route, identity: Identity | None) -> Decision:

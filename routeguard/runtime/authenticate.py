@@ -136,7 +136,7 @@ class Authenticator:
                 if credential.revocation_key is not None:
                     entry = revocation_entry(credential.revocation_key)
                     # An in-process store does no I/O: read it directly, without an effect round trip.
-                    revoked = store.get(entry) if store.local else (yield store.effect("get", entry))
+                    revoked = store.get(entry) if store.local else (yield store.get_effect(entry))
                     if revoked is not None:
                         raise AuthenticationError("credential revoked", genuine=True)
                     issued_at = credential.issued_at
@@ -144,7 +144,7 @@ class Authenticator:
                         raise AuthenticationError("logged out", genuine=True)
                 if credential.logout_key is not None and credential.issued_at is not None:
                     key = credential.logout_key
-                    not_before = store.get(key) if store.local else (yield store.effect("get", key))
+                    not_before = store.get(key) if store.local else (yield store.get_effect(key))
                     if not_before is not None and credential.issued_at < float(not_before):
                         raise AuthenticationError("logged out", genuine=True)
                 if accepted is None:

@@ -32,8 +32,8 @@ from typing import Any, Final
 import anyio
 import anyio.to_thread
 
-from ..core.decision import Decision, Outcome
-from ..core.engine import TENANT_REFUSAL, AuthResult, Engine, Route
+from ..core.decision import Decision, Outcome, Reason
+from ..core.engine import AuthResult, Engine, Route
 from ..core.identity import Credential, Identity
 from ..core.request import RequestView
 from ..core.rules import CompiledRule
@@ -235,7 +235,7 @@ class AuthorizationHooks:
         """``decision`` re-judged with the membership verdict, then refused if ``check`` says no."""
         identity, rule = auth.identity, route.rule
         if (
-            decision.reason == TENANT_REFUSAL
+            decision.reason is Reason.TENANT
             and self.membership is not None
             and identity is not None
             and (yield from self._member(self.membership, identity, route))
@@ -280,4 +280,4 @@ class AuthorizationHooks:
                                       decision.identity)
         if allowed:
             return decision
-        return self.engine.refuse(Outcome.FORBIDDEN, "check refused", route, decision.identity)
+        return self.engine.refuse(Outcome.FORBIDDEN, Reason.CHECK_REFUSED, route, decision.identity)

@@ -105,10 +105,10 @@ class Throttle:
             return known
         key = client_key(client)
         try:
-            failures = yield self.store.effect("incr", key, self.config.window)
+            failures = yield self.store.incr_effect(key, self.config.window)
             if failures <= self.config.max_failures:
                 return None
-            remaining = yield self.store.effect("ttl", key)
+            remaining = yield self.store.ttl_effect(key)
         except ServiceUnavailableError:
             return None  # the credential is refused as invalid anyway
         return self._lock(client, remaining, self.config.window)
@@ -138,14 +138,14 @@ class Throttle:
             return known
         store = self.store
         key = client_key(client)
-        failures = yield store.effect("get", key)
+        failures = yield store.get_effect(key)
         if failures is not None and int(failures) >= self.config.max_failures:
-            return self._lock(client, (yield store.effect("ttl", key)), self.config.window)
+            return self._lock(client, (yield store.ttl_effect(key)), self.config.window)
         for username in usernames:
             key = username_key(username)
-            failures = yield store.effect("get", key)
+            failures = yield store.get_effect(key)
             if failures is not None and int(failures) >= self.config.username_max_failures:
-                return _seconds((yield store.effect("ttl", key)), self.config.username_window)
+                return _seconds((yield store.ttl_effect(key)), self.config.username_window)
         return None
 
     def login_failed(self, client: str, username: str) -> Generator[Effect, Any, int | None]:
@@ -153,19 +153,19 @@ class Throttle:
         either is now over its limit (its next login POST gets 429), else None."""
         store, config = self.store, self.config
         key = username_key(username)
-        by_user = yield store.effect("incr", key, config.username_window)
-        by_client = yield store.effect("incr", client_key(client), config.window)
+        by_user = yield store.incr_effect(key, config.username_window)
+        by_client = yield store.incr_effect(client_key(client), config.window)
         waits = []
         if by_client >= config.max_failures:
-            waits.append(self._lock(client, (yield store.effect("ttl", client_key(client))), config.window))
+            waits.append(self._lock(client, (yield store.ttl_effect(client_key(client))), config.window))
         if by_user >= config.username_max_failures:
-            waits.append(_seconds((yield store.effect("ttl", key)), config.username_window))
+            waits.append(_seconds((yield store.ttl_effect(key)), config.username_window))
         return max(waits) if waits else None
 
     def login_succeeded(self, username: str) -> Generator[Effect, Any, None]:
         """Reset the username's counter (never the client's: logging in to one's own account
         must not buy a guesser fresh tries)."""
-        yield self.store.effect("delete", username_key(username))
+        yield self.store.delete_effect(username_key(username))
 
     def _lock(self, client: str, remaining: float | None, window: int) -> int:
         seconds = _seconds(remaining, window)

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..core.decision import Decision, Outcome
-from ..core.engine import TENANT_REFUSAL, AuthResult, Engine, Route
+from ..core.decision import Decision, Outcome, Reason
+from ..core.engine import AuthResult, Engine, Route
 from ..core.identity import Identity
 from ..core.rules import CompiledRule, parse_pattern, split_path
 from ..policy.model import Policy
@@ -177,13 +177,13 @@ def _piece_cell(engine: Engine, piece: Piece, name: str) -> Cell:
         return Cell("allow")
     best = engine.authorize(route, AuthResult(_identity(name, rule, params, best=True)))
     if best.outcome is Outcome.ALLOW and rule is not None:
-        label = "tenant" if worst.reason == TENANT_REFUSAL else "permission"
+        label = "tenant" if worst.reason is Reason.TENANT else "permission"
         needs = []
         if rule.permissions:
             needs.append("permission " + ", ".join(sorted(rule.permissions)))
         if rule.tenant:
             needs.append(f"a tenant matching {{{rule.tenant}}}")
-        status = 404 if rule.hide else 403
+        status = _REFUSALS.get(worst.outcome, ("deny", 403))[1]  # the engine applied hide (404)
         return Cell(label, status, "allowed with " + " and ".join(needs), worst.report_only)
     return _refused(worst)
 
