@@ -28,6 +28,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from ..core.engine import AuthResult
+from ..core.override import OverrideError, override_methods
 from ..core.request import RequestView
 from ..errors import ServiceUnavailableError
 from ..policy.settings import ThrottleConfig
@@ -114,8 +115,16 @@ class Throttle:
         return self._lock(client, remaining, self.config.window)
 
     def is_login_post(self, request: RequestView) -> bool:
-        """A POST to ``login_url``: where passwords are guessed."""
-        return request.method == "POST" and self.login_path is not None and _slashless(request.path) == self.login_path
+        """A POST to ``login_url``: where passwords are guessed (also a request whose method
+        override may turn it into one, RG-2026-17)."""
+        if self.login_path is None or _slashless(request.path) != self.login_path:
+            return False
+        if request.method == "POST":
+            return True
+        try:
+            return "POST" in override_methods(request)
+        except OverrideError:
+            return False  # refused as a bad request anyway
 
     def reads_body(self, request: RequestView) -> bool:
         """A login POST whose body may name the username (form-encoded or JSON)."""
