@@ -599,6 +599,21 @@ def test_rg_2026_17_method_override_is_judged(
 
 
 @pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_rg_2026_17_a_get_turned_into_a_login_post_is_throttled(kind: str, tmp_path: Path) -> None:
+    from urllib.parse import urlencode
+
+    from .test_advisory_throttle import PASSWORD, Client, make_policy
+
+    client = Client(kind, make_policy(tmp_path, max_failures=10, username_max=2))
+    client.login("alice")
+    client.login("alice")  # the username is locked now
+    form = urlencode({"username": "alice", "password": PASSWORD}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", OVERRIDE: "POST"}
+    assert client.send("GET", "/login", headers, form).status == 429  # the app may run it as the POST
+    assert client.send("GET", "/login").status == 200  # the form itself still answers
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
 def test_rg_2026_17_refuse_mode_refuses_any_override(kind: str) -> None:
     send = _override_send(kind, "refuse")
     assert send("POST", "/api/items/7", {**ADMIN, OVERRIDE: "PUT"}).status == 400
@@ -612,3 +627,24 @@ def test_rg_2026_17_ignored_mode_is_for_apps_that_honour_no_override() -> None:
     assert send("POST", "/api/items/7", {**USER, "X-Method-Override": "DELETE"}).json() == {"ran": "POST"}
     with pytest.raises(PolicyError, match=r"method_override: 'ignore' is not one of .*did you mean 'ignored'"):
         Policy.from_toml_string(OVERRIDE_POLICY.format(mode="ignore"))
+
+
+@pytest.mark.parametrize(("prefix", "path"), [
+    pytest.param("/app; Domain=evil.example", "/", id="cookie-attribute-injection"),
+    pytest.param("//evil.example", "/", id="protocol-relative"),
+    pytest.param("/app", "/app", id="plain-prefix-kept"),
+])
+def test_rg_2026_24_hostile_prefix_never_reaches_session_cookie_path(prefix: str, path: str) -> None:
+    import json
+
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from .support import session_flask_app, session_policy
+
+    app = ProxyFix(WSGIGuard(session_flask_app().wsgi_app, policy=session_policy("memory://")), x_prefix=1)
+    reply = call_wsgi(app, "POST", "/login", {"Content-Type": "application/json", "X-Forwarded-Prefix": prefix},
+                      body=json.dumps({"user": "alice"}).encode())
+    assert reply.status == 303
+    cookies = [value for name, value in reply.raw_headers if name.lower() == "set-cookie"]
+    assert len(cookies) == 1 and "evil" not in cookies[0]
+    assert f"; Path={path};" in cookies[0]

@@ -402,3 +402,33 @@ def test_drf_permissions_agree_with_the_guard() -> None:
         assert c.get("/api/drf/staff/", HTTP_X_API_KEY="plain-key-0123456").status_code == 403
         assert c.get("/api/drf/staff/", HTTP_X_API_KEY="staff-key-0123456").status_code == 200
         assert c.get("/api/drf/me/").status_code == 401  # the guard, before DRF
+
+
+def orm_loader(subject: str) -> dict[str, list[str]] | None:
+    """A plain sync identity loader doing a Django ORM query (as an app would write it)."""
+    from django.contrib.auth.models import User
+
+    user = User.objects.filter(username=subject, is_active=True).first()
+    return None if user is None else {"roles": sorted(user.groups.values_list("name", flat=True))}
+
+
+def test_a_plain_sync_orm_identity_loader_works_under_asgi() -> None:
+    from django.test import AsyncClient, override_settings
+
+    policy = {"rules": [{"path": "/admin/**", "roles": ["admin"]}, {"path": "/api/**"},
+                        {"path": "/login", "access": "public"}],
+              "auth": {"bearer": {"algorithms": ["HS256"], "secret": JWT_SECRET, "audience": "routeguard-example"},
+                       "identity_loader": f"{__name__}:orm_loader", "identity_cache_ttl": 0}}
+
+    def auth(subject: str, **claims: Any) -> dict[str, str]:
+        return {"Authorization": bearer(subject, **claims)["HTTP_AUTHORIZATION"]}
+
+    async def run() -> tuple[int, int, int]:
+        ac = AsyncClient()
+        root = await ac.get("/admin/", headers=auth("root"))
+        alice = await ac.get("/admin/", headers=auth("alice", roles=["admin"]))  # the loader's roles win
+        nobody = await ac.get("/api/me/", headers=auth("mallory"))  # unknown to the ORM: refused
+        return root.status_code, alice.status_code, nobody.status_code
+
+    with override_settings(ROUTEGUARD={"policy": policy}):
+        assert asyncio.run(run()) == (200, 403, 401)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -73,10 +75,7 @@ def _start(app: App, tmp: Path) -> Server:
     require(importlib.util.find_spec(app.needs or "httpx") is not None, app.needs)
     env = {"APP_DJANGO_DB": str(tmp / "app.db"), **app.env}
     prefix = ["env", *(f"{k}={v}" for k, v in env.items())]
-    if app.prepare:
-        import os
-        import subprocess
-
+    if app.prepare:  # tables and demo users, once, before the server starts
         subprocess.run([sys.executable, "-m", *app.prepare], cwd=Path(__file__).resolve().parents[1],
                        env={**os.environ, "APP_JWT_SECRET": JWT_SECRET, **env}, check=True, timeout=120,
                        capture_output=True)

@@ -160,6 +160,27 @@ class Engine:
             return route
         return self.authorize(route, auth)
 
+    def judge(
+        self,
+        route: Route,
+        auth: AuthResult,
+        *,
+        throttled: tuple[int, str] | None = None,
+        forged: str | None = None,
+        member: bool = False,
+    ) -> Decision:
+        """The decision on ``route`` from the verdicts of the guard's steps, all pure inputs:
+        ``throttled`` (seconds to wait and why: 429), ``forged`` (a CSRF refusal: 403, on
+        public rules too), ``member`` (the membership hook vouched for the route's tenant)."""
+        if throttled is not None:
+            wait, reason = throttled
+            rule = route.rule
+            report = self.report if rule is None or rule.report is None else rule.report
+            return Decision(Outcome.TOO_MANY_REQUESTS, reason, rule, retry_after=wait, report_only=report)
+        if forged is not None:
+            return self.refuse(Outcome.FORBIDDEN, forged, route, auth.identity)
+        return self.authorize(route, auth, member)
+
     def authorize(self, route: Route, auth: AuthResult, member: bool = False) -> Decision:
         """Apply the route's rule (or default deny) to the authentication result.
 

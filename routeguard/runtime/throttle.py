@@ -27,10 +27,13 @@ from io import BytesIO
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
+from ..core.engine import AuthResult
+from ..core.override import OverrideError, override_methods
 from ..core.request import RequestView
 from ..errors import ServiceUnavailableError
 from ..policy.settings import ThrottleConfig
 from ..stores import Store
+from .audit import logger, printable
 from .cache import TTLCache
 from .effects import Effect
 
@@ -113,8 +116,16 @@ class Throttle:
         return self._lock(client, remaining, self.config.window)
 
     def is_login_post(self, request: RequestView) -> bool:
-        """A POST to ``login_url`` or a ``login_paths`` entry: where passwords are guessed."""
-        return request.method == "POST" and _slashless(request.path) in self.login_paths
+        """A POST to ``login_url`` or a ``login_paths`` entry: where passwords are guessed (also a
+        request whose method override may turn it into one, RG-2026-17)."""
+        if _slashless(request.path) not in self.login_paths:
+            return False
+        if request.method == "POST":
+            return True
+        try:
+            return "POST" in override_methods(request)
+        except OverrideError:
+            return False  # refused as a bad request anyway
 
     def reads_body(self, request: RequestView) -> bool:
         """A login POST whose body may name the username (form-encoded or JSON)."""
@@ -268,3 +279,24 @@ async def asgi_login_body(receive: Receive) -> tuple[bytes | None, Receive]:
 
     return (body if complete else None), replay
 
+
+def guess_verdict(
+    throttle: Throttle, request: RequestView, auth: AuthResult, public: bool, report: bool
+) -> Generator[Effect, Any, tuple[AuthResult, tuple[int, str] | None]]:
+    """The throttle step after authentication: count a guessed credential and say how long the
+    client must wait (a protected rule answers 429); on a public rule a locked-out client's
+    credentials are ignored (and its cookies withheld). Valid credentials are never refused."""
+    if auth.invalid is not None:
+        if auth.genuine:
+            return auth, None  # expired, revoked, logged out: an honest 401, never a guess
+        wait = yield from throttle.count_guess(throttle.client(request))
+        if wait is None or public:
+            return auth, None  # a public page ignores the invalid credential and answers
+        return auth, (wait, "too many failed credentials")
+    if auth.identity is None or throttle.lockout(request) is None:
+        return auth, None
+    if report:
+        logger.info("would ignore the credentials of a locked-out client on %s", printable(request.path))
+        return auth, None
+    # No oracle: the public page answers as if no credential was sent.
+    return AuthResult(withheld=tuple(request.cookie_reads or ())), None
