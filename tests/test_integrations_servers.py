@@ -53,6 +53,7 @@ class App:
 
 APPS = [
     App("fastapi-uvicorn", "uvicorn", "examples.fastapi_app.app:app", needs="fastapi"),
+    App("starlette-uvicorn", "uvicorn", "examples.starlette_app.app:app"),
     App("django-db-uvicorn", "uvicorn", "examples.django_app.asgi:application", slash="/", login="/login/",
         env={"DJANGO_SETTINGS_MODULE": "examples.django_app.settings",
              "APP_SESSION_ENGINE": "django.contrib.sessions.backends.db"},
