@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from ._empty import EMPTY
+from ._slots import fast_init
 from .decision import Decision, Outcome, Reason
 from .firewall import Firewall
 from .identity import Credential, Identity
@@ -22,7 +23,8 @@ _NO_PARAMS: Mapping[str, str] = EMPTY
 _SLASHES = re.compile(r"/{2,}")
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@fast_init
+@dataclass(frozen=True, slots=True)
 class AuthResult:
     """What authentication established: an identity, a rejected credential, or neither.
 
@@ -38,45 +40,18 @@ class AuthResult:
     withheld: tuple[str, ...] = ()
     genuine: bool = False  # the rejected credential was issued by the app (expired, revoked...): no guess
 
-    def __init__(
-        self,
-        identity: Identity | None = None,
-        invalid: str | None = None,
-        credential: Credential | None = None,
-        cookie_based: bool = False,
-        withheld: tuple[str, ...] = (),
-        genuine: bool = False,
-    ) -> None:
-        _AUTH_IDENTITY(self, identity)  # per request: descriptor sets, not object.__setattr__
-        _AUTH_INVALID(self, invalid)
-        _AUTH_CREDENTIAL(self, credential)
-        _AUTH_COOKIE_BASED(self, cookie_based)
-        _AUTH_WITHHELD(self, withheld)
-        _AUTH_GENUINE(self, genuine)
 
 
 
-
-@dataclass(frozen=True, slots=True, init=False)
+@fast_init
+@dataclass(frozen=True, slots=True)
 class Route:
     """The rule a request falls under (None: default deny) and the parameters it captured."""
 
     rule: CompiledRule | None
     params: Mapping[str, str] = _NO_PARAMS
 
-    def __init__(self, rule: CompiledRule | None, params: Mapping[str, str] = _NO_PARAMS) -> None:
-        _ROUTE_RULE(self, rule)
-        _ROUTE_PARAMS(self, params)
 
-
-_AUTH_IDENTITY = vars(AuthResult)["identity"].__set__
-_AUTH_INVALID = vars(AuthResult)["invalid"].__set__
-_AUTH_CREDENTIAL = vars(AuthResult)["credential"].__set__
-_AUTH_COOKIE_BASED = vars(AuthResult)["cookie_based"].__set__
-_AUTH_WITHHELD = vars(AuthResult)["withheld"].__set__
-_AUTH_GENUINE = vars(AuthResult)["genuine"].__set__
-_ROUTE_RULE = vars(Route)["rule"].__set__
-_ROUTE_PARAMS = vars(Route)["params"].__set__
 ANONYMOUS = AuthResult()
 
 

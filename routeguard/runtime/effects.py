@@ -14,31 +14,19 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..core._slots import fast_init
+
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@fast_init
+@dataclass(frozen=True, slots=True)
 class Effect:
     """One I/O step: ``sync(*args)`` under WSGI, ``await async_(*args)`` under ASGI."""
 
     sync: Callable[..., Any]
     async_: Callable[..., Awaitable[Any]]
     args: tuple[Any, ...] = ()
-
-    def __init__(
-        self, sync: Callable[..., Any], async_: Callable[..., Awaitable[Any]], args: tuple[Any, ...] = ()
-    ) -> None:
-        # Built for every store lookup: filling the slots through their descriptors is about
-        # three times cheaper than the frozen dataclass __init__.
-        _set_sync(self, sync)
-        _set_async(self, async_)
-        _set_args(self, args)
-
-
-_SLOTS: Any = Effect.__dict__
-_set_sync = _SLOTS["sync"].__set__
-_set_async = _SLOTS["async_"].__set__
-_set_args = _SLOTS["args"].__set__
 
 
 Flow = Generator[Effect, Any, T]
