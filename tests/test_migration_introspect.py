@@ -210,6 +210,7 @@ def django_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = django(str(SCRIPT), "init", "mysite.asgi:application", "-o", str(target))
     assert result.returncode == 0, result.stderr
     assert "re_path 'legacy/(?P<code>[0-9]+)/$' has no '^'" in result.stderr
+    assert "re_path '^feeds/' has no '$': it also matches every longer path" in result.stderr
     return target
 
 
@@ -237,7 +238,7 @@ def test_django_routes_lists_every_view(django_policy: Path) -> None:
     by_path = {(r["path"], r["method"]) for r in rows}
     for expected in [("/admin/auth/user/{id}/password", "*"), ("/shop/p/{slug}", "*"), ("/shop/checkout", "POST"),
                      ("/api/books", "POST"), ("/api/books/{pk}", "GET"), ("/reports/{year}", "POST"),
-                     ("/**/legacy/{code}", "*"), ("/shop/invoices/*", "*"), ("/admin/**", "*")]:
+                     ("/**/legacy/{code}", "*"), ("/feeds/**", "*"), ("/shop/invoices/*", "*"), ("/admin/**", "*")]:
         assert expected in by_path
     assert ("/api/books/{pk}", "POST") not in by_path
     assert not any(r["default_deny"] for r in rows)

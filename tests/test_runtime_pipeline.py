@@ -134,3 +134,28 @@ def test_a_broken_hook_logs_its_traceback_at_debug(caplog: pytest.LogCaptureFixt
     with caplog.at_level(logging.INFO, logger="routeguard"):  # below DEBUG nothing is formatted
         run_sync(guard.authenticate(RequestView(method="GET", path="/x", headers=SECRET)))
     assert not [r for r in caplog.records if r.levelno == logging.DEBUG]
+
+
+def test_key_resolvers_always_answer_with_a_flow() -> None:
+    from collections.abc import Generator
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from routeguard.backends.jwks import JWKSKeys
+
+    from .test_jwks import jwk
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    fetches: list[str] = []
+
+    def fetch(url: str, timeout: float) -> dict[str, Any]:
+        fetches.append(url)
+        return {"keys": [jwk(private, "k1")]}
+
+    keys = JWKSKeys("http://127.0.0.1:9/jwks.json", family="RSA", fetch=fetch)
+    first = keys({"kid": "k1", "alg": "RS256"})  # no key set yet: the flow fetches it
+    assert isinstance(first, Generator) and run_sync(first) is not None and len(fetches) == 1
+    known = keys({"kid": "k1", "alg": "RS256"})  # known key: still a flow, with no I/O in it
+    assert isinstance(known, Generator)
+    assert run_sync(known).public_numbers() == private.public_key().public_numbers()
+    assert len(fetches) == 1

@@ -8,8 +8,6 @@ form. Exceptions raised while performing an effect are thrown back into the flow
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,39 +30,11 @@ class Effect:
 Flow = Generator[Effect, Any, T]
 
 
-def call(fn: Callable[..., Any], *args: Any) -> Effect:
-    """An effect calling a user hook that may be a plain function or a coroutine function."""
-    return Effect(_call_maybe_awaitable, _acall_maybe_awaitable, (fn, *args))
-
-
-def awaiting(awaitable: Awaitable[Any]) -> Effect:
-    """An effect that waits for an awaitable (on a private event loop under WSGI)."""
-    return Effect(_run_awaitable, _await, (awaitable,))
-
-
-async def _await(awaitable: Awaitable[T]) -> T:
-    return await awaitable
-
-
-def _call_maybe_awaitable(fn: Callable[..., Any], *args: Any) -> Any:
-    result = fn(*args)
-    if inspect.isawaitable(result):
-        return _run_awaitable(result)
-    return result
-
-
-async def _acall_maybe_awaitable(fn: Callable[..., Any], *args: Any) -> Any:
-    result = fn(*args)
-    if inspect.isawaitable(result):
-        return await result
-    return result
-
-
-def _run_awaitable(awaitable: Awaitable[T]) -> T:
-    async def wrapper() -> T:
-        return await awaitable
-
-    return asyncio.run(wrapper())
+def done(value: T) -> Flow[T]:
+    """A flow that performs no I/O and returns ``value``: for contracts that always answer
+    with a flow (a key resolver), when the answer is already known."""
+    return value
+    yield  # unreachable: makes this function a generator
 
 
 def run_sync(flow: Flow[T]) -> T:
