@@ -9,10 +9,11 @@ from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
 from .backends.bearer import SUBPROTOCOL, without_token
 from .core.decision import Decision
-from .core.identity import Identity
+from .core.identity import Identity, auth_scopes
 from .core.request import RequestView, route_path, without_cookies
 from .core.responses import Response
 from .policy.model import Policy
+from .runtime.cache import Memo
 from .runtime.effects import resume_async
 from .runtime.guard import Guard
 from .runtime.throttle import asgi_login_body
@@ -100,16 +101,10 @@ def request_from_scope(scope: Mapping[str, Any]) -> RequestView:
 
 def _auth_credentials(identity: Identity) -> AuthCredentials:
     """Starlette's ``scope["auth"]``; the sorted scope list is computed once per role set."""
-    key = (identity.roles, identity.permissions)
-    scopes = _SCOPES.get(key)
-    if scopes is None:
-        if len(_SCOPES) >= 4096:
-            _SCOPES.clear()
-        scopes = _SCOPES[key] = tuple(identity.scopes)
-    return AuthCredentials(scopes)
+    return AuthCredentials(_SCOPES((identity.roles, identity.permissions)))
 
 
-_SCOPES: dict[tuple[frozenset[str], frozenset[str]], tuple[str, ...]] = {}
+_SCOPES: Memo[tuple[frozenset[str], frozenset[str]], tuple[str, ...]] = Memo(auth_scopes)
 
 
 def _without_cookies(raw: Iterable[tuple[bytes, bytes]], names: tuple[str, ...]) -> list[tuple[bytes, bytes]]:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 
+from .backends.bearer import offered_subprotocols, without_token
 from .core.decision import Decision
 from .core.firewall import INVALID_UTF8, NON_ORIGIN_FORM
 from .core.request import RequestView, without_cookies
@@ -143,6 +144,7 @@ class WSGIGuard:
         self.app = app
         self.policy = policy
         self.guard = Guard.for_policy(policy)
+        self._subprotocol = any(getattr(b, "websocket_subprotocol", False) is True for b in self.guard.backends)
 
     def counters(self) -> dict[tuple[int | None, str, bool], int]:
         """Decisions so far by (rule position or None, outcome, report_only), for a dashboard."""
@@ -171,6 +173,8 @@ class WSGIGuard:
                     environ["HTTP_COOKIE"] = kept
                 else:
                     environ.pop("HTTP_COOKIE", None)
+            if self._subprotocol and request.websocket and "HTTP_SEC_WEBSOCKET_PROTOCOL" in environ:
+                _hide_subprotocol_token(environ)
             if guard.decision_log is None:
                 return self.app(environ, start_response)
             return _logged(self.app, environ, start_response, decision, request, guard)
@@ -178,3 +182,13 @@ class WSGIGuard:
             guard.log_decision(decision, request, response.status, response)
         start_response(f"{response.status} {HTTPStatus(response.status).phrase}", list(response.headers))
         return [] if request.method == "HEAD" else [response.body]
+
+
+def _hide_subprotocol_token(environ: Environ) -> None:
+    """Remove ``bearer, <token>`` from the subprotocols the app sees. (A WSGI websocket library
+    answers the handshake itself, so the guard cannot echo ``bearer`` as ASGIGuard does.)"""
+    remaining = without_token(offered_subprotocols(environ["HTTP_SEC_WEBSOCKET_PROTOCOL"]))
+    if remaining:
+        environ["HTTP_SEC_WEBSOCKET_PROTOCOL"] = ", ".join(remaining)
+    else:
+        del environ["HTTP_SEC_WEBSOCKET_PROTOCOL"]

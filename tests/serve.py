@@ -16,6 +16,7 @@ def main() -> None:
     parser.add_argument("--store", required=True)
     parser.add_argument("--throttle", type=int, default=0, help="max failed credentials per client (0: default)")
     parser.add_argument("--username-limit", type=int, default=0, help="max failed logins per username (0: default)")
+    parser.add_argument("--report", action="store_true", help='mode = "report"')
     args = parser.parse_args()
     os.environ.setdefault("RG_TEST_JWT_SECRET", "tests-jwt-secret-0123456789abcdef-0123456789abcdef")
     os.environ.setdefault("RG_TEST_SESSION_SECRET", "tests-session-secret-0123456789abcdef")
@@ -28,7 +29,7 @@ def main() -> None:
     if args.username_limit:  # tests/support.py login bodies name the user in "user"
         extra = (extra or "\n[throttle]\n") + (
             f'username_max_failures = {args.username_limit}\nusername_window = 60\nusername_field = "user"\n')
-    guard_policy = session_policy(args.store, secure=False, extra=extra)
+    guard_policy = session_policy(args.store, secure=False, extra=extra, top='mode = "report"\n' if args.report else "")
     if args.kind == "asgi":
         import uvicorn
 

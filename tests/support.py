@@ -295,6 +295,10 @@ tenant = "org"
 
 [[rules]]
 path = "/me"
+
+[[rules]]
+path = "/whoami"
+access = "public"
 """
 
 PASSWORD = "right"  # a session-app login body with another "password" is a failed login (login_failed)
@@ -302,11 +306,11 @@ SERVER_SESSION = 'format = "server"\nidle_timeout = {idle}\nmax_age = {max_age}\
 STARLETTE_SESSION = 'format = "starlette"\nsecret_env = "RG_TEST_SESSION_SECRET"'
 
 
-def session_policy(store: str, session: str | None = None, extra: str = "", **settings: Any) -> Policy:
+def session_policy(store: str, session: str | None = None, extra: str = "", top: str = "", **settings: Any) -> Policy:
     if session is None:
         session = SERVER_SESSION.format(idle=settings.get("idle", 1800), max_age=settings.get("max_age", 3600),
                                         secure=str(settings.get("secure", True)).lower())
-    return Policy.from_toml_string(SESSION_POLICY.format(store=store, session=session) + extra)
+    return Policy.from_toml_string(top + SESSION_POLICY.format(store=store, session=session) + extra)
 
 
 def session_starlette_app() -> Any:
@@ -343,11 +347,16 @@ def session_starlette_app() -> Any:
         identity = request.scope["routeguard.identity"]
         return JSONResponse({"subject": identity.subject, "roles": sorted(identity.roles)})
 
+    async def whoami(request: Any) -> Any:  # a public page that shows the signed-in user
+        identity = request.scope["routeguard.identity"]
+        return JSONResponse({"subject": identity.subject if identity else None})
+
     async def unavailable(request: Any, exc: Exception) -> Any:  # a failed logout or login: 503
         return JSONResponse({"error": "Service Unavailable"}, status_code=503)
 
     routes = [Route("/login", login, methods=["POST"]), Route("/logout", logout, methods=["POST"]),
-              Route("/me", me), Route("/admin/x", me), Route("/orgs/{org}/x", me), WebSocketRoute("/ws/{org}", feed)]
+              Route("/me", me), Route("/admin/x", me), Route("/orgs/{org}/x", me), Route("/whoami", whoami),
+              WebSocketRoute("/ws/{org}", feed)]
     return Starlette(routes=routes, exception_handlers={routeguard.ServiceUnavailableError: unavailable})
 
 
@@ -387,6 +396,12 @@ def session_flask_app() -> Any:
     app.add_url_rule("/me", "me", me)
     app.add_url_rule("/admin/x", "admin", me)
     app.add_url_rule("/orgs/<org>/x", "orgs", me)
+
+    @app.get("/whoami")
+    def whoami() -> Any:  # a public page that shows the signed-in user
+        identity = request.environ["routeguard.identity"]
+        return jsonify(subject=identity.subject if identity else None)
+
     return app
 
 

@@ -4,6 +4,8 @@ RG-2026-12  WSGIGuard did not recognise an ``Upgrade: websocket`` request as a h
             flask-sock websocket accepted a cross-site handshake carrying the victim's cookie.
 RG-2026-15  Matching backtracked: ``/**/a/**/a/**/z`` against 3000 ``a`` segments cost seconds of CPU
             per request. Matching is now a lazily built DFA over segments (linear in the path).
+RG-2026-17  Method override inside the guard: with Flask's documented HTTPMethodOverrideMiddleware,
+            ``POST`` + ``X-HTTP-Method-Override: DELETE`` ran an admin-only DELETE for a user.
 RG-2026-18  A tenant parameter after ``**`` was ambiguous: ``/tenants/**/orgs/{org_id}/**`` judged
             one tenant while Starlette's greedy ``{path}`` handed the app another.
 RG-2026-20  ``methods = ["ALL"]`` loaded and never applied (a ``deny`` that denied nothing).
@@ -469,3 +471,180 @@ def test_rg_2026_15_captures_on_long_paths_are_exact() -> None:
     assert found is not None and found[1] == {"mid": segs[-1], "last": "y"}
     found = Matcher(_rules("/{first}/**/{id}/y")).match("GET", path)
     assert found is not None and found[1] == {"first": segs[0], "id": "7"}
+
+
+# -- RG-2026-17: method override inside the guard ----------------------------------------------
+
+OVERRIDE_POLICY = f"""
+method_override = "{{mode}}"
+
+[auth.bearer]
+algorithms = ["HS256"]
+secret_env = "RG_TEST_JWT_SECRET"
+audience = "tests"
+
+[auth.session]
+format = "flask"
+secret = "{edges_apps.SECRET}"
+
+[[rules]]
+path = "/api/items/{{{{item_id}}}}"
+methods = ["DELETE"]
+roles = ["admin"]
+
+[[rules]]
+path = "/api/items/{{{{item_id}}}}"
+methods = ["GET"]
+access = "public"
+
+[[rules]]
+path = "/api/**"
+"""
+USER = bearer(token("alice", roles=("user",)))
+ADMIN = bearer(token("root", roles=("admin",)))
+COOKIE_USER = {"Cookie": "session=" + session_cookie(edges_apps.SECRET, {"user_id": "carol"}, format="flask")}
+
+
+class HTTPMethodOverrideMiddleware:
+    """Flask's documented pattern (flask.palletsprojects.com, "Adding HTTP Method Overrides")."""
+
+    allowed_methods = frozenset(["GET", "HEAD", "POST", "DELETE", "PUT", "PATCH", "OPTIONS"])
+    bodyless_methods = frozenset(["GET", "HEAD", "OPTIONS", "DELETE"])
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        method = environ.get("HTTP_X_HTTP_METHOD_OVERRIDE", "").upper()
+        if method in self.allowed_methods:
+            environ["REQUEST_METHOD"] = method
+        if method in self.bodyless_methods:
+            environ["CONTENT_LENGTH"] = "0"
+        return self.app(environ, start_response)
+
+
+def _asgi_override(app: Any) -> Any:
+    """The same override for ASGI: every header and ``_method`` name the method the app runs."""
+    from urllib.parse import parse_qsl
+
+    async def middleware(scope: Any, receive: Any, send: Any) -> None:
+        names = {b"x-http-method-override", b"x-http-method", b"x-method-override"}
+        for name, value in scope["headers"]:
+            if name in names and value.strip():
+                scope = {**scope, "method": value.decode().strip().upper()}
+        for key, value in parse_qsl(scope["query_string"].decode()):
+            if key == "_method":
+                scope = {**scope, "method": value.upper()}
+        await app(scope, receive, send)
+
+    return middleware
+
+
+def _override_send(kind: str, mode: str = "judge", honour: bool = True) -> Any:
+    policy = Policy.from_toml_string(OVERRIDE_POLICY.format(mode=mode))
+    if kind == "wsgi":
+        from flask import Flask, jsonify, request
+
+        flask = Flask("override")
+        flask.add_url_rule("/api/items/<item_id>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+                           view_func=lambda item_id: jsonify({"ran": request.method}))
+        flask.wsgi_app = HTTPMethodOverrideMiddleware(flask.wsgi_app)  # type: ignore[method-assign]
+        flask.wsgi_app = WSGIGuard(flask.wsgi_app, policy=policy)  # type: ignore[method-assign]
+        return lambda method, target, headers: call_wsgi(flask, method, target, headers)
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def view(request: Any) -> Any:
+        return JSONResponse({"ran": request.method})
+
+    app = Starlette(routes=[Route("/api/items/{item_id}", view, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])])
+    guard = ASGIGuard(_asgi_override(app) if honour else app, policy=policy)
+    return lambda method, target, headers: call_asgi(guard, method, target, headers)
+
+
+OVERRIDE = "X-HTTP-Method-Override"
+EVIL = {"Origin": "http://evil.example"}
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+@pytest.mark.parametrize(("method", "target", "headers", "status", "ran"), [
+    pytest.param("POST", "/api/items/7", {**USER, OVERRIDE: "DELETE"}, 403, None, id="user-post-as-admin-delete"),
+    pytest.param("POST", "/api/items/7", {**USER, OVERRIDE: "delete"}, 403, None, id="lowercase-override"),
+    pytest.param("POST", "/api/items/7", {**ADMIN, OVERRIDE: "DELETE"}, 200, "DELETE", id="admin-post-as-delete"),
+    pytest.param("GET", "/api/items/7", {OVERRIDE: "PUT"}, 401, None, id="anonymous-get-as-put"),
+    pytest.param("GET", "/api/items/7", {}, 200, "GET", id="anonymous-get"),
+    pytest.param("POST", "/api/items/7", {**USER, OVERRIDE: "PUT"}, 200, "PUT", id="user-post-as-put-both-allowed"),
+    pytest.param("POST", "/api/items/7", {**USER, OVERRIDE: "POST"}, 200, "POST", id="same-method"),
+    pytest.param("POST", "/api/items/7", {**USER, OVERRIDE: " "}, 200, "POST", id="blank-override"),
+    pytest.param("POST", "/api/items/7", {**USER, "X-HTTP-Method": "DELETE"}, 403, None, id="x-http-method"),
+    pytest.param("POST", "/api/items/7", {**USER, "X-Method-Override": "DELETE"}, 403, None, id="x-method-override"),
+    pytest.param("POST", "/api/items/7?_method=DELETE", USER, 403, None, id="query-_method"),
+    pytest.param("POST", "/api/items/7?%5Fmethod=DELETE", USER, 403, None, id="query-encoded-_method"),
+    pytest.param("POST", "/api/items/7", {**USER, OVERRIDE: "PUT, DELETE"}, 403, None, id="list-of-methods"),
+    pytest.param("POST", "/api/items/7", {**USER, OVERRIDE: "DELET"}, 400, None, id="not-a-method"),
+    pytest.param("POST", "/api/items/7", {**USER, OVERRIDE: "DELETE;x"}, 400, None, id="junk"),
+    pytest.param("GET", "/api/items/7", {**COOKIE_USER, **EVIL, OVERRIDE: "PUT"}, 403, None,
+                 id="cookie-cross-site-get-as-put-is-csrf"),
+    pytest.param("GET", "/api/items/7", {**COOKIE_USER, "Origin": "http://testserver", OVERRIDE: "PUT"}, 200, "PUT",
+                 id="cookie-same-origin-get-as-put"),
+])
+def test_rg_2026_17_method_override_is_judged(
+    kind: str, method: str, target: str, headers: dict[str, str], status: int, ran: str | None
+) -> None:
+    reply = _override_send(kind)(method, target, headers)
+    assert reply.status == status, reply.body
+    if ran is not None:
+        assert reply.json() == {"ran": ran}
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_rg_2026_17_a_get_turned_into_a_login_post_is_throttled(kind: str, tmp_path: Path) -> None:
+    from urllib.parse import urlencode
+
+    from .test_advisory_throttle import PASSWORD, Client, make_policy
+
+    client = Client(kind, make_policy(tmp_path, max_failures=10, username_max=2))
+    client.login("alice")
+    client.login("alice")  # the username is locked now
+    form = urlencode({"username": "alice", "password": PASSWORD}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", OVERRIDE: "POST"}
+    assert client.send("GET", "/login", headers, form).status == 429  # the app may run it as the POST
+    assert client.send("GET", "/login").status == 200  # the form itself still answers
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_rg_2026_17_refuse_mode_refuses_any_override(kind: str) -> None:
+    send = _override_send(kind, "refuse")
+    assert send("POST", "/api/items/7", {**ADMIN, OVERRIDE: "PUT"}).status == 400
+    assert send("POST", "/api/items/7", {**ADMIN, OVERRIDE: "POST"}).json() == {"ran": "POST"}  # no change
+    assert send("POST", "/api/items/7", ADMIN).json() == {"ran": "POST"}
+
+
+def test_rg_2026_17_ignored_mode_is_for_apps_that_honour_no_override() -> None:
+    # The policy says the app ignores these headers: the guard judges the real method only.
+    send = _override_send("asgi", "ignored", honour=False)
+    assert send("POST", "/api/items/7", {**USER, "X-Method-Override": "DELETE"}).json() == {"ran": "POST"}
+    with pytest.raises(PolicyError, match=r"method_override: 'ignore' is not one of .*did you mean 'ignored'"):
+        Policy.from_toml_string(OVERRIDE_POLICY.format(mode="ignore"))
+
+
+@pytest.mark.parametrize(("prefix", "path"), [
+    pytest.param("/app; Domain=evil.example", "/", id="cookie-attribute-injection"),
+    pytest.param("//evil.example", "/", id="protocol-relative"),
+    pytest.param("/app", "/app", id="plain-prefix-kept"),
+])
+def test_rg_2026_24_hostile_prefix_never_reaches_session_cookie_path(prefix: str, path: str) -> None:
+    import json
+
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from .support import session_flask_app, session_policy
+
+    app = ProxyFix(WSGIGuard(session_flask_app().wsgi_app, policy=session_policy("memory://")), x_prefix=1)
+    reply = call_wsgi(app, "POST", "/login", {"Content-Type": "application/json", "X-Forwarded-Prefix": prefix},
+                      body=json.dumps({"user": "alice"}).encode())
+    assert reply.status == 303
+    cookies = [value for name, value in reply.raw_headers if name.lower() == "set-cookie"]
+    assert len(cookies) == 1 and "evil" not in cookies[0]
+    assert f"; Path={path};" in cookies[0]

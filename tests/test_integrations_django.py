@@ -277,17 +277,20 @@ def test_async_client_loads_users_off_the_event_loop(credential: Any) -> None:
 
 
 # -- wiring --------------------------------------------------------------------------------------
-def test_outer_wsgi_guard_decides_once() -> None:
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_outer_guard_decides_once(kind: str) -> None:
+    from django.core.handlers.asgi import ASGIHandler
     from django.core.handlers.wsgi import WSGIHandler
 
-    from routeguard.integrations.django import guard_wsgi
-    from routeguard.testing import call_wsgi
+    from routeguard.integrations.django import guard_asgi, guard_wsgi
+    from routeguard.testing import call_asgi, call_wsgi
 
-    app = guard_wsgi(WSGIHandler())
+    app: Any = guard_wsgi(WSGIHandler()) if kind == "wsgi" else guard_asgi(ASGIHandler())
+    call = call_wsgi if kind == "wsgi" else call_asgi
     before = sum(app.counters().values())
-    assert call_wsgi(app, "GET", "/api/me/", headers={"Authorization": bearer("alice")["HTTP_AUTHORIZATION"]},
-                     ).status == 200
-    assert call_wsgi(app, "GET", "/api/me/").status == 401
+    signed_in = call(app, "GET", "/api/me/", headers={"Authorization": bearer("alice")["HTTP_AUTHORIZATION"]})
+    assert signed_in.status == 200 and signed_in.json()["username"] == "alice"
+    assert call(app, "GET", "/api/me/").status == 401
     assert sum(app.counters().values()) - before == 2  # the middleware reused the outer decision
 
 
@@ -357,3 +360,78 @@ def test_rg_2026_13_djangos_failed_logins_lock_the_username_at_the_login_form() 
         assert attempt("alice-pass", "alice").status_code == 303  # other users sign in
     finally:
         run_sync(throttle.login_succeeded("bob"))
+
+
+# -- Django REST framework -----------------------------------------------------------------------
+def drf_urls() -> Any:
+    """A URLconf with two DRF views: IsAuthenticated and IsAdminUser."""
+    from django.urls import path
+    from rest_framework.permissions import IsAdminUser, IsAuthenticated
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
+
+    class Me(APIView):  # type: ignore[misc]
+        permission_classes = [IsAuthenticated]
+
+        def get(self, request: Any) -> Any:
+            return Response({"username": request.user.get_username()})
+
+    class Staff(APIView):  # type: ignore[misc]
+        permission_classes = [IsAdminUser]  # is_staff: the "staff" role
+
+        def get(self, request: Any) -> Any:
+            return Response({"staff": True})
+
+    import types
+
+    module = types.ModuleType("drf_urls")
+    module.urlpatterns = [path("api/drf/me/", Me.as_view()), path("api/drf/staff/", Staff.as_view())]  # type: ignore[attr-defined]
+    return module
+
+
+def test_drf_permissions_agree_with_the_guard() -> None:
+    pytest.importorskip("rest_framework")
+    from django.test import override_settings
+
+    policy = {"rules": [{"path": "/api/**"}, {"path": "/login", "access": "public"}], "auth": {"api_key": {"keys": [
+        {"hash": "sha256:" + __import__("hashlib").sha256(b"staff-key-0123456").hexdigest(), "subject": "ops-bot",
+         "roles": ["staff"]},
+        {"hash": "sha256:" + __import__("hashlib").sha256(b"plain-key-0123456").hexdigest(), "subject": "ci-bot"},
+    ]}}}
+    with override_settings(ROOT_URLCONF=drf_urls(), ROUTEGUARD={"policy": policy}):
+        c = client()
+        me_response = c.get("/api/drf/me/", HTTP_X_API_KEY="plain-key-0123456")
+        assert me_response.status_code == 200 and me_response.json() == {"username": "ci-bot"}
+        assert c.get("/api/drf/staff/", HTTP_X_API_KEY="plain-key-0123456").status_code == 403
+        assert c.get("/api/drf/staff/", HTTP_X_API_KEY="staff-key-0123456").status_code == 200
+        assert c.get("/api/drf/me/").status_code == 401  # the guard, before DRF
+
+
+def orm_loader(subject: str) -> dict[str, list[str]] | None:
+    """A plain sync identity loader doing a Django ORM query (as an app would write it)."""
+    from django.contrib.auth.models import User
+
+    user = User.objects.filter(username=subject, is_active=True).first()
+    return None if user is None else {"roles": sorted(user.groups.values_list("name", flat=True))}
+
+
+def test_a_plain_sync_orm_identity_loader_works_under_asgi() -> None:
+    from django.test import AsyncClient, override_settings
+
+    policy = {"rules": [{"path": "/admin/**", "roles": ["admin"]}, {"path": "/api/**"},
+                        {"path": "/login", "access": "public"}],
+              "auth": {"bearer": {"algorithms": ["HS256"], "secret": JWT_SECRET, "audience": "routeguard-example"},
+                       "identity_loader": f"{__name__}:orm_loader", "identity_cache_ttl": 0}}
+
+    def auth(subject: str, **claims: Any) -> dict[str, str]:
+        return {"Authorization": bearer(subject, **claims)["HTTP_AUTHORIZATION"]}
+
+    async def run() -> tuple[int, int, int]:
+        ac = AsyncClient()
+        root = await ac.get("/admin/", headers=auth("root"))
+        alice = await ac.get("/admin/", headers=auth("alice", roles=["admin"]))  # the loader's roles win
+        nobody = await ac.get("/api/me/", headers=auth("mallory"))  # unknown to the ORM: refused
+        return root.status_code, alice.status_code, nobody.status_code
+
+    with override_settings(ROUTEGUARD={"policy": policy}):
+        assert asyncio.run(run()) == (200, 403, 401)

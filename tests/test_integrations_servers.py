@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,6 +53,7 @@ class App:
 
 APPS = [
     App("fastapi-uvicorn", "uvicorn", "examples.fastapi_app.app:app", needs="fastapi"),
+    App("starlette-uvicorn", "uvicorn", "examples.starlette_app.app:app"),
     App("django-db-uvicorn", "uvicorn", "examples.django_app.asgi:application", slash="/", login="/login/",
         env={"DJANGO_SETTINGS_MODULE": "examples.django_app.settings",
              "APP_SESSION_ENGINE": "django.contrib.sessions.backends.db"},
@@ -61,6 +64,7 @@ APPS = [
         prepare=("examples.django_app", "check"), session_cookie="sessionid", csrf=True, needs="django"),
     App("litestar-uvicorn", "uvicorn", "examples.litestar_app.app:app",
         env={"APP_LITESTAR_SECRET": "e2e-litestar-secret-of-32-bytes!"}, needs="litestar"),
+    App("quart-uvicorn", "uvicorn", "examples.quart_app.app:app", needs="quart"),
     App("pyramid-gunicorn", "gunicorn", "examples.pyramid_app.app:app", needs="pyramid"),
     App("bottle-gunicorn", "gunicorn", "examples.bottle_app.app:app", needs="bottle"),
     App("flask-login-gunicorn", "gunicorn", "examples.flask_login_app.app:app", remember="remember_token",
@@ -72,10 +76,7 @@ def _start(app: App, tmp: Path) -> Server:
     require(importlib.util.find_spec(app.needs or "httpx") is not None, app.needs)
     env = {"APP_DJANGO_DB": str(tmp / "app.db"), **app.env}
     prefix = ["env", *(f"{k}={v}" for k, v in env.items())]
-    if app.prepare:
-        import os
-        import subprocess
-
+    if app.prepare:  # tables and demo users, once, before the server starts
         subprocess.run([sys.executable, "-m", *app.prepare], cwd=Path(__file__).resolve().parents[1],
                        env={**os.environ, "APP_JWT_SECRET": JWT_SECRET, **env}, check=True, timeout=120,
                        capture_output=True)

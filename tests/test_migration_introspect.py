@@ -5,6 +5,7 @@ full (checked against the framework's own list), `init` covers them all and pass
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import json
 import os
@@ -77,15 +78,17 @@ def pyramid_own(app: Any) -> set[tuple[str, str]]:
     own = set()
     for route in app.registry.getUtility(IRoutesMapper).get_routes():
         path = route.pattern.replace("{year:\\d+}", "{year}").replace("*subpath", "**")
-        own |= {(path, m) for m in methods.get(route.name, {"*"})}
+        limit = [p.val for p in route.predicates if type(p).__name__ == "RequestMethodPredicate"]
+        own |= {(path, m) for m in (limit[0] if limit else methods.get(route.name, {"*"}))}
     return own
 
 
 def falcon_own(app: Any) -> set[tuple[str, str]]:
     from falcon import inspect
 
-    return {(info.path.replace(":int", ""), m.method) for info in inspect.inspect_routes(app)
-            for m in info.methods if not m.internal}
+    routes = {(info.path.replace(":int", ""), m.method) for info in inspect.inspect_routes(app)
+              for m in info.methods if not m.internal}
+    return routes | {(sink.prefix + "/**", "*") for sink in inspect.inspect_sinks(app)}
 
 
 def quart_own(app: Any) -> set[tuple[str, str]]:
@@ -132,6 +135,11 @@ def test_init_then_routes_cover_every_route(tmp_path: Path, reference: str) -> N
     rows = json.loads(out)["routes"]
     assert {(r["path"], r["method"]) for r in rows} == listed(load_app(reference))
     assert not any(r["default_deny"] for r in rows)
+    status, page, _ = call("routes", reference, "--rules", str(target), "--format", "html")
+    assert status == 0
+    assert page.count("<tr class=") == len(rows)  # the HTML matrix has the app's real routes
+    for path, _ in listed(load_app(reference)):
+        assert f"<code>{html.escape(path)}</code>" in page
 
 
 def test_mounted_sub_apps_of_other_frameworks() -> None:
@@ -202,6 +210,7 @@ def django_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = django(str(SCRIPT), "init", "mysite.asgi:application", "-o", str(target))
     assert result.returncode == 0, result.stderr
     assert "re_path 'legacy/(?P<code>[0-9]+)/$' has no '^'" in result.stderr
+    assert "re_path '^feeds/' has no '$': it also matches every longer path" in result.stderr
     return target
 
 
@@ -229,7 +238,7 @@ def test_django_routes_lists_every_view(django_policy: Path) -> None:
     by_path = {(r["path"], r["method"]) for r in rows}
     for expected in [("/admin/auth/user/{id}/password", "*"), ("/shop/p/{slug}", "*"), ("/shop/checkout", "POST"),
                      ("/api/books", "POST"), ("/api/books/{pk}", "GET"), ("/reports/{year}", "POST"),
-                     ("/**/legacy/{code}", "*"), ("/shop/invoices/*", "*"), ("/admin/**", "*")]:
+                     ("/**/legacy/{code}", "*"), ("/feeds/**", "*"), ("/shop/invoices/*", "*"), ("/admin/**", "*")]:
         assert expected in by_path
     assert ("/api/books/{pk}", "POST") not in by_path
     assert not any(r["default_deny"] for r in rows)

@@ -163,9 +163,11 @@ def test_values_and_agreeing_siblings_are_generalised(tmp_path: Path) -> None:
                "roles": ["clerk"]} for n, m in ((1, 2), (7, 9))]
     lines += [{"method": "GET", "path": "/api/orders/1/items/2/notes/x", "status": 200, "identity": "authenticated",
                "roles": ["clerk"]}]
+    lines += [{"method": "GET", "path": f"/docs/{a}/{b}", "status": 200, "identity": "authenticated", "roles": []}
+              for a in "abc" for b in "xyz"]
     log = tmp_path / "d.jsonl"
     log.write_text("\n".join(json.dumps(line) for line in lines))
     status, out, _ = call("suggest", "--from-log", str(log))
     assert status == 0
     paths = [r.path for r in Policy.from_toml_string(out, resolve_secrets=False).rules]
-    assert paths == ["/api/orders/{order_id}/items/**", "/files/{file_id}"]
+    assert paths == ["/api/orders/{order_id}/items/**", "/docs/{doc_id}/{param}", "/files/{file_id}"]

@@ -93,3 +93,36 @@ def test_rg_2026_13_failed_logins_across_processes(
         assert too_many(login(server, "dave", PASSWORD))
         assert too_many(httpx.get(server.url + "/me", headers=FORGED))  # one counter per client
         assert httpx.get(server.url + "/me", headers=bearer(token("alice"))).status_code == 200
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
+def test_rg_2026_13_public_rules_across_processes(
+    start: Any, tmp_path: Path, redis_server: Any, store_kind: str
+) -> None:
+    store = shared_stores(tmp_path, redis_server)[store_kind]
+    a, b = start("asgi", store, "--throttle", "4"), start("wsgi", store, "--throttle", "4")
+    alice = bearer(token("alice"))
+    assert httpx.get(a.url + "/whoami", headers=alice).json() == {"subject": "alice"}
+    for server in (a, b, a, b, a):  # guesses on a public page count; the page still answers
+        reply = httpx.get(server.url + "/whoami", headers=FORGED)
+        assert reply.status_code == 200 and reply.json() == {"subject": None}
+    for server in (b, a):  # one shared counter: over the limit on both processes
+        assert too_many(httpx.get(server.url + "/me", headers=FORGED))
+        assert httpx.get(server.url + "/whoami", headers=alice).json() == {"subject": None}  # ignored
+        assert httpx.get(server.url + "/me", headers=alice).json()["subject"] == "alice"  # never refused
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
+def test_rg_2026_13_report_mode_across_processes(
+    start: Any, tmp_path: Path, redis_server: Any, store_kind: str
+) -> None:
+    store = shared_stores(tmp_path, redis_server)[store_kind]
+    options = ("--report", "--throttle", "3", "--username-limit", "2")
+    a, b = start("asgi", store, *options), start("wsgi", store, *options)
+    alice = bearer(token("alice"))
+    for server in (a, b, a, b, a, b):  # would-be 429s: logged, never enforced
+        assert httpx.get(server.url + "/whoami", headers=FORGED).status_code == 200
+        assert login(server, "alice", "wrong").status_code == 401  # the app's answer, not the guard's
+    for server in (a, b):
+        assert httpx.get(server.url + "/whoami", headers=alice).json() == {"subject": "alice"}
+        assert login(server, "alice", PASSWORD).status_code == 303

@@ -104,3 +104,32 @@ def test_subprotocol_tokens_are_ignored_unless_enabled() -> None:
     result = handshake(["bearer", token("alice")], enabled=False)
     assert result["app"] == {}
     assert result["sent"] == [{"type": "websocket.close", "code": 1008}]
+
+
+@pytest.mark.parametrize(
+    ("offered", "expected"),
+    [
+        pytest.param(["bearer", "TOKEN"], None, id="only-the-token"),
+        pytest.param(["chat", "bearer", "TOKEN"], "chat", id="app-subprotocol-kept"),
+    ],
+)
+def test_wsgi_handshake_hides_the_token_from_the_app(offered: list[str], expected: str | None) -> None:
+    from routeguard import WSGIGuard
+    from routeguard.testing import call_wsgi
+
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen["protocol"] = environ.get("HTTP_SEC_WEBSOCKET_PROTOCOL")
+        seen["subject"] = environ["routeguard.identity"].subject
+        start_response("200 OK", [])
+        return [b""]
+
+    guard = WSGIGuard(app, policy=Policy.from_toml_string(POLICY.format(enabled="true")))
+    header = ", ".join(offered).replace("TOKEN", token("alice"))
+    reply = call_wsgi(guard, "GET", "/ws/feed", {"Upgrade": "websocket", "Connection": "Upgrade",
+                                                 "Sec-WebSocket-Protocol": header})
+    assert reply.status == 200
+    assert seen == {"protocol": expected, "subject": "alice"}
+    refused = call_wsgi(guard, "GET", "/ws/feed", {"Upgrade": "websocket", "Connection": "Upgrade"})
+    assert refused.status == 401

@@ -71,7 +71,8 @@ _REASONS: Final[tuple[tuple[type[Exception], str], ...]] = (
     (jwt.DecodeError, "malformed token"),
 )
 
-KeyResolver = Callable[[Mapping[str, Any]], "Any | Generator[Effect, Any, Any]"]
+#: Finds the key for a token's header: always a flow (``effects.done(key)`` when no I/O is needed).
+KeyResolver = Callable[[Mapping[str, Any]], Generator[Effect, Any, Any]]
 
 
 def algorithm_family(algorithms: Sequence[str]) -> str:
@@ -326,10 +327,7 @@ class BearerBackend:
             raise AuthenticationError("algorithm not allowed")
         if self._resolve_key is None:
             return self._verify(token, digest, self._key, now)
-        found = self._resolve_key(header_claims)
-        if isinstance(found, Generator):
-            return self._verify_after(found, token, digest)
-        return self._verify(token, digest, found, now)
+        return self._verify_after(self._resolve_key(header_claims), token, digest)
 
     def _verify_after(
         self, key_flow: Generator[Effect, Any, Any], token: str, digest: bytes

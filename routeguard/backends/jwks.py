@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import jwt
 
 from ..errors import AuthenticationError, PolicyError, ServiceUnavailableError
-from ..runtime.effects import Effect
+from ..runtime.effects import Effect, done
 
 _KTY: Final = {"HMAC": "oct", "RSA": "RSA", "EC": "EC", "OKP": "OKP"}
 _MAX_BYTES: Final = 1 << 20
@@ -97,8 +97,8 @@ class JWKSKeys:
         self._flight: Future[None] | None = None  # the fetch in flight, shared by every waiter
         self._lock = threading.Lock()
 
-    def __call__(self, header: Mapping[str, Any]) -> Any:
-        """The key for ``header``, or a flow that fetches the set first."""
+    def __call__(self, header: Mapping[str, Any]) -> Generator[Effect, Any, Any]:
+        """A flow giving the key for ``header`` (it fetches the key set first when needed)."""
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise AuthenticationError("malformed key id")
@@ -106,13 +106,13 @@ class JWKSKeys:
         key = self._lookup(kid, header)
         stale = now - self._fetched_at >= self.max_age
         if key is not None and not stale:
-            return key
+            return done(key)
         flight = self._flight
         in_flight = flight is not None and not flight.done()
         wait = min(self.min_refresh, _RETRY_AFTER_FAILURE) if self._failed else self.min_refresh
         if not in_flight and now - self._attempted_at < wait:
             if key is not None:
-                return key  # stale but known: keep verifying with it until a refresh succeeds
+                return done(key)  # stale but known: keep verifying with it until a refresh succeeds
             if self._failed or self._fetched_at == float("-inf"):
                 # No key set to judge the kid by: the key server's outage, not the client's fault.
                 raise ServiceUnavailableError("jwks: no key set loaded")

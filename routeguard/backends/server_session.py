@@ -75,7 +75,7 @@ class ServerSessionBackend:
         return self._load(session_key(session_id))
 
     def _load(self, key: str) -> Generator[Effect, Any, Credential]:
-        raw = yield self.store.effect("get", key)
+        raw = yield self.store.get_effect(key)
         if raw is None:
             # An ended (logged-out, expired) session looks like this; a well-formed random id
             # cannot be guessed, so this is an honest failure, not a guess.
@@ -91,7 +91,7 @@ class ServerSessionBackend:
             raise AuthenticationError("session expired", genuine=True)
         if now - seen >= self.touch_interval:  # slide the idle window, not on every request
             data["seen"] = now
-            yield self.store.effect("set", key, json.dumps(data).encode(), self._ttl(created, now))
+            yield self.store.set_effect(key, json.dumps(data).encode(), self._ttl(created, now))
         identity = Identity(
             subject=subject,
             roles=claim_strings(data.get("roles"), "roles"),
@@ -114,12 +114,12 @@ class ServerSessionBackend:
     ) -> Generator[Effect, Any, str]:
         """Start a session (destroying the one whose key is ``replaces``); returns the new id."""
         if replaces is not None:
-            yield self.store.effect("delete", replaces)
+            yield self.store.delete_effect(replaces)
         session_id = secrets.token_urlsafe(32)
         now = self._clock()
         data = {"sub": str(subject), "roles": sorted(roles), "permissions": sorted(permissions),
                 "tenants": sorted(tenants), "created": now, "seen": now}
-        yield self.store.effect("set", session_key(session_id), json.dumps(data).encode(), self._ttl(now, now))
+        yield self.store.set_effect(session_key(session_id), json.dumps(data).encode(), self._ttl(now, now))
         return session_id
 
     def set_cookie(self, session_id: str, path: str = "/") -> str:

@@ -5,13 +5,31 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ._empty import EMPTY
+from ._slots import fast_init
 from .identity import Credential, Identity
 from .rules import CompiledRule
 
 _NO_PARAMS: Mapping[str, str] = EMPTY
+
+
+class Reason(enum.StrEnum):
+    """The fixed reasons the core gives (one owner for each): a ``str``, so logs, audit events
+    and the decision log show the text, while layers compare members (``is Reason.TENANT``),
+    never literals. Reasons that carry details (``firewall: ...``, ``invalid credentials:
+    ...``) stay plain strings."""
+
+    PUBLIC = "public"
+    ALLOWED = "allowed"
+    PREFLIGHT = "cors preflight"
+    DENY_RULE = "rule denies access"
+    MISSING_ROLE = "missing role"
+    MISSING_PERMISSION = "missing permission"
+    TENANT = "tenant not allowed"
+    DEFAULT_DENY = "no rule matches (default deny)"
+    NO_CREDENTIALS = "no credentials"
+    CHECK_REFUSED = "check refused"
 
 
 class Outcome(enum.Enum):
@@ -26,7 +44,8 @@ class Outcome(enum.Enum):
     UNAVAILABLE = "unavailable"  # a store or key server failed: 503
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@fast_init
+@dataclass(frozen=True, slots=True)
 class Decision:
     """One verdict: the outcome, the rule that decided (None for default-deny or firewall),
     a short machine-readable reason, and the identity the request carried (or None).
@@ -50,31 +69,11 @@ class Decision:
     credential: Credential | None = None
     withheld: tuple[str, ...] = ()
 
-    def __init__(
-        self,
-        outcome: Outcome,
-        reason: str,
-        rule: CompiledRule | None = None,
-        identity: Identity | None = None,
-        params: Mapping[str, str] = _NO_PARAMS,
-        invalid_credentials: bool = False,
-        report_only: bool = False,
-        retry_after: int | None = None,
-        credential: Credential | None = None,
-        withheld: tuple[str, ...] = (),
-    ) -> None:
-        # One per request: slots filled through their descriptors (3x cheaper than the
-        # frozen dataclass __init__, which calls object.__setattr__ per field).
-        _set_outcome(self, outcome)
-        _set_reason(self, reason)
-        _set_rule(self, rule)
-        _set_identity(self, identity)
-        _set_params(self, params)
-        _set_invalid_credentials(self, invalid_credentials)
-        _set_report_only(self, report_only)
-        _set_retry_after(self, retry_after)
-        _set_credential(self, credential)
-        _set_withheld(self, withheld)
+
+    @property
+    def code(self) -> Reason | None:
+        """The reason as a :class:`Reason` member, or None when it carries details."""
+        return self.reason if isinstance(self.reason, Reason) else None
 
     @property
     def allowed(self) -> bool:
@@ -85,16 +84,3 @@ class Decision:
     def refused(self) -> bool:
         """True when the engine refused the request (enforced or report-only)."""
         return self.outcome is not Outcome.ALLOW
-
-
-_SLOTS: Any = Decision.__dict__
-_set_outcome = _SLOTS["outcome"].__set__
-_set_reason = _SLOTS["reason"].__set__
-_set_rule = _SLOTS["rule"].__set__
-_set_identity = _SLOTS["identity"].__set__
-_set_params = _SLOTS["params"].__set__
-_set_invalid_credentials = _SLOTS["invalid_credentials"].__set__
-_set_report_only = _SLOTS["report_only"].__set__
-_set_retry_after = _SLOTS["retry_after"].__set__
-_set_credential = _SLOTS["credential"].__set__
-_set_withheld = _SLOTS["withheld"].__set__

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from ._empty import EMPTY
-from .decision import Decision, Outcome
+from ._slots import fast_init
+from .decision import Decision, Outcome, Reason
 from .firewall import Firewall
 from .identity import Credential, Identity
 from .request import RequestView
@@ -22,7 +23,8 @@ _NO_PARAMS: Mapping[str, str] = EMPTY
 _SLASHES = re.compile(r"/{2,}")
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@fast_init
+@dataclass(frozen=True, slots=True)
 class AuthResult:
     """What authentication established: an identity, a rejected credential, or neither.
 
@@ -38,48 +40,26 @@ class AuthResult:
     withheld: tuple[str, ...] = ()
     genuine: bool = False  # the rejected credential was issued by the app (expired, revoked...): no guess
 
-    def __init__(
-        self,
-        identity: Identity | None = None,
-        invalid: str | None = None,
-        credential: Credential | None = None,
-        cookie_based: bool = False,
-        withheld: tuple[str, ...] = (),
-        genuine: bool = False,
-    ) -> None:
-        _AUTH_IDENTITY(self, identity)  # per request: descriptor sets, not object.__setattr__
-        _AUTH_INVALID(self, invalid)
-        _AUTH_CREDENTIAL(self, credential)
-        _AUTH_COOKIE_BASED(self, cookie_based)
-        _AUTH_WITHHELD(self, withheld)
-        _AUTH_GENUINE(self, genuine)
 
 
-TENANT_REFUSAL = "tenant not allowed"
-PREFLIGHT = "cors preflight"
 
-
-@dataclass(frozen=True, slots=True, init=False)
+@fast_init
+@dataclass(frozen=True, slots=True)
 class Route:
     """The rule a request falls under (None: default deny) and the parameters it captured."""
 
     rule: CompiledRule | None
     params: Mapping[str, str] = _NO_PARAMS
 
-    def __init__(self, rule: CompiledRule | None, params: Mapping[str, str] = _NO_PARAMS) -> None:
-        _ROUTE_RULE(self, rule)
-        _ROUTE_PARAMS(self, params)
 
-
-_AUTH_IDENTITY = vars(AuthResult)["identity"].__set__
-_AUTH_INVALID = vars(AuthResult)["invalid"].__set__
-_AUTH_CREDENTIAL = vars(AuthResult)["credential"].__set__
-_AUTH_COOKIE_BASED = vars(AuthResult)["cookie_based"].__set__
-_AUTH_WITHHELD = vars(AuthResult)["withheld"].__set__
-_AUTH_GENUINE = vars(AuthResult)["genuine"].__set__
-_ROUTE_RULE = vars(Route)["rule"].__set__
-_ROUTE_PARAMS = vars(Route)["params"].__set__
 ANONYMOUS = AuthResult()
+
+
+def _judged_path(request: RequestView) -> str:
+    path = request.path
+    if "//" in path:  # only when the empty_segment class is relaxed: judge "//admin" as "/admin",
+        path = _SLASHES.sub("/", path)  # as werkzeug routes it, never as a path another rule covers
+    return path
 
 
 def is_preflight(request: RequestView) -> bool:
@@ -109,7 +89,7 @@ class Engine:
         allow_preflight: bool = False,
     ):
         self.matcher = Matcher(rules)
-        self._public = {rule.index: Decision(Outcome.ALLOW, "public", rule) for rule in self.matcher.rules}
+        self._public = {rule.index: Decision(Outcome.ALLOW, Reason.PUBLIC, rule) for rule in self.matcher.rules}
         self.firewall = firewall or Firewall()
         self.report = report
         self.allow_preflight = allow_preflight
@@ -125,17 +105,23 @@ class Engine:
         violation = self.firewall.check(request.raw_path, request.path, request.path_error)
         if violation is not None:
             return Decision(Outcome.BAD_REQUEST, f"firewall: {violation}")
-        method = request.method  # ASGI websocket scopes are GET; a WSGI handshake keeps its own
-        path = request.path
-        if "//" in path:  # only when the empty_segment class is relaxed: judge "//admin" as "/admin",
-            path = _SLASHES.sub("/", path)  # as werkzeug routes it, never as a path another rule covers
+        path = _judged_path(request)
         if self.allow_preflight and is_preflight(request):
             # A preflight carries no credentials by design; it passes when the request it
             # announces could be allowed here (a rule covers it and does not deny everyone).
             announced = request.headers.get("access-control-request-method", "").strip().upper()
             target = self.matcher.match(announced, path)
             if target is not None and target[0].access != "deny":
-                return Decision(Outcome.ALLOW, PREFLIGHT, target[0])
+                return Decision(Outcome.ALLOW, Reason.PREFLIGHT, target[0])
+        # ASGI websocket scopes are GET; a WSGI handshake keeps its own method
+        return self._match(request.method, path)
+
+    def route_as(self, request: RequestView, method: str) -> Route:
+        """The route ``request`` takes under another ``method`` (a method override); the
+        firewall has passed it already."""
+        return self._match(method, _judged_path(request))
+
+    def _match(self, method: str, path: str) -> Route:
         found = self.matcher.match(method, path)
         if found is None:
             return Route(None)
@@ -149,6 +135,27 @@ class Engine:
             return route
         return self.authorize(route, auth)
 
+    def judge(
+        self,
+        route: Route,
+        auth: AuthResult,
+        *,
+        throttled: tuple[int, str] | None = None,
+        forged: str | None = None,
+        member: bool = False,
+    ) -> Decision:
+        """The decision on ``route`` from the verdicts of the guard's steps, all pure inputs:
+        ``throttled`` (seconds to wait and why: 429), ``forged`` (a CSRF refusal: 403, on
+        public rules too), ``member`` (the membership hook vouched for the route's tenant)."""
+        if throttled is not None:
+            wait, reason = throttled
+            rule = route.rule
+            report = self.report if rule is None or rule.report is None else rule.report
+            return Decision(Outcome.TOO_MANY_REQUESTS, reason, rule, retry_after=wait, report_only=report)
+        if forged is not None:
+            return self.refuse(Outcome.FORBIDDEN, forged, route, auth.identity)
+        return self.authorize(route, auth, member)
+
     def authorize(self, route: Route, auth: AuthResult, member: bool = False) -> Decision:
         """Apply the route's rule (or default deny) to the authentication result.
 
@@ -159,30 +166,30 @@ class Engine:
         if rule is not None and rule.access == "public":
             if identity is None and not params and auth.credential is None:
                 return self._public[rule.index]  # immutable, so one per rule serves every request
-            return Decision(Outcome.ALLOW, "public", rule, identity, params, credential=auth.credential)
+            return Decision(Outcome.ALLOW, Reason.PUBLIC, rule, identity, params, credential=auth.credential)
         if identity is None:
-            reason = f"invalid credentials: {auth.invalid}" if auth.invalid else "no credentials"
+            reason = f"invalid credentials: {auth.invalid}" if auth.invalid else Reason.NO_CREDENTIALS
             return self._refuse(Outcome.UNAUTHENTICATED, reason, rule, None, params, auth.invalid is not None)
         if rule is None:
-            return self._refuse(Outcome.FORBIDDEN, "no rule matches (default deny)", None, identity, params)
+            return self._refuse(Outcome.FORBIDDEN, Reason.DEFAULT_DENY, None, identity, params)
         refusal = self.refusal(rule, identity, params, member)
         if refusal is not None:
             return self.refuse(Outcome.FORBIDDEN, refusal, route, identity)
-        return Decision(Outcome.ALLOW, "allowed", rule, identity, params, credential=auth.credential)
+        return Decision(Outcome.ALLOW, Reason.ALLOWED, rule, identity, params, credential=auth.credential)
 
     @staticmethod
     def refusal(
         rule: CompiledRule, identity: Identity, params: Mapping[str, str], member: bool = False
-    ) -> str | None:
+    ) -> Reason | None:
         """Why ``rule`` refuses ``identity`` (None: it does not)."""
         if rule.access == "deny":
-            return "rule denies access"
+            return Reason.DENY_RULE
         if rule.roles and rule.roles.isdisjoint(identity.roles):
-            return "missing role"
+            return Reason.MISSING_ROLE
         if rule.permissions and not rule.permissions <= identity.permissions:
-            return "missing permission"
+            return Reason.MISSING_PERMISSION
         if rule.tenant is not None and not member and params.get(rule.tenant) not in identity.tenants:
-            return TENANT_REFUSAL
+            return Reason.TENANT
         return None
 
     def refuse(self, outcome: Outcome, reason: str, route: Route, identity: Identity | None) -> Decision:

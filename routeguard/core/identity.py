@@ -66,7 +66,7 @@ class Identity:
     @property
     def scopes(self) -> list[str]:
         """Starlette auth scopes: ``authenticated`` plus every role and permission."""
-        return ["authenticated", *sorted(self.roles), *sorted(self.permissions)]
+        return list(auth_scopes((self.roles, self.permissions)))
 
     def __repr__(self) -> str:  # claims may carry personal data; keep reprs short
         return (
@@ -93,3 +93,9 @@ class Credential:
     session_key: str | None = None
     issued_at: float | None = None
     logout_key: str | None = None
+
+
+def auth_scopes(key: tuple[frozenset[str], frozenset[str]]) -> tuple[str, ...]:
+    """Starlette auth scopes for ``(roles, permissions)``: ``authenticated`` plus each, sorted."""
+    roles, permissions = key
+    return ("authenticated", *sorted(roles), *sorted(permissions))

@@ -200,10 +200,11 @@ class _State:
     non-empty segment goes to ``other``, an empty one to ``empty`` (both computed once).
     """
 
-    __slots__ = ("accept", "empty", "keys", "next", "nodes", "other")
+    __slots__ = ("accept", "empty", "key", "keys", "next", "nodes", "other")
 
     def __init__(self, nodes: tuple[_Node, ...]) -> None:
         self.nodes = nodes
+        self.key = tuple(map(id, nodes))  # nodes are sorted by id: one key per set
         self.next: dict[str, _State] = {}
         self.keys = frozenset(key for node in nodes for key in node.literals)
         self.other: _State | None = None
@@ -284,27 +285,25 @@ class Matcher:
         self._start = self._intern(_closure([root]))
 
     def _intern(self, nodes: tuple[_Node, ...]) -> _State:
-        key = tuple(map(id, nodes))
-        state = self._states.get(key)
+        state = self._states.get(tuple(map(id, nodes)))
         if state is None:
             state = _State(nodes)
             if len(self._states) < self.max_states:
-                self._states[key] = state
+                self._states[state.key] = state
         return state
 
     def _step(self, state: _State, seg: str) -> _State:
         """The state after ``seg`` (a transition not cached yet, or not cacheable)."""
-        if seg in state.keys:
-            target = self._transition(state, seg)
-            if self._states.get(tuple(map(id, target.nodes))) is target:
-                state.next[seg] = target  # only interned states: the cache stays bounded
-            return target
-        cached = state.other if seg else state.empty
-        if cached is not None:
-            return cached
+        literal = seg in state.keys
+        if not literal:
+            cached = state.other if seg else state.empty
+            if cached is not None:
+                return cached
         target = self._transition(state, seg)
-        if self._states.get(tuple(map(id, target.nodes))) is target:
-            if seg:
+        if self._states.get(target.key) is target:  # only interned states: the cache stays bounded
+            if literal:
+                state.next[seg] = target
+            elif seg:
                 state.other = target
             else:
                 state.empty = target

@@ -1,4 +1,4 @@
-"""The policy model (pydantic v2) and its TOML loader: the only module that knows TOML.
+"""The policy model (pydantic v2) and its loaders (TOML is parsed by :mod:`.toml`).
 
 ``Policy(rules=[Rule(...)], ...)`` and ``Policy.from_toml(path)`` pass through the same
 constructor and validators, so a Python policy and a TOML policy cannot drift apart. Every
@@ -12,7 +12,6 @@ import contextvars
 import difflib
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from ..backends.base import Backend
 from ..core.firewall import Firewall
 from ..core.identity import Identity
 from ..core.methods import method_problem
+from ..core.override import OVERRIDE_MODES
 from ..core.rules import (
     ACCESS_VALUES,
     Access,
@@ -36,6 +36,7 @@ from ..core.rules import (
 )
 from ..errors import PatternError, PolicyError
 from ..stores import Store
+from . import toml
 from .settings import (
     ONE_TABLE,
     TABLES,
@@ -236,6 +237,7 @@ class Policy(_Model):
     login_url: str | None = None
     mode: Literal["enforce", "report"] = "enforce"
     allow_preflight: StrictBool = False
+    method_override: Literal["judge", "refuse", "ignored"] = "judge"
     tenant_membership: Any = None
     membership_cache_ttl: float = Field(default=30, ge=0, le=3600)
     on_decision: Any = None
@@ -376,10 +378,7 @@ class Policy(_Model):
         resolve_secrets: bool = True,
     ) -> Policy:
         """Load and validate a policy from TOML text."""
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+        data = toml.parse(text, source)
         with loading(base_dir, resolve_secrets):
             try:
                 return cls(**data)
@@ -404,6 +403,9 @@ _MODELS: dict[str, type[BaseModel]] = {
     "store": StoreConfig, "firewall": FirewallConfig, "csrf": CSRFConfig, "throttle": ThrottleConfig,
     "responses": ResponsesConfig, "auth.signed_cookie": SignedCookieConfig,
 }  # fmt: skip
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {"access": ACCESS_VALUES, "method_override": OVERRIDE_MODES}
 
 
 def _rule_label(data: Mapping[str, Any], index: int) -> str:
@@ -442,8 +444,12 @@ def _describe(exc: ValidationError, data: Mapping[str, Any], single_rule: bool =
         elif error["type"] == "value_error":
             cause = error.get("ctx", {}).get("error")
             message = str(cause) if cause is not None else error["msg"]
-        elif error["type"] == "literal_error" and dotted and dotted[-1] == "access":
-            message = f"{error['input']!r} is not one of {', '.join(map(repr, ACCESS_VALUES))}"
+        elif error["type"] == "literal_error" and dotted and dotted[-1] in _CHOICES:
+            choices = _CHOICES[dotted[-1]]
+            message = f"{error['input']!r} is not one of {', '.join(map(repr, choices))}"
+            close = difflib.get_close_matches(str(error["input"]), choices, n=1)
+            if close:
+                message += f" (did you mean {close[0]!r}?)"
         else:
             message = error["msg"]
         parts = [p for p in (where, key) if p]

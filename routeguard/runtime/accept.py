@@ -6,16 +6,18 @@ werkzeug's parser (q-values honoured) lives here, outside the pure core: the cor
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
+from .cache import Memo
 
-@lru_cache(maxsize=256)
-def prefers_html(accept: str | None) -> bool:
-    """True when ``Accept`` ranks text/html strictly above application/json."""
+
+def _prefers_html(accept: str | None) -> bool:
     if not accept:
         return False
     parsed = parse_accept_header(accept, MIMEAccept)
     return parsed.quality("text/html") > parsed.quality("application/json")
+
+
+#: True when ``Accept`` ranks text/html strictly above application/json (memoised per header).
+prefers_html: Memo[str | None, bool] = Memo(_prefers_html, maxsize=256)

@@ -11,6 +11,7 @@ import logging
 import re
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,36 @@ from ..core.request import RequestView
 
 logger: Final = logging.getLogger("routeguard")
 _UNPRINTABLE: Final = re.compile(r"[^\x21-\x7e]")
+
+
+def log_traceback(what: str, exc: BaseException) -> None:
+    """At DEBUG, where ``exc`` (and the exceptions it chains) came from: the type and the
+    frames (file, line, function, source line), never the message nor any value, which may
+    quote a token or a cookie."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = traceback.format_list(traceback.extract_tb(current.__traceback__))
+        parts.append(f"{type(current).__module__}.{type(current).__qualname__}\n{''.join(frames)}")
+        current = current.__cause__ or current.__context__
+    logger.debug("%s failed: %s", what, "caused by ".join(parts).rstrip())
+
+
+def failure_decision(exc: BaseException) -> Decision:
+    """The decision for an unexpected error while deciding: refuse (503), logged with where it
+    happened (ERROR) and its traceback (DEBUG)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
+    # Only the type and location: exception messages may quote request data.
+    logger.error("error while deciding: %s at %s", type(exc).__name__, where)
+    log_traceback("deciding", exc)
+    return Decision(Outcome.UNAVAILABLE, f"internal error ({type(exc).__name__})")
 
 
 def printable(text: str, limit: int = 512) -> str:

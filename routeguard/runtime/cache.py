@@ -1,4 +1,6 @@
-"""A small bounded, thread-safe TTL cache (verified tokens, loaded identities, memberships)."""
+"""Every cache of the request path, in one place: a bounded, thread-safe TTL cache (verified
+tokens, loaded identities, memberships) and ``Memo``, a bounded memo for pure functions of
+small, repeating inputs (``Accept`` headers, Starlette auth scopes)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
+K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
@@ -80,3 +83,31 @@ class TTLCache(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+class Memo(Generic[K, V]):
+    """``memo(key)`` is ``function(key)``, remembered; cleared whole when ``maxsize`` entries
+    are held (inputs repeat: a few ``Accept`` headers, a few role sets). Thread-safe: a race
+    at worst computes a value twice."""
+
+    __slots__ = ("_data", "function", "maxsize")
+
+    def __init__(self, function: Callable[[K], V], maxsize: int = 4096) -> None:
+        self.function = function
+        self.maxsize = maxsize
+        self._data: dict[K, V] = {}
+
+    def __call__(self, key: K) -> V:
+        data = self._data
+        try:
+            return data[key]
+        except KeyError:
+            pass
+        if len(data) >= self.maxsize:
+            data.clear()
+        value = data[key] = self.function(key)
+        return value
+
+    def clear(self) -> None:
+        """Forget every value."""
+        self._data.clear()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import dataclasses
 import functools
 import inspect
 import threading
@@ -31,13 +32,19 @@ from typing import Any, Final
 import anyio
 import anyio.to_thread
 
+from ..core.decision import Decision, Outcome, Reason
+from ..core.engine import AuthResult, Engine, Route
+from ..core.identity import Credential, Identity
 from ..core.request import RequestView
-from ..errors import HookTimeoutError
-from .audit import logger
+from ..core.rules import CompiledRule
+from ..errors import HookTimeoutError, ServiceUnavailableError
+from .audit import log_traceback, logger
+from .cache import TTLCache
 from .effects import Effect
 
 DEFAULT_TIMEOUT: Final = 5.0
 DEFAULT_THREADS: Final = 20
+_CACHE_SIZE: Final = 10_000
 
 
 def is_async(fn: Callable[..., Any]) -> bool:
@@ -199,9 +206,78 @@ class HookedBackend:
         declared = getattr(backend, "cookie_based", None)
         self.cookie_based: bool | None = declared if isinstance(declared, bool) else None
 
-    def authenticate(self, request: RequestView) -> Generator[Effect, Any, Any]:
-        """A flow: the backend's answer (None, Identity or Credential), after any flow it returned."""
+    def authenticate(self, request: RequestView) -> Generator[Effect, Any, Credential | None]:
+        """A flow: the backend's answer (after any flow it returned) as a :class:`Credential`."""
         result = yield self.hook(request.watched())
         if isinstance(result, Generator):
             result = yield from result
-        return result
+        if result is None or isinstance(result, Credential):
+            return result
+        if isinstance(result, Identity):
+            return Credential(result if result.backend else dataclasses.replace(result, backend=self.name))
+        raise TypeError(f"backend returned {type(result).__name__}; expected Identity, Credential or None")
+
+
+class AuthorizationHooks:
+    """The hooks step after the engine's first verdict: the tenant membership hook (its answer
+    is the engine's ``member`` input) and the rule's ownership ``check``."""
+
+    def __init__(self, engine: Engine, runner: HookRunner, membership: Callable[..., Any] | None,
+                 membership_ttl: float, rules: tuple[CompiledRule, ...]) -> None:
+        self.engine = engine
+        self.membership = runner.hook(membership, "tenant_membership") if membership is not None else None
+        self.membership_ttl = membership_ttl
+        self.checks = {rule.index: runner.hook(rule.check, f"check {rule.check_name}")
+                       for rule in rules if rule.check is not None}
+        self._members: TTLCache[bool] = TTLCache(_CACHE_SIZE)
+
+    def authorize(self, decision: Decision, route: Route, auth: AuthResult) -> Generator[Effect, Any, Decision]:
+        """``decision`` re-judged with the membership verdict, then refused if ``check`` says no."""
+        identity, rule = auth.identity, route.rule
+        if (
+            decision.reason is Reason.TENANT
+            and self.membership is not None
+            and identity is not None
+            and (yield from self._member(self.membership, identity, route))
+        ):
+            decision = self.engine.judge(route, auth, member=True)
+        if decision.outcome is Outcome.ALLOW and rule is not None and rule.check is not None:
+            decision = yield from self._check_owner(self.checks[rule.index], route, decision)
+        return decision
+
+    def _member(self, hook: Hook, identity: Identity, route: Route) -> Generator[Effect, Any, bool]:
+        """Ask the membership hook whether ``identity`` belongs to the route's tenant (cached)."""
+        tenant = route.params.get(route.rule.tenant or "") if route.rule is not None else None
+        if not tenant:
+            return False
+        key = (identity.subject, tenant)
+        now = time.time()
+        cached = self._members.get(key, now)
+        if cached is not None:
+            return cached
+        try:
+            answer = (yield hook(identity, tenant)) is True
+        except ServiceUnavailableError:
+            raise
+        except Exception as exc:
+            logger.error("tenant membership hook failed: %s", type(exc).__name__)
+            log_traceback("tenant membership hook", exc)
+            raise ServiceUnavailableError(f"membership hook: {type(exc).__name__}") from None
+        if self.membership_ttl > 0:
+            self._members.set(key, answer, now + self.membership_ttl)
+        return answer
+
+    def _check_owner(self, check: Hook, route: Route, decision: Decision) -> Generator[Effect, Any, Decision]:
+        """Run the rule's ``check`` predicate; False or an error refuses (403), a timeout is 503."""
+        try:
+            allowed = (yield check(decision.identity, dict(route.params))) is True
+        except ServiceUnavailableError:
+            raise
+        except Exception as exc:
+            logger.error("%s failed: %s", check.name, type(exc).__name__)
+            log_traceback(check.name, exc)
+            return self.engine.refuse(Outcome.FORBIDDEN, f"check error ({type(exc).__name__})", route,
+                                      decision.identity)
+        if allowed:
+            return decision
+        return self.engine.refuse(Outcome.FORBIDDEN, Reason.CHECK_REFUSED, route, decision.identity)

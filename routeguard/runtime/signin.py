@@ -126,7 +126,7 @@ def _revoke(guard: Guard, current: Credential | None) -> Generator[Effect, Any, 
     if current is None:
         return False  # nothing (valid) presented: nothing to revoke
     if current.session_key is not None:
-        yield guard.store.effect("delete", current.session_key)
+        yield guard.store.delete_effect(current.session_key)
         return True
     if current.revocation_key is None:
         logger.warning("logout: the %s credential has no revocation key; nothing was revoked "
@@ -135,11 +135,11 @@ def _revoke(guard: Guard, current: Credential | None) -> Generator[Effect, Any, 
     now = time.time()
     ttl = current.expires_at - now if current.expires_at is not None else DEFAULT_REVOCATION_TTL
     if ttl > 0:
-        yield guard.store.effect("set", revocation_entry(current.revocation_key), b"1", ttl + 1)
+        yield guard.store.set_effect(revocation_entry(current.revocation_key), b"1", ttl + 1)
     if current.logout_key is not None and current.issued_at is not None and current.expires_at is not None:
         # Copies signed in earlier seconds die too; those are valid for at most their lifetime.
         lifetime = current.expires_at - current.issued_at
-        yield guard.store.effect("set", current.logout_key, str(int(now)).encode(), lifetime + 1)
+        yield guard.store.set_effect(current.logout_key, str(int(now)).encode(), lifetime + 1)
     return True
 
 

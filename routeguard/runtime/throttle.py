@@ -27,10 +27,13 @@ from io import BytesIO
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
+from ..core.engine import AuthResult
+from ..core.override import OverrideError, override_methods
 from ..core.request import RequestView
 from ..errors import ServiceUnavailableError
 from ..policy.settings import ThrottleConfig
 from ..stores import Store
+from .audit import logger, printable
 from .cache import TTLCache
 from .effects import Effect
 
@@ -59,7 +62,8 @@ class Throttle:
     def __init__(self, config: ThrottleConfig, store: Store, login_url: str | None) -> None:
         self.config = config
         self.store = store
-        self.login_path = _slashless(login_url.partition("?")[0]) if login_url is not None else None
+        paths = [*([login_url.partition("?")[0]] if login_url is not None else []), *config.login_paths]
+        self.login_paths = frozenset(_slashless(path) for path in paths)
         self.proxies: Networks = tuple(ipaddress.ip_network(p, strict=False) for p in config.trusted_proxies)
         # Clients this process saw go over the limit, until when: a guessed credential from a
         # locked client costs no store round trip, and valid requests never touch the store.
@@ -103,17 +107,25 @@ class Throttle:
             return known
         key = client_key(client)
         try:
-            failures = yield self.store.effect("incr", key, self.config.window)
+            failures = yield self.store.incr_effect(key, self.config.window)
             if failures <= self.config.max_failures:
                 return None
-            remaining = yield self.store.effect("ttl", key)
+            remaining = yield self.store.ttl_effect(key)
         except ServiceUnavailableError:
             return None  # the credential is refused as invalid anyway
         return self._lock(client, remaining, self.config.window)
 
     def is_login_post(self, request: RequestView) -> bool:
-        """A POST to ``login_url``: where passwords are guessed."""
-        return request.method == "POST" and self.login_path is not None and _slashless(request.path) == self.login_path
+        """A POST to ``login_url`` or a ``login_paths`` entry: where passwords are guessed (also a
+        request whose method override may turn it into one, RG-2026-17)."""
+        if _slashless(request.path) not in self.login_paths:
+            return False
+        if request.method == "POST":
+            return True
+        try:
+            return "POST" in override_methods(request)
+        except OverrideError:
+            return False  # refused as a bad request anyway
 
     def reads_body(self, request: RequestView) -> bool:
         """A login POST whose body may name the username (form-encoded or JSON)."""
@@ -136,14 +148,14 @@ class Throttle:
             return known
         store = self.store
         key = client_key(client)
-        failures = yield store.effect("get", key)
+        failures = yield store.get_effect(key)
         if failures is not None and int(failures) >= self.config.max_failures:
-            return self._lock(client, (yield store.effect("ttl", key)), self.config.window)
+            return self._lock(client, (yield store.ttl_effect(key)), self.config.window)
         for username in usernames:
             key = username_key(username)
-            failures = yield store.effect("get", key)
+            failures = yield store.get_effect(key)
             if failures is not None and int(failures) >= self.config.username_max_failures:
-                return _seconds((yield store.effect("ttl", key)), self.config.username_window)
+                return _seconds((yield store.ttl_effect(key)), self.config.username_window)
         return None
 
     def login_failed(self, client: str, username: str) -> Generator[Effect, Any, int | None]:
@@ -151,19 +163,19 @@ class Throttle:
         either is now over its limit (its next login POST gets 429), else None."""
         store, config = self.store, self.config
         key = username_key(username)
-        by_user = yield store.effect("incr", key, config.username_window)
-        by_client = yield store.effect("incr", client_key(client), config.window)
+        by_user = yield store.incr_effect(key, config.username_window)
+        by_client = yield store.incr_effect(client_key(client), config.window)
         waits = []
         if by_client >= config.max_failures:
-            waits.append(self._lock(client, (yield store.effect("ttl", client_key(client))), config.window))
+            waits.append(self._lock(client, (yield store.ttl_effect(client_key(client))), config.window))
         if by_user >= config.username_max_failures:
-            waits.append(_seconds((yield store.effect("ttl", key)), config.username_window))
+            waits.append(_seconds((yield store.ttl_effect(key)), config.username_window))
         return max(waits) if waits else None
 
     def login_succeeded(self, username: str) -> Generator[Effect, Any, None]:
         """Reset the username's counter (never the client's: logging in to one's own account
         must not buy a guesser fresh tries)."""
-        yield self.store.effect("delete", username_key(username))
+        yield self.store.delete_effect(username_key(username))
 
     def _lock(self, client: str, remaining: float | None, window: int) -> int:
         seconds = _seconds(remaining, window)
@@ -267,3 +279,24 @@ async def asgi_login_body(receive: Receive) -> tuple[bytes | None, Receive]:
 
     return (body if complete else None), replay
 
+
+def guess_verdict(
+    throttle: Throttle, request: RequestView, auth: AuthResult, public: bool, report: bool
+) -> Generator[Effect, Any, tuple[AuthResult, tuple[int, str] | None]]:
+    """The throttle step after authentication: count a guessed credential and say how long the
+    client must wait (a protected rule answers 429); on a public rule a locked-out client's
+    credentials are ignored (and its cookies withheld). Valid credentials are never refused."""
+    if auth.invalid is not None:
+        if auth.genuine:
+            return auth, None  # expired, revoked, logged out: an honest 401, never a guess
+        wait = yield from throttle.count_guess(throttle.client(request))
+        if wait is None or public:
+            return auth, None  # a public page ignores the invalid credential and answers
+        return auth, (wait, "too many failed credentials")
+    if auth.identity is None or throttle.lockout(request) is None:
+        return auth, None
+    if report:
+        logger.info("would ignore the credentials of a locked-out client on %s", printable(request.path))
+        return auth, None
+    # No oracle: the public page answers as if no credential was sent.
+    return AuthResult(withheld=tuple(request.cookie_reads or ())), None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from typing import Any
 from urllib.parse import urlsplit
 
 from ..runtime.effects import Effect
@@ -79,7 +78,24 @@ class Store(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""
 
-    # Effects, for flows that run under both adapters.
-    def effect(self, operation: str, *args: Any) -> Effect:
-        """The effect performing ``operation`` (``get``, ``set``, ...) with ``args``."""
-        return Effect(getattr(self, operation), getattr(self, "a" + operation), args)
+    # Effects, for flows that run under both adapters: one typed method per operation, so a
+    # misspelt operation is an attribute error at type-check time, not a 503 at run time.
+    def get_effect(self, key: str) -> Effect:
+        """The effect of :meth:`get` (:meth:`aget` under ASGI)."""
+        return Effect(self.get, self.aget, (key,))
+
+    def set_effect(self, key: str, value: bytes, ttl: float) -> Effect:
+        """The effect of :meth:`set` (:meth:`aset` under ASGI)."""
+        return Effect(self.set, self.aset, (key, value, ttl))
+
+    def delete_effect(self, key: str) -> Effect:
+        """The effect of :meth:`delete` (:meth:`adelete` under ASGI)."""
+        return Effect(self.delete, self.adelete, (key,))
+
+    def incr_effect(self, key: str, ttl: float) -> Effect:
+        """The effect of :meth:`incr` (:meth:`aincr` under ASGI)."""
+        return Effect(self.incr, self.aincr, (key, ttl))
+
+    def ttl_effect(self, key: str) -> Effect:
+        """The effect of :meth:`ttl` (:meth:`attl` under ASGI)."""
+        return Effect(self.ttl, self.attl, (key,))

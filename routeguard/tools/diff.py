@@ -51,10 +51,6 @@ class Change:
         refused = _RANK[self.after.label] < _RANK["allow"]
         return refused and self.after.report_only and not self.before.report_only
 
-    def cell_text(self, cell: Cell) -> str:
-        """``allow``, ``403``, ``403~`` (report only), ``mixed`` ..."""
-        return cell.text()
-
 
 def load_policy(reference: str) -> Policy:
     """A policy file, or ``REV:PATH`` read from git when no such file exists."""

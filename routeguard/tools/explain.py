@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import unquote, unquote_to_bytes
 
-from ..core.decision import Decision, Outcome
+from ..core.decision import Decision, Outcome, Reason
 from ..core.engine import AuthResult, Engine, Route
 from ..core.firewall import INVALID_UTF8, Firewall
 from ..core.identity import Identity
@@ -102,7 +102,7 @@ def _notes(policy: Policy, rule: CompiledRule | None, decision: Decision, method
     notes = []
     if rule is not None and rule.check_name:
         notes.append(f"the rule's check {rule.check_name!r} also runs at request time (not evaluated here)")
-    if rule is not None and rule.tenant and decision.reason == "tenant not allowed" and policy.tenant_membership:
+    if rule is not None and rule.tenant and decision.reason is Reason.TENANT and policy.tenant_membership:
         notes.append("the tenant_membership hook may still admit this identity at request time")
     if decision.report_only:
         notes.append("report mode: the refusal is logged and the request reaches the app")

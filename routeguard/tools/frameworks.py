@@ -61,14 +61,10 @@ def django_routes(app: Any, prefix: str, depth: int, mount: Mount) -> Iterator[A
     def walk(patterns: Any, route: str, raw: str, names: tuple[str, ...], warn: str) -> Iterator[AppRoute]:
         for pattern in patterns:
             written = raw + str(pattern.pattern)
-            text, unanchored = _django_piece(pattern.pattern, route == "")
-            note = warn
-            if unanchored and not note:
-                note = (f"re_path {str(pattern.pattern)!r} has no '^': Django searches it anywhere in the path, "
-                        "so it is also reached under other prefixes; anchor it with '^'")
-            if unanchored:
-                text = "<path:_any>/" + text
-            if isinstance(pattern, URLResolver):
+            endpoint = not isinstance(pattern, URLResolver)
+            text, note = _django_piece(pattern.pattern, endpoint)
+            note = warn or note
+            if not endpoint:
                 ns = (*names, pattern.namespace) if pattern.namespace else names
                 yield from walk(pattern.url_patterns, route + text, written, ns, note)
                 continue
@@ -88,17 +84,27 @@ def _callable_name(view: Any) -> str:
     return str(getattr(view, "__qualname__", None) or getattr(view, "__name__", None) or type(view).__name__)
 
 
-def _django_piece(pattern: Any, top: bool) -> tuple[str, bool]:
+def _django_piece(pattern: Any, endpoint: bool) -> tuple[str, str]:
     """One pattern as route text in werkzeug's ``<conv:name>`` syntax (Django's own for
-    ``path()``), and whether it is an unanchored regex that Django searches."""
+    ``path()``), and a warning when Django matches a regex more widely than it reads: without
+    ``^`` it is searched anywhere in the path, an endpoint without ``$`` also matches longer paths."""
     kind = type(pattern).__name__
     if kind == "RoutePattern":
-        return str(pattern), False
+        return str(pattern), ""
     if kind == "LocalePrefixPattern":
-        return "<lang>/", False
+        return "<lang>/", ""
     regex = str(pattern)
-    anchored = regex.startswith("^") or regex.startswith((".*", "(?P<url>.*)")) or re.match(r"\(\?P<\w+>\.\*\)", regex)
-    return _regex_route(regex.removeprefix("^").removesuffix("$").removesuffix(r"\Z")), not anchored
+    text = _regex_route(regex.removeprefix("^").removesuffix("$").removesuffix(r"\Z"))
+    problems = []
+    if not regex.startswith(("^", ".*")) and not re.match(r"\(\?P<\w+>\.\*\)", regex):
+        text = "<path:_any>/" + text
+        problems.append("has no '^': Django searches it anywhere in the path, so it is also reached under "
+                        "other prefixes")
+    if endpoint and not regex.endswith(("$", r"\Z")):
+        text = text.rstrip("/") + "/<path:_rest>"
+        problems.append("has no '$': it also matches every longer path")
+    warning = f"re_path {regex!r} " + "; it ".join(problems) + "; anchor it" if problems else ""
+    return text, warning
 
 
 _GROUP: Final = re.compile(r"\((\?P<(?P<name>\w+)>|\?:)?")
@@ -220,6 +226,10 @@ def pyramid_routes(app: Any, prefix: str, depth: int, mount: Mount) -> Iterator[
         text = _PYRAMID_PARAM.sub(
             lambda m: f"<path:{m['name']}>" if m["args"] and _can_hold_slash(m["args"]) else f"<{m['name']}>", text)
         found = views.get(route.name)
+        for predicate in getattr(route, "predicates", ()):  # add_route(..., request_method=...)
+            if type(predicate).__name__ == "RequestMethodPredicate":
+                limit = {str(m).upper() for m in predicate.val}
+                found = limit if found is None else found & limit
         yield AppRoute(route_glob(prefix, text, WERKZEUG_PARAM), methods_of(found) if found else None, route.name,
                        prefix + pattern)
 
@@ -276,6 +286,12 @@ def falcon_routes(app: Any, prefix: str, depth: int, mount: Mount) -> Iterator[A
         if any(m.method == "WEBSOCKET" and not m.internal for m in info.methods):
             yield AppRoute(route_glob(prefix, text, WERKZEUG_PARAM), ("GET",), info.class_name, prefix + info.path,
                            "websocket")
+    for sink in falcon_inspect.inspect_sinks(app):  # add_sink: a prefix (a regex) taking every method
+        prefix_text = str(sink.prefix)
+        plain = re.fullmatch(r"[\w./-]*", prefix_text) is not None
+        segments = [*plain_segments(prefix), *(plain_segments(prefix_text) if plain else []), "**"]
+        yield AppRoute("/" + "/".join(segments), None, "sink", f"sink {prefix_text}", "mount",
+                       warning="" if plain else f"sink {prefix_text!r} is a regex: listed as every path")
     for static in falcon_inspect.inspect_static_routes(app):
         segments = [*plain_segments(prefix), *plain_segments(static.prefix), "**"]
         yield AppRoute("/" + "/".join(segments), ("GET",), "static", f"static {static.prefix}", "mount")

@@ -2,7 +2,7 @@
 kind of identity gets there. Rendered as a text table, Markdown, JSON or one HTML page.
 
 Each row is one route and method. Which rules decide its paths is computed exactly
-(:func:`routeguard.coverage.first_matches`): a route whose paths are split between rules, or
+(:func:`routeguard.tools.reach.first_matches`): a route whose paths are split between rules, or
 partly left to default deny, says so. Each cell is the real engine's decision
 (:meth:`routeguard.Engine.authorize`) for one identity: ``anonymous``, ``authenticated`` (a
 subject with no roles) and one identity per role named in the policy. A rule that also
@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..core.decision import Decision, Outcome
-from ..core.engine import TENANT_REFUSAL, AuthResult, Engine, Route
+from ..core.decision import Decision, Outcome, Reason
+from ..core.engine import AuthResult, Engine, Route
 from ..core.identity import Identity
 from ..core.rules import CompiledRule, parse_pattern, split_path
 from ..policy.model import Policy
@@ -177,13 +177,13 @@ def _piece_cell(engine: Engine, piece: Piece, name: str) -> Cell:
         return Cell("allow")
     best = engine.authorize(route, AuthResult(_identity(name, rule, params, best=True)))
     if best.outcome is Outcome.ALLOW and rule is not None:
-        label = "tenant" if worst.reason == TENANT_REFUSAL else "permission"
+        label = "tenant" if worst.reason is Reason.TENANT else "permission"
         needs = []
         if rule.permissions:
             needs.append("permission " + ", ".join(sorted(rule.permissions)))
         if rule.tenant:
             needs.append(f"a tenant matching {{{rule.tenant}}}")
-        status = 404 if rule.hide else 403
+        status = _REFUSALS.get(worst.outcome, ("deny", 403))[1]  # the engine applied hide (404)
         return Cell(label, status, "allowed with " + " and ".join(needs), worst.report_only)
     return _refused(worst)
 

@@ -129,13 +129,13 @@ class Suggested:
 
 
 def _param_name(previous: str, used: set[str]) -> str:
-    base = _NAME.sub("_", previous)
+    """``{user_id}`` after ``users``; ``{param}`` (``{param_2}`` ...) after another parameter."""
+    base = "" if previous.startswith(("{", "*")) else _NAME.sub("_", previous)
     base = base[:-1] if base.endswith("s") and len(base) > 3 else base
     name = f"{base}_id" if base and not base[0].isdigit() else "param"
-    n = 2
+    stem, n = name, 2
     while name in used:
-        name, n = f"{base or 'param'}_{n}", n + 1
-    used.add(name)
+        name, n = f"{stem}_{n}", n + 1
     return name
 
 
@@ -151,7 +151,7 @@ def route_groups(observations: Sequence[Observation]) -> list[tuple[str, Node]]:
             found.append(("/" + "/".join(segments), node))
         for segment, child in node.children.items():
             if segment == PARAM:
-                name = _param_name(segments[-1] if segments else "", set(used))
+                name = _param_name(segments[-1] if segments else "", used)
                 walk(child, [*segments, "{" + name + "}"], used | {name})
             else:
                 walk(child, [*segments, segment], used)

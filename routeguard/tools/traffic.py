@@ -18,9 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from ..core.engine import AuthResult, Engine
 from ..core.identity import Identity
+from ..core.request import RequestView
+from ..core.rules import Matcher
 from ..errors import RouteGuardError
-from ..policy.model import Policy
+from ..policy.model import Policy, Rule
+from .starter import specificity
 
 ANONYMOUS: Final = "anonymous"
 AUTHENTICATED: Final = "authenticated"
@@ -161,12 +165,6 @@ def overlay(matrix_rows: Sequence[tuple[str, str]], identities: Sequence[str], o
     matches it, in each column it belongs to (every role it holds, else ``authenticated``), and
     as refused when the app answered it with success but ``policy``, enforced, would refuse it:
     what enforcing would break."""
-    from ..core.engine import AuthResult, Engine
-    from ..core.request import RequestView
-    from ..core.rules import Matcher
-    from ..policy.model import Rule
-    from .starter import specificity
-
     globs = sorted({path for path, _ in matrix_rows}, key=lambda glob: (specificity(glob), glob))
     matcher = Matcher(tuple(Rule(path=glob).compile(i) for i, glob in enumerate(globs)))
     index = {(path, method): i for i, (path, method) in enumerate(matrix_rows)}

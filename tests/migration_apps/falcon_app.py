@@ -32,4 +32,11 @@ app.add_route("/items", Items())
 app.add_route("/items/{item_id:int}", Item())
 app.add_route("/items/{item_id:int}/raw", Item(), suffix="raw")
 
+
+def proxy(req: Any, resp: Any, **kwargs: Any) -> None:
+    resp.text = "proxied"
+
+
+app.add_sink(proxy, "/proxy")
+
 asgi_app = falcon.asgi.App()

@@ -23,6 +23,8 @@ def make_app() -> Any:
         config.add_route("year", "/archive/{year:\\d+}")
         config.add_route("files", "/files/*subpath")
         config.add_route("unviewed", "/nothing-here")
+        config.add_route("hook", "/hook", request_method="POST")
+        config.add_view(ok, route_name="hook")
         config.add_view(ok, route_name="home")
         config.add_view(ok, route_name="item", request_method="GET")
         config.add_view(ok, route_name="item", request_method=("PUT", "DELETE"))

@@ -48,4 +48,5 @@ urlpatterns = [
     path("shop/", include("shop.urls", namespace="shop")),
     path("api/", include(router.urls)),
     re_path(r"legacy/(?P<code>[0-9]+)/$", legacy, name="legacy"),
+    re_path(r"^feeds/", health, name="feeds"),
 ]
