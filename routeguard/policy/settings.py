@@ -586,8 +586,9 @@ class ThrottleConfig(Model):
     seconds, the client's further invalid credentials and its POSTs to ``login_url`` get 429
     until the window passes. Per username: after ``username_max_failures`` failed logins
     (``routeguard.login_failed``) within ``username_window`` seconds, POSTs to ``login_url``
-    naming that username (form field or JSON member ``username_field``) get 429. The client is
-    the peer address, or the ``X-Forwarded-For`` hop a ``trusted_proxies`` proxy reports.
+    naming that username (form field or JSON member ``username_field``) get 429; so do POSTs to
+    ``login_paths``, other endpoints that take a password (an OAuth2 password grant). The client
+    is the peer address, or the ``X-Forwarded-For`` hop a ``trusted_proxies`` proxy reports.
     """
 
     enabled: StrictBool = True
@@ -596,7 +597,16 @@ class ThrottleConfig(Model):
     username_max_failures: int = Field(default=5, ge=1)
     username_window: int = Field(default=900, ge=1, le=86400)
     username_field: str = Field(default="username", min_length=1, max_length=128)
+    login_paths: list[str] = []
     trusted_proxies: list[str] = []
+
+    @field_validator("login_paths")
+    @classmethod
+    def _paths(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not path.startswith("/") or any(c in path for c in "?#*{}") or "//" in path:
+                raise ValueError(f"login_paths: {path!r} is not a plain path such as '/api/token'")
+        return paths
 
     @field_validator("trusted_proxies")
     @classmethod
