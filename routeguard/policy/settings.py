@@ -1,7 +1,7 @@
 """Settings models (``[auth.*]``, ``[store]``, ``[firewall]``, ``[csrf]``, ``[hooks]``, ``[throttle]``) and
 how each builds its runtime object.
 
-Shared by :mod:`routeguard.config`; secrets are read from the environment only when a policy is
+Shared by :mod:`routeguard.policy.model`; secrets are read from the environment only when a policy is
 built (``resolve_secrets``), never stored in reprs, logs or error messages.
 """
 
@@ -13,7 +13,6 @@ import importlib
 import inspect
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -47,6 +46,7 @@ from ..core.responses import Responder, check_next_param, check_template
 from ..errors import PolicyError
 from ..runtime.accept import prefers_html
 from ..stores import Store, open_store
+from . import toml
 
 # Set while a policy is being loaded: where relative file paths start, and whether secrets are
 # read (``routeguard check`` lints a policy without its secrets, stores or imports).
@@ -407,10 +407,7 @@ class APIKeyConfig(Model):
         entries = list(self.keys)
         if self.keys_file is not None:
             where = "auth.api_key.keys_file"
-            try:
-                data = tomllib.loads(file_text(self.keys_file, where))
-            except tomllib.TOMLDecodeError as exc:
-                raise PolicyError(f"{where}: not valid TOML: {exc}") from None
+            data = toml.parse(file_text(self.keys_file, where), where)
             unknown = set(data) - {"keys"}
             if unknown:
                 raise PolicyError(f"{where}: unknown key {sorted(unknown)[0]!r}")
