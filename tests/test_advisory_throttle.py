@@ -357,6 +357,16 @@ def test_rg_2026_13_failed_logins_lock_the_client(kind: str, tmp_path: Path) -> 
     assert client.get("/login").status == 200
 
 
+def test_rg_2026_13_login_paths_are_throttled_like_the_login_url(kind: str, tmp_path: Path) -> None:
+    client = Client(kind, make_policy(tmp_path, max_failures=10, username_max=2,
+                                      extra='login_paths = ["/api/token"]'))
+    client.login("alice")
+    client.login("alice")
+    assert too_many(client.login("alice", PASSWORD, path="/api/token"))  # a password grant, say
+    assert client.login("bob", PASSWORD, path="/api/token").status == 401  # not throttled: the rule decides
+    assert client.login("alice", PASSWORD, path="/api/other").status == 401  # not a login path
+
+
 def test_rg_2026_13_a_locked_out_client_gets_429_at_the_login_form(kind: str, tmp_path: Path) -> None:
     client = Client(kind, make_policy(tmp_path))
     client.lock_out()
@@ -402,6 +412,8 @@ def test_rg_2026_13_login_failed_without_a_throttle_counts_nothing(kind: str, tm
     pytest.param('username_field = ""', id="empty-field"),
     pytest.param("username_limit = 5", id="unknown-key"),
     pytest.param('trusted_proxies = ["proxy.example"]', id="not-a-network"),
+    pytest.param('login_paths = ["api/token"]', id="login-path-not-absolute"),
+    pytest.param('login_paths = ["/api/*"]', id="login-path-glob"),
 ])
 def test_rg_2026_13_throttle_settings_are_strict(line: Any) -> None:
     with pytest.raises(routeguard.PolicyError, match="throttle"):
@@ -442,8 +454,12 @@ def test_rg_2026_13_example_login_views_report_failed_logins(app: Any) -> None:
         locked = login("bob-pass")
         assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
         assert client.get("/login").status_code == 200
+        # The JSON API's password grant is a [throttle] login_paths entry: the same limits.
+        grants = [client.post("/api/token", json={"username": "root", "password": "wrong"}) for _ in range(5)]
+        assert [g.status_code for g in grants] == [400] * 5
+        assert client.post("/api/token", json={"username": "root", "password": "root-pass"}).status_code == 429
     finally:
-        for key in (username_key("bob"), client_key("testclient"), client_key("127.0.0.1")):
+        for key in (username_key("bob"), username_key("root"), client_key("testclient"), client_key("127.0.0.1")):
             throttle.store.delete(key)
 
 

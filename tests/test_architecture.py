@@ -34,3 +34,18 @@ def test_core_really_imports_no_framework_or_pydantic() -> None:
     assert "routeguard.errors" in imported  # the graph does see the core's imports
     outside = {dep for dep in imported if not dep.startswith(("routeguard.core", "routeguard.errors"))}
     assert {dep for dep in outside if dep.split(".")[0] not in sys.stdlib_module_names} == set()
+
+
+def test_toml_is_parsed_in_one_module() -> None:
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("routeguard", include_external_packages=True)
+    assert graph.find_modules_that_directly_import("tomllib") == {"routeguard.policy.toml"}
+
+
+def test_a_keys_file_that_is_not_toml_names_its_key(tmp_path: Path) -> None:
+    from routeguard import Policy, PolicyError
+
+    keys = tmp_path / "keys.toml"
+    keys.write_text("keys = [", encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"auth\.api_key\.keys_file: not valid TOML"):
+        Policy(auth={"api_key": {"keys_file": str(keys)}})

@@ -277,17 +277,20 @@ def test_async_client_loads_users_off_the_event_loop(credential: Any) -> None:
 
 
 # -- wiring --------------------------------------------------------------------------------------
-def test_outer_wsgi_guard_decides_once() -> None:
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_outer_guard_decides_once(kind: str) -> None:
+    from django.core.handlers.asgi import ASGIHandler
     from django.core.handlers.wsgi import WSGIHandler
 
-    from routeguard.integrations.django import guard_wsgi
-    from routeguard.testing import call_wsgi
+    from routeguard.integrations.django import guard_asgi, guard_wsgi
+    from routeguard.testing import call_asgi, call_wsgi
 
-    app = guard_wsgi(WSGIHandler())
+    app: Any = guard_wsgi(WSGIHandler()) if kind == "wsgi" else guard_asgi(ASGIHandler())
+    call = call_wsgi if kind == "wsgi" else call_asgi
     before = sum(app.counters().values())
-    assert call_wsgi(app, "GET", "/api/me/", headers={"Authorization": bearer("alice")["HTTP_AUTHORIZATION"]},
-                     ).status == 200
-    assert call_wsgi(app, "GET", "/api/me/").status == 401
+    signed_in = call(app, "GET", "/api/me/", headers={"Authorization": bearer("alice")["HTTP_AUTHORIZATION"]})
+    assert signed_in.status == 200 and signed_in.json()["username"] == "alice"
+    assert call(app, "GET", "/api/me/").status == 401
     assert sum(app.counters().values()) - before == 2  # the middleware reused the outer decision
 
 

@@ -256,3 +256,26 @@ def test_quart_identity_in_g_and_flask_format_session() -> None:
         return anonymous.status_code, await signed_in.get_json(), forged.status_code
 
     assert asyncio.run(run()) == (401, {"subject": "alice"}, 401)
+
+
+def test_quart_example_own_login_and_g() -> None:
+    pytest.importorskip("quart")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("APP_STORE_URL", "memory://")
+        mp.setenv("APP_SESSION_SECRET", SECRET)
+        mp.setenv("APP_JWT_SECRET", JWT)
+        app = importlib.import_module("examples.quart_app.app").app
+
+    async def run() -> tuple[int, int, Any, int, Any]:
+        c = app.test_client()
+        anonymous = await c.get("/api/me")
+        done = await c.post("/login", form={"username": "root", "password": "root-pass", "next": "/dashboard"})
+        me_response = await c.get("/api/me")  # the client keeps the session cookie Quart set
+        admin = await c.get("/admin")
+        token = await app.test_client().get("/api/me", headers=bearer("alice"))
+        return anonymous.status_code, done.status_code, await me_response.get_json(), admin.status_code, \
+            (await token.get_json())["username"]
+
+    anonymous, done, me_body, admin, token_user = asyncio.run(run())
+    assert (anonymous, done, admin, token_user) == (401, 303, 200, "alice")
+    assert me_body == {"username": "root", "subject": "root", "roles": ["admin", "user"], "backend": "session"}

@@ -88,13 +88,17 @@ async def api_logout(request: Request) -> dict[str, bool]:
 
 @app.post("/api/token")
 async def token(request: Request) -> JSONResponse:
+    username = ""
     try:
         body = await request.json()
-        user = check_password(str(body.get("username", "")), str(body.get("password", "")))
+        username = str(body.get("username", ""))
+        user = check_password(username, str(body.get("password", "")))
     except (ValueError, AttributeError):
         user = None
     if user is None:
+        await routeguard.alogin_failed(request.scope, username)  # [throttle] login_paths: 429 when over
         return JSONResponse({"error": "invalid_grant"}, status_code=400)
+    await routeguard.alogin(request.scope, user.name, username=username)  # resets the username's failures
     return JSONResponse({"access_token": issue_token(user), "token_type": "Bearer", "expires_in": 900})
 
 

@@ -89,9 +89,12 @@ def api_logout() -> Any:
 @app.post("/api/token")
 def token() -> Any:
     body = request.get_json(silent=True) or {}
-    user = check_password(str(body.get("username", "")), str(body.get("password", "")))
+    username = str(body.get("username", ""))
+    user = check_password(username, str(body.get("password", "")))
     if user is None:
+        routeguard.login_failed(request.environ, username)  # [throttle] login_paths: 429 when over
         return jsonify(error="invalid_grant"), 400
+    routeguard.login(request.environ, user.name, username=username)  # resets the username's failures
     return jsonify(access_token=issue_token(user), token_type="Bearer", expires_in=900)
 
 

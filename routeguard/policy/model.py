@@ -1,4 +1,4 @@
-"""The policy model (pydantic v2) and its TOML loader: the only module that knows TOML.
+"""The policy model (pydantic v2) and its loaders (TOML is parsed by :mod:`.toml`).
 
 ``Policy(rules=[Rule(...)], ...)`` and ``Policy.from_toml(path)`` pass through the same
 constructor and validators, so a Python policy and a TOML policy cannot drift apart. Every
@@ -12,7 +12,6 @@ import contextvars
 import difflib
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from ..core.rules import (
 )
 from ..errors import PatternError, PolicyError
 from ..stores import Store
+from . import toml
 from .settings import (
     ONE_TABLE,
     TABLES,
@@ -378,10 +378,7 @@ class Policy(_Model):
         resolve_secrets: bool = True,
     ) -> Policy:
         """Load and validate a policy from TOML text."""
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+        data = toml.parse(text, source)
         with loading(base_dir, resolve_secrets):
             try:
                 return cls(**data)

@@ -1,7 +1,7 @@
 """Settings models (``[auth.*]``, ``[store]``, ``[firewall]``, ``[csrf]``, ``[hooks]``, ``[throttle]``) and
 how each builds its runtime object.
 
-Shared by :mod:`routeguard.config`; secrets are read from the environment only when a policy is
+Shared by :mod:`routeguard.policy.model`; secrets are read from the environment only when a policy is
 built (``resolve_secrets``), never stored in reprs, logs or error messages.
 """
 
@@ -13,7 +13,6 @@ import importlib
 import inspect
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -47,6 +46,7 @@ from ..core.responses import Responder, check_next_param, check_template
 from ..errors import PolicyError
 from ..runtime.accept import prefers_html
 from ..stores import Store, open_store
+from . import toml
 
 # Set while a policy is being loaded: where relative file paths start, and whether secrets are
 # read (``routeguard check`` lints a policy without its secrets, stores or imports).
@@ -407,10 +407,7 @@ class APIKeyConfig(Model):
         entries = list(self.keys)
         if self.keys_file is not None:
             where = "auth.api_key.keys_file"
-            try:
-                data = tomllib.loads(file_text(self.keys_file, where))
-            except tomllib.TOMLDecodeError as exc:
-                raise PolicyError(f"{where}: not valid TOML: {exc}") from None
+            data = toml.parse(file_text(self.keys_file, where), where)
             unknown = set(data) - {"keys"}
             if unknown:
                 raise PolicyError(f"{where}: unknown key {sorted(unknown)[0]!r}")
@@ -586,8 +583,9 @@ class ThrottleConfig(Model):
     seconds, the client's further invalid credentials and its POSTs to ``login_url`` get 429
     until the window passes. Per username: after ``username_max_failures`` failed logins
     (``routeguard.login_failed``) within ``username_window`` seconds, POSTs to ``login_url``
-    naming that username (form field or JSON member ``username_field``) get 429. The client is
-    the peer address, or the ``X-Forwarded-For`` hop a ``trusted_proxies`` proxy reports.
+    naming that username (form field or JSON member ``username_field``) get 429; so do POSTs to
+    ``login_paths``, other endpoints that take a password (an OAuth2 password grant). The client
+    is the peer address, or the ``X-Forwarded-For`` hop a ``trusted_proxies`` proxy reports.
     """
 
     enabled: StrictBool = True
@@ -596,7 +594,16 @@ class ThrottleConfig(Model):
     username_max_failures: int = Field(default=5, ge=1)
     username_window: int = Field(default=900, ge=1, le=86400)
     username_field: str = Field(default="username", min_length=1, max_length=128)
+    login_paths: list[str] = []
     trusted_proxies: list[str] = []
+
+    @field_validator("login_paths")
+    @classmethod
+    def _paths(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not path.startswith("/") or any(c in path for c in "?#*{}") or "//" in path:
+                raise ValueError(f"login_paths: {path!r} is not a plain path such as '/api/token'")
+        return paths
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -62,7 +62,8 @@ class Throttle:
     def __init__(self, config: ThrottleConfig, store: Store, login_url: str | None) -> None:
         self.config = config
         self.store = store
-        self.login_path = _slashless(login_url.partition("?")[0]) if login_url is not None else None
+        paths = [*([login_url.partition("?")[0]] if login_url is not None else []), *config.login_paths]
+        self.login_paths = frozenset(_slashless(path) for path in paths)
         self.proxies: Networks = tuple(ipaddress.ip_network(p, strict=False) for p in config.trusted_proxies)
         # Clients this process saw go over the limit, until when: a guessed credential from a
         # locked client costs no store round trip, and valid requests never touch the store.
@@ -115,9 +116,9 @@ class Throttle:
         return self._lock(client, remaining, self.config.window)
 
     def is_login_post(self, request: RequestView) -> bool:
-        """A POST to ``login_url``: where passwords are guessed (also a request whose method
-        override may turn it into one, RG-2026-17)."""
-        if self.login_path is None or _slashless(request.path) != self.login_path:
+        """A POST to ``login_url`` or a ``login_paths`` entry: where passwords are guessed (also a
+        request whose method override may turn it into one, RG-2026-17)."""
+        if _slashless(request.path) not in self.login_paths:
             return False
         if request.method == "POST":
             return True

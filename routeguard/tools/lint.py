@@ -5,7 +5,7 @@ Load errors (unknown keys, malformed patterns, a ``login_url`` no public rule co
 suspicious:
 
 - ``shadowed``: a rule that can never decide a request, because every path and method it
-  covers is decided by earlier rules (exact, see :mod:`routeguard.coverage`);
+  covers is decided by earlier rules (exact, see :mod:`routeguard.tools.reach`);
 - ``shadowed-methods``: a rule that names methods and is reached for some but never for others;
 - ``duplicate``: a rule with the same pattern (parameter names aside) and methods as an
   earlier one;

@@ -2,7 +2,7 @@
 kind of identity gets there. Rendered as a text table, Markdown, JSON or one HTML page.
 
 Each row is one route and method. Which rules decide its paths is computed exactly
-(:func:`routeguard.coverage.first_matches`): a route whose paths are split between rules, or
+(:func:`routeguard.tools.reach.first_matches`): a route whose paths are split between rules, or
 partly left to default deny, says so. Each cell is the real engine's decision
 (:meth:`routeguard.Engine.authorize`) for one identity: ``anonymous``, ``authenticated`` (a
 subject with no roles) and one identity per role named in the policy. A rule that also
