@@ -16,21 +16,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from . import __version__
-from .core.identity import Identity
 from .errors import ExplainInputError, RouteGuardError, UsageError
-from .policy.model import Policy
-from .tools import diff
-from .tools import matrix as mx
-from .tools.explain import explain, render_json, render_text
-from .tools.introspect import AppImportError, AppRoute, list_routes, load_app
-from .tools.lint import lint
-from .tools.matrix_html import render_diff_html, render_html
-from .tools.starter import starter_policy
-from .tools.suggest import observed_routes, render_policy, suggested_rules, would_refuse
-from .tools.traffic import overlay, read_log
+
+# Each command imports the modules it uses when it runs: ``routeguard check`` loads neither the
+# matrix, explain, introspection nor the diff tools.
+if TYPE_CHECKING:
+    from .policy.model import Policy
+    from .tools.introspect import AppRoute
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -47,6 +42,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _load_policy(path: str) -> Policy:
+    from .policy.model import Policy
+
     return Policy.from_toml(path, resolve_secrets=False)
 
 
@@ -67,6 +64,8 @@ def _write(text: str, output: str | None, out: TextIO) -> None:
 
 def _app_routes(reference: str) -> list[AppRoute]:
     """The app's routes; a route the framework matches more widely than its glob is a warning."""
+    from .tools.introspect import list_routes, load_app
+
     routes = list_routes(load_app(reference))
     for route in routes:
         if route.warning:
@@ -79,6 +78,8 @@ def _app_routes(reference: str) -> list[AppRoute]:
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     """Validate and lint a policy. Report mode is a deliberate migration state: it is shown as a
     note that ``--strict`` does not count; every other finding counts."""
+    from .tools.lint import lint
+
     policy = _load_policy(args.file)
     findings = lint(policy)
     rules = policy.compiled_rules
@@ -96,6 +97,9 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     """Explain how one request is judged."""
+    from .core.identity import Identity
+    from .tools.explain import explain, render_json, render_text
+
     policy = _load_policy(args.file)
     wants_identity = args.subject or args.roles or args.tenants or args.permissions
     identity = None
@@ -115,6 +119,12 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_routes(args: argparse.Namespace, out: TextIO) -> int:
     """List the app's routes with the rule deciding each: the permission matrix."""
+    from .tools import matrix as mx
+    from .tools.introspect import AppImportError
+    from .tools.matrix_html import render_html
+    from .tools.suggest import observed_routes
+    from .tools.traffic import overlay, read_log
+
     policy = _load_policy(args.rules)  # first: a bad policy should not wait for an app import
     observations = read_log(args.log) if args.log else None
     try:
@@ -148,6 +158,8 @@ def cmd_routes(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
     """Print a starter policy for an app."""
+    from .tools.starter import starter_policy
+
     routes = _app_routes(args.app)
     _write(starter_policy(routes, args.app), args.output, out)
     return EXIT_OK
@@ -155,6 +167,9 @@ def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_suggest(args: argparse.Namespace, out: TextIO) -> int:
     """Print a policy learned from a decision log; would-be refusals of ``--rules`` on stderr."""
+    from .tools.suggest import render_policy, suggested_rules, would_refuse
+    from .tools.traffic import read_log
+
     policy = _load_policy(args.rules) if args.rules else None
     observations = read_log(args.from_log)
     rules = suggested_rules(observations)
@@ -175,6 +190,9 @@ def cmd_suggest(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
     """The cells of the permission matrix that change between two policies."""
+    from .tools import diff
+    from .tools.matrix_html import render_diff_html
+
     old, new = diff.load_policy(args.old), diff.load_policy(args.new)
     routes = _app_routes(args.app)
     changes, _, after = diff.compare(routes, old, new)

@@ -27,10 +27,8 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
-import jwt
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
+# pyjwt and cryptography are imported when a bearer backend is built (or a key loaded), not
+# with this module: ``import routeguard.asgi`` stays cheap for apps without tokens.
 from ..core.claims import ClaimMap
 from ..core.csrf import SAFE_METHODS
 from ..core.request import RequestView
@@ -52,24 +50,34 @@ FAMILIES: Final = {
     "EdDSA": OKP,
 }  # fmt: skip
 _HMAC_MIN_BYTES: Final = {"HS256": 32, "HS384": 48, "HS512": 64}
-_KEY_TYPES: Final[dict[str, tuple[type, ...]]] = {
-    RSA: (rsa.RSAPublicKey,),
-    EC: (ec.EllipticCurvePublicKey,),
-    OKP: (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
-}
 _TOKEN_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _ENTRY_OVERHEAD: Final = 1024  # bytes a cached credential costs besides the token's claims
 _UNCACHED_TTL: Final = 60.0  # tokens without exp (require_exp=false) are re-verified this often
-_REASONS: Final[tuple[tuple[type[Exception], str], ...]] = (
-    (jwt.ExpiredSignatureError, "token expired"),
-    (jwt.ImmatureSignatureError, "token not yet valid"),
-    (jwt.InvalidAudienceError, "wrong audience"),
-    (jwt.InvalidIssuerError, "wrong issuer"),
-    (jwt.InvalidSignatureError, "bad signature"),
-    (jwt.InvalidAlgorithmError, "algorithm not allowed"),
-    (jwt.MissingRequiredClaimError, "missing required claim"),
-    (jwt.DecodeError, "malformed token"),
-)
+
+
+def _reasons() -> tuple[tuple[type[Exception], str], ...]:
+    import jwt
+
+    return (
+        (jwt.ExpiredSignatureError, "token expired"),
+        (jwt.ImmatureSignatureError, "token not yet valid"),
+        (jwt.InvalidAudienceError, "wrong audience"),
+        (jwt.InvalidIssuerError, "wrong issuer"),
+        (jwt.InvalidSignatureError, "bad signature"),
+        (jwt.InvalidAlgorithmError, "algorithm not allowed"),
+        (jwt.MissingRequiredClaimError, "missing required claim"),
+        (jwt.DecodeError, "malformed token"),
+    )
+
+
+def _key_types(family: str) -> tuple[type, ...]:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+    return {
+        RSA: (rsa.RSAPublicKey,),
+        EC: (ec.EllipticCurvePublicKey,),
+        OKP: (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
+    }[family]
 
 #: Finds the key for a token's header: always a flow (``effects.done(key)`` when no I/O is needed).
 KeyResolver = Callable[[Mapping[str, Any]], Generator[Effect, Any, Any]]
@@ -109,11 +117,13 @@ def public_key(pem: str | bytes, family: str) -> Any:
     """Load a PEM public key and check that it belongs to ``family``."""
     if family == HMAC:
         raise PolicyError("auth.bearer: a public key cannot verify HS* tokens; use secret_env")
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
     try:
         key = load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
     except ValueError as exc:
         raise PolicyError(f"auth.bearer.public_key_file: not a PEM public key ({exc})") from None
-    if not isinstance(key, _KEY_TYPES[family]):
+    if not isinstance(key, _key_types(family)):
         kind = type(key).__name__
         raise PolicyError(f"auth.bearer.public_key_file: a {kind} cannot verify {family} tokens")
     return key
@@ -246,6 +256,8 @@ class BearerBackend:
         self.max_header_bytes = max_header_bytes
         self._clock = clock
         self._required = ["exp"] if require_exp else []
+        import jwt
+
         self._jwt = jwt.PyJWT()
         # Bounded in bytes too: a verified token costs about its length again as parsed claims.
         self._cache: TTLCache[Credential] = TTLCache(cache_size, clock, maxbytes=cache_bytes)
@@ -336,6 +348,8 @@ class BearerBackend:
         return self._verify(token, digest, key, self._clock())
 
     def _verify(self, token: str, digest: bytes, key: Any, now: float) -> Credential:
+        import jwt  # already loaded by __init__: a dict lookup
+
         try:
             claims = self._jwt.decode(
                 token,
@@ -375,7 +389,7 @@ class BearerBackend:
 
 
 def _reason(exc: Exception) -> str:
-    for kind, reason in _REASONS:
+    for kind, reason in _reasons():
         if isinstance(exc, kind):
             return reason
     return "invalid token"

@@ -20,8 +20,6 @@ from concurrent.futures import Future
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import jwt
-
 from ..errors import AuthenticationError, PolicyError, ServiceUnavailableError
 from ..runtime.effects import Effect, done
 
@@ -177,6 +175,8 @@ class JWKSKeys:
 
     def install(self, document: Any) -> None:
         """Replace the cached keys with those of a JWKS document usable for this family."""
+        import jwt  # not with the module: pyjwt loads only where tokens are configured
+
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise ServiceUnavailableError("jwks: not a JWK Set")
         keys: dict[str | None, tuple[Any, str | None]] = {}

@@ -6,15 +6,17 @@ werkzeug's parser (q-values honoured) lives here, outside the pure core: the cor
 
 from __future__ import annotations
 
-from werkzeug.datastructures import MIMEAccept
-from werkzeug.http import parse_accept_header
-
 from .cache import Memo
 
 
 def _prefers_html(accept: str | None) -> bool:
     if not accept:
         return False
+    # Imported on the first Accept header, not with the guard: werkzeug's package loads its
+    # test client and dev server.
+    from werkzeug.datastructures import MIMEAccept
+    from werkzeug.http import parse_accept_header
+
     parsed = parse_accept_header(accept, MIMEAccept)
     return parsed.quality("text/html") > parsed.quality("application/json")
 

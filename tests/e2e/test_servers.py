@@ -211,8 +211,8 @@ def test_failed_credentials_are_throttled_per_client(server: Server, identities:
 
 
 def test_ambiguous_credentials_on_the_wire(server: Server, identities: dict[str, Who]) -> None:
-    """Duplicated credentials are refused whichever copy a framework would pick; when two kinds
-    are sent, the first backend of the policy (bearer) decides and the app sees that identity."""
+    """Duplicated credentials are refused whichever copy a framework would pick; two kinds of
+    credential must name the same subject (RG-2026-14), and then the app sees that identity."""
     def value(label: str) -> str:
         return identities[label].headers.get("Authorization") or identities[label].headers["Cookie"]
 
@@ -222,7 +222,8 @@ def test_ambiguous_credentials_on_the_wire(server: Server, identities: dict[str,
         ("two-authorization-headers", [("Authorization", alice), ("Authorization", root)], None),
         ("two-session-cookies", [("Cookie", f"{alice_cookie}; {root_cookie}")], None),
         ("two-cookie-headers", [("Cookie", alice_cookie), ("Cookie", root_cookie)], None),
-        ("bearer-and-cookie", [("Cookie", root_cookie), ("Authorization", alice)], "alice"),
+        ("bearer-and-cookie-of-another-user", [("Cookie", root_cookie), ("Authorization", alice)], None),
+        ("bearer-and-cookie-of-the-same-user", [("Cookie", root_cookie), ("Authorization", root)], "root"),
         ("same-cookie-twice", [("Cookie", f"{root_cookie}; {root_cookie}")], "root"),
         ("quoted-cookie", [("Cookie", root_cookie.replace("session=", 'session="') + '"')], "root"),
         ("lower-case-scheme", [("Authorization", root.replace("Bearer", "bearer"))], "root"),

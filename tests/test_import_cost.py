@@ -1,0 +1,114 @@
+"""Import cost (issue 16): what ``import routeguard.asgi`` and ``routeguard check`` load.
+
+Asserted by the modules present in ``sys.modules`` of a fresh interpreter, never by timing:
+pyjwt and cryptography load only once a bearer backend is configured, werkzeug only for the
+first ``Accept`` header, pydantic's unused parts never, and the CLI imports a command's tools
+only when that command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+LAZY = ["jwt", "cryptography", "werkzeug", "email_validator", "pydantic.networks", "pydantic.v1",
+        "pydantic.dataclasses", "pydantic.type_adapter", "routeguard.tools", "routeguard.cli"]
+CLI_TOOLS = ["routeguard.tools.matrix", "routeguard.tools.matrix_html", "routeguard.tools.explain",
+             "routeguard.tools.introspect", "routeguard.tools.diff", "routeguard.tools.suggest",
+             "routeguard.tools.traffic", "routeguard.tools.starter", "routeguard.tools.frameworks"]
+
+POLICY = """
+login_url = "/login"
+[auth.bearer]
+algorithms = ["HS256"]
+secret_env = "RG_TEST_SECRET"
+[[rules]]
+path = "/login"
+access = "public"
+[[rules]]
+path = "/admin/**"
+roles = ["admin"]
+"""
+
+
+def _loaded(code: str) -> set[str]:
+    """Top-level and dotted module names loaded after running ``code`` in a fresh interpreter."""
+    script = textwrap.dedent(code) + "\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))\n"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _present(loaded: set[str], names: list[str]) -> list[str]:
+    return [name for name in names if any(m == name or m.startswith(name + ".") for m in loaded)]
+
+
+def test_import_asgi_loads_no_token_library_werkzeug_or_tooling() -> None:
+    loaded = _loaded("import routeguard.asgi")
+    assert "routeguard.asgi" in loaded
+    assert _present(loaded, LAZY) == []
+
+
+def test_import_wsgi_loads_no_token_library_werkzeug_or_tooling() -> None:
+    loaded = _loaded("import routeguard.wsgi")
+    assert _present(loaded, LAZY) == []
+
+
+@pytest.mark.parametrize(
+    ("auth", "jwt_loaded"),
+    [
+        pytest.param({"session": {"format": "starlette", "secret": "s" * 40}}, False, id="session-only"),
+        pytest.param({"bearer": {"algorithms": ["HS256"], "secret": "s" * 40}}, True, id="bearer"),
+    ],
+)
+def test_pyjwt_loads_only_with_a_bearer_backend(auth: dict[str, object], jwt_loaded: bool) -> None:
+    loaded = _loaded(f"""
+        from routeguard import ASGIGuard, Policy
+        async def app(scope, receive, send): pass
+        ASGIGuard(app, policy=Policy(login_url="/login", auth={auth!r},
+                  rules=[{{"path": "/login", "access": "public"}}, {{"path": "/**"}}]))
+    """)
+    assert ("jwt" in loaded) is jwt_loaded
+
+
+def test_a_bearer_token_still_verifies_after_the_lazy_import() -> None:
+    """The deferred imports are real: a token is accepted, a forged one refused (both adapters' engine)."""
+    loaded = _loaded("""
+        import asyncio, jwt as pyjwt, time
+        from routeguard import ASGIGuard, Policy
+        secret = "s" * 40
+        async def app(scope, receive, send):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+        guard = ASGIGuard(app, policy=Policy(auth={"bearer": {"algorithms": ["HS256"], "secret": secret}},
+                                             rules=[{"path": "/**"}]))
+        good = pyjwt.encode({"sub": "a", "exp": int(time.time()) + 60}, secret, algorithm="HS256")
+        bad = pyjwt.encode({"sub": "a", "exp": int(time.time()) + 60}, "t" * 40, algorithm="HS256")
+        async def status(token):
+            sent = []
+            async def receive(): return {"type": "http.request", "body": b"", "more_body": False}
+            async def send(message): sent.append(message)
+            scope = {"type": "http", "method": "GET", "path": "/x", "raw_path": b"/x", "query_string": b"",
+                     "root_path": "", "scheme": "http", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1),
+                     "headers": [(b"authorization", b"Bearer " + token.encode())]}
+            await guard(scope, receive, send)
+            return sent[0]["status"]
+        assert asyncio.run(status(good)) == 200
+        assert asyncio.run(status(bad)) == 401
+    """)
+    assert "jwt" in loaded
+
+
+def test_routeguard_check_imports_only_the_linter(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    loaded = _loaded(f"""
+        from routeguard import cli
+        assert cli.main(["check", {str(policy)!r}]) == 0
+    """)
+    assert "routeguard.tools.lint" in loaded
+    assert _present(loaded, CLI_TOOLS) == []
