@@ -162,3 +162,95 @@ class KeyServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _wait_for(predicate: Any, seconds: float, what: str) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+class Servers:
+    """Several redis-server processes (plain, replica, sentinel or cluster nodes) on loopback ports."""
+
+    def __init__(self, tmp_dir: str) -> None:
+        require(shutil.which("redis-server") is not None, "redis-server")
+        self.dir = Path(tmp_dir)
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+
+    def start(self, *args: str, config: str | None = None) -> int:
+        from .support import free_port
+
+        for _ in range(3):  # another test may take the free port first: try another
+            port = free_port()
+            work = self.dir / str(port)
+            work.mkdir()
+            command = ["redis-server"]
+            if config is not None:  # sentinels rewrite their config file: one each
+                (work / "sentinel.conf").write_text(config.format(port=port))
+                command += [str(work / "sentinel.conf"), "--sentinel"]
+            command += ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(work), "--save", "",
+                        "--appendonly", "no", "--loglevel", "warning", *args]
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.processes[port] = process
+            try:
+                _wait_for(lambda p=process, n=port: p.poll() is not None or self.client(n).ping(), 10, "redis")
+            finally:
+                if process.poll() is not None:
+                    del self.processes[port]
+            if process.poll() is None:
+                return port
+        raise RuntimeError("redis-server did not start")
+
+    def client(self, port: int) -> Any:
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
+
+    def kill(self, port: int) -> None:
+        process = self.processes.pop(port)
+        process.kill()
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for port in list(self.processes):
+            self.kill(port)
+
+
+SENTINEL_CONF = """port {{port}}
+bind 127.0.0.1
+sentinel monitor mymaster 127.0.0.1 {master} 2
+sentinel down-after-milliseconds mymaster 1000
+sentinel failover-timeout mymaster 5000
+sentinel parallel-syncs mymaster 1
+"""
+
+
+def sentinel_group(servers: Servers) -> tuple[int, int, list[int]]:
+    """A master, a replica and three sentinels watching them as ``mymaster``."""
+    master = servers.start()
+    replica = servers.start("--replicaof", "127.0.0.1", str(master))
+    _wait_for(lambda: servers.client(replica).info("replication")["master_link_status"] == "up", 10, "replication")
+    sentinels = [servers.start(config=SENTINEL_CONF.format(master=master)) for _ in range(3)]
+    _wait_for(lambda: all(len(servers.client(s).execute_command("SENTINEL", "REPLICAS", "mymaster")) == 1
+                          for s in sentinels), 15, "sentinels to see the replica")
+    return master, replica, sentinels
+
+
+def cluster(servers: Servers) -> list[int]:
+    """Three masters joined with ``redis-cli --cluster create`` (127.0.0.1 only)."""
+    require(shutil.which("redis-cli") is not None, "redis-cli")
+    ports = [servers.start("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                           "--cluster-node-timeout", "2000") for _ in range(3)]
+    subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
+                    "--cluster-replicas", "0", "--cluster-yes"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+    _wait_for(lambda: all(servers.client(p).cluster("info")["cluster_state"] == "ok" for p in ports), 20,
+              "the cluster")
+    return ports

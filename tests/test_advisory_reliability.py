@@ -555,3 +555,104 @@ def test_rg_2026_28_jwks_redirect_is_not_followed(adapter: str, key_server: KeyS
         assert elsewhere.hits == 0, "the redirect was not followed"
     finally:
         elsewhere.close()
+
+
+# -- beyond one Redis: Sentinel failover and Redis Cluster ------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_sentinel_failover_with_requests_flowing(tmp_path: Path, adapter: str) -> None:
+    """A master killed under traffic: no revoked credential accepted, no wrong decision, and
+    service back once the sentinels promoted the replica."""
+    import threading
+    import time
+
+    from .faults import Servers, sentinel_group
+
+    servers = Servers(str(tmp_path))
+    try:
+        master, replica, sentinels = sentinel_group(servers)
+        url = "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in sentinels) + "/mymaster/0"
+        client = Client(adapter, store_policy(url, timeout=1))
+        iat = int(time.time()) - 2
+        revoked = [bearer(token("alice", jti=uuid.uuid4().hex, iat=iat)) for _ in range(3)]
+        valid = bearer(token("bob", jti=uuid.uuid4().hex, iat=iat))
+        from routeguard.runtime.guard import Guard, revocation_entry
+
+        store = Guard.for_policy(client.app.policy).store
+        for headers in revoked:
+            store.set(revocation_entry("jti:" + _jti(headers)), b"1", 300)
+        assert store.get("anything") is None
+        replicated = servers.client(replica)
+        assert len(list(replicated.scan_iter("routeguard:revoked:*"))) == 3  # on the replica before the fault
+
+        seen: list[tuple[str, int, float]] = []
+        stop = threading.Event()
+
+        def traffic() -> None:
+            while not stop.is_set():
+                for name, headers in [("valid", valid), *(("revoked", h) for h in revoked)]:
+                    seen.append((name, client.send("GET", "/me", headers).status, time.time()))
+
+        worker = threading.Thread(target=traffic)
+        worker.start()
+        time.sleep(0.3)
+        servers.kill(master)
+        killed = time.time()
+        deadline = killed + 30
+        watcher = servers.client(sentinels[0])
+        while time.time() < deadline:
+            address = watcher.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")
+            if int(address[1]) == replica:
+                break
+            time.sleep(0.1)
+        promoted = time.time()
+        assert promoted < deadline, "the sentinels promoted the replica"
+        time.sleep(2)
+        stop.set()
+        worker.join(timeout=30)
+
+        assert {status for name, status, _ in seen if name == "revoked"} <= {401, 503}, "a revoked token got in"
+        assert {status for name, status, _ in seen if name == "valid"} <= {200, 503}, "a wrong decision"
+        back = [at for name, status, at in seen if name == "valid" and status == 200 and at > killed]
+        assert back, "service came back after the failover"
+        assert back[0] - promoted < 2.0, "service back within a moment of the promotion"
+        assert [status for name, status, _ in seen if name == "valid"][-1] == 200
+    finally:
+        servers.stop_all()
+
+
+def _jti(headers: dict[str, str]) -> str:
+    import jwt
+
+    return str(jwt.decode(headers["Authorization"].split()[1], options={"verify_signature": False})["jti"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_redis_cluster_revocations_and_a_lost_master(tmp_path: Path, adapter: str) -> None:
+    from routeguard.runtime.guard import Guard, revocation_entry
+
+    from .faults import Servers, cluster
+
+    servers = Servers(str(tmp_path))
+    try:
+        ports = cluster(servers)
+        url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports[:2])
+        client = Client(adapter, store_policy(url, timeout=1))
+        store = Guard.for_policy(client.app.policy).store
+        tokens = [bearer(token("alice", jti=uuid.uuid4().hex)) for _ in range(30)]
+        for headers in tokens[:15]:
+            store.set(revocation_entry("jti:" + _jti(headers)), b"1", 300)
+        statuses = [client.send("GET", "/me", h).status for h in tokens]
+        assert statuses == [401] * 15 + [200] * 15
+        holders = [len(list(servers.client(p).scan_iter("routeguard:revoked:*"))) for p in ports]
+        assert sum(holders) == 15 and sum(1 for n in holders if n) >= 2, "keys spread over the masters"
+        servers.kill(ports[2])  # a master without replica: its slots (perhaps the epoch marker's) are gone
+        sample = tokens[:5] + tokens[15:20]  # each request on the lost slots costs up to the store timeout
+        after = [client.send("GET", "/me", h).status for h in sample]
+        assert all(s in (401, 503) for s in after[:5]), "no revoked credential accepted"
+        assert all(s in (200, 503) for s in after[5:]), "no wrong decision"
+    finally:
+        servers.stop_all()

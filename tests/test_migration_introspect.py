@@ -181,7 +181,7 @@ def test_empty_app_raises_instead_of_an_empty_list() -> None:
         list_routes(load_app("tests.migration_apps.falcon_app:asgi_app"))
 
 
-# -- Django (its own process: settings are global) ----------------------------------------------
+# -- Django (its own process: settings are global; processes make these slow tests) -------------
 
 DJANGO_OWN = """
 import json, mysite.wsgi
@@ -214,6 +214,7 @@ def django_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_django_init_passes_check_strict(django_policy: Path) -> None:
     result = django(str(SCRIPT), "check", str(django_policy), "--strict")
     assert result.returncode == 0, result.stdout
@@ -223,6 +224,7 @@ def test_django_init_passes_check_strict(django_policy: Path) -> None:
     assert "# WARNING: re_path" in django_policy.read_text()
 
 
+@pytest.mark.slow
 def test_django_routes_lists_every_view(django_policy: Path) -> None:
     own = django(sys.executable, "-c", DJANGO_OWN)
     assert own.returncode == 0, own.stderr
@@ -244,6 +246,7 @@ def test_django_routes_lists_every_view(django_policy: Path) -> None:
     assert not any(r["default_deny"] for r in rows)
 
 
+@pytest.mark.slow
 def test_django_settings_come_from_the_environment() -> None:
     result = django(str(SCRIPT), "init", "mysite.wsgi:application", settings="mysite.no_such_settings")
     assert result.returncode == 1

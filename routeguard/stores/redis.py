@@ -43,11 +43,12 @@ def _marker_ttl() -> int:
     return 10 * 365 * 86_400_000 + secrets.randbelow(86_400_000)
 
 
-async def _close_on_shutdown(client: Any) -> AsyncIterator[None]:
+async def _close_on_shutdown(clients: list[Any]) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await client.aclose()
+        for client in clients:
+            await client.aclose()
 
 
 def _millis(ttl: float) -> int:
@@ -64,7 +65,7 @@ class RedisStore(Store):
         self.prefix = prefix
         self._errors: tuple[type[BaseException], ...] = (redis_module().RedisError, OSError)
         self._make = factory(url, timeout=timeout, pool_size=pool_size)
-        self._sync = self._make(False)
+        self._sync, self._others = self._make(False)
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._epoch_key = prefix + "epoch"
         self._marker: float | None = None  # the expiry time of the epoch marker this process last saw
@@ -195,10 +196,10 @@ class RedisStore(Store):
         loop = asyncio.get_running_loop()
         entry = self._async.get(loop)
         if entry is None:
-            client = self._make(True)
+            client, others = self._make(True)
             # Close the client when its loop shuts down: the loop finalizes every async
             # generator it has seen (asyncio.run, uvicorn), and this one closes the client.
-            closer = _close_on_shutdown(client)
+            closer = _close_on_shutdown([client, *others])
             await closer.__anext__()
             entry = (client, closer)
             self._async[loop] = entry
@@ -236,4 +237,5 @@ class RedisStore(Store):
         return await self._arun(self._ttl(key))
 
     def close(self) -> None:
-        self._sync.close()
+        for client in (self._sync, *self._others):
+            client.close()

@@ -55,8 +55,9 @@ def _username(url: str) -> str | None:
     return unquote(parts.username) if parts.username else None
 
 
-def factory(url: str, *, timeout: float, pool_size: int) -> Callable[[bool], Any]:
-    """``make(asynchronous)`` building a sync or an asyncio client for ``url``."""
+def factory(url: str, *, timeout: float, pool_size: int) -> Callable[[bool], tuple[Any, list[Any]]]:
+    """``make(asynchronous)`` building a sync or an asyncio client for ``url``, and the other
+    clients (a Sentinel's) to close with it."""
     redis = redis_module()
     scheme = url.partition(":")[0].lower()
     if scheme not in SCHEMES:
@@ -73,12 +74,14 @@ def factory(url: str, *, timeout: float, pool_size: int) -> Callable[[bool], Any
     if scheme.endswith("+cluster"):
         nodes = _nodes(url)
 
-        def cluster(asynchronous: bool) -> Any:
+        def cluster(asynchronous: bool) -> tuple[Any, list[Any]]:
             module: Any = __import__("redis.asyncio.cluster" if asynchronous else "redis.cluster",
                                      fromlist=["RedisCluster"])
             startup = [module.ClusterNode(h, p) for h, p in nodes]
-            return module.RedisCluster(startup_nodes=startup, password=_password(url), username=_username(url), ssl=tls,
-                                max_connections=pool_size, socket_timeout=timeout, socket_connect_timeout=timeout)
+            client = module.RedisCluster(startup_nodes=startup, password=_password(url), username=_username(url),
+                                         ssl=tls, max_connections=pool_size, socket_timeout=timeout,
+                                         socket_connect_timeout=timeout, retry=retry(asynchronous))
+            return client, []
 
         return cluster
 
@@ -89,26 +92,27 @@ def factory(url: str, *, timeout: float, pool_size: int) -> Callable[[bool], Any
             raise PolicyError(f"store.url: {masked(url)!r}: name the service: redis+sentinel://host:port/service")
         service, db = path[0], int(path[1]) if len(path) > 1 and path[1].isdigit() else 0
 
-        def sentinel(asynchronous: bool) -> Any:
+        def sentinel(asynchronous: bool) -> tuple[Any, list[Any]]:
             module = __import__("redis.asyncio.sentinel" if asynchronous else "redis.sentinel",
                                 fromlist=["Sentinel"])
             pool = module.SentinelConnectionPool
             watcher = module.Sentinel(nodes, sentinel_kwargs=dict(common), **common)
             connections = pool(service, watcher, db=db, password=_password(url), username=_username(url), ssl=tls,
                                max_connections=pool_size, retry=retry(asynchronous), **common)
-            return (redis.asyncio.Redis if asynchronous else redis.Redis).from_pool(connections)
+            client = (redis.asyncio.Redis if asynchronous else redis.Redis).from_pool(connections)
+            return client, list(watcher.sentinels)
 
         return sentinel
 
-    def single(asynchronous: bool) -> Any:
+    def single(asynchronous: bool) -> tuple[Any, list[Any]]:
         if asynchronous:
             from redis import asyncio as aioredis
 
             pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=timeout,
                                                             retry=retry(True), **common)
-            return aioredis.Redis.from_pool(pool)  # closing the client closes the pool
+            return aioredis.Redis.from_pool(pool), []  # closing the client closes the pool
         pool = redis.BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=timeout,
                                                      retry=retry(False), **common)
-        return redis.Redis.from_pool(pool)
+        return redis.Redis.from_pool(pool), []
 
     return single

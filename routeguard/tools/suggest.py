@@ -98,19 +98,27 @@ def collapse(node: Node, segments: tuple[str, ...] = ()) -> None:
             literals.setdefault(signature(child), []).append(segment)
     for sig, names in literals.items():
         param = node.children.get(PARAM)
-        if len(names) >= MIN_SIBLINGS and (param is None or signature(param) == sig):
-            target = node.child(PARAM)
+        if len(names) < MIN_SIBLINGS or (param is not None and signature(param) != sig):
+            continue
+        merged = Node()
+        for child in [*([param] if param is not None else []), *(node.children[name] for name in names)]:
+            merged.merge(child)
+        if signature(merged) == sig:  # pooled answers still give every group the same requirement
             for name in names:
-                target.merge(node.children.pop(name))
+                del node.children[name]
+            node.children[PARAM] = merged
     below = Node()
     for child in node.children.values():
         below.merge(child)
     depths = set().union(*(child.depths(1) for child in node.children.values())) if node.children else set()
-    public = PUBLIC in {need for _, _, need in signature(below)}
+    needs = {(method, need) for _, method, need in signature(below)}
+    public = any(need == PUBLIC for _, need in needs)
     if len(depths) >= 2 and _uniform(below) and (not public or segments[0] in STATIC_PREFIXES):
         flat = Node(seen=list(below.all_seen()))
-        mine = _methods(node)
         theirs = _methods(flat)
+        if set(theirs.items()) != needs:
+            return  # pooled, the answers would give another requirement: keep the groups apart
+        mine = _methods(node)
         if all(theirs.get(method, need) == need for method, need in mine.items()):
             flat.seen.extend(node.seen)
             node.seen = []
