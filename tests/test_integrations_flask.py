@@ -279,3 +279,17 @@ def test_quart_example_own_login_and_g() -> None:
     anonymous, done, me_body, admin, token_user = asyncio.run(run())
     assert (anonymous, done, admin, token_user) == (401, 303, 200, "alice")
     assert me_body == {"username": "root", "subject": "root", "roles": ["admin", "user"], "backend": "session"}
+
+
+def test_integration_session_backends_run_inline_not_as_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like the built-in backends, they do no blocking work outside effects: no thread per request."""
+    from routeguard.integrations.flask import FlaskLoginBackend
+    from routeguard.integrations.litestar import LitestarSessionBackend
+    from routeguard.runtime.guard import Guard
+
+    monkeypatch.setenv("RG_LS_SECRET", "litestar-tests-secret-32-bytes!!")
+    flask_login = Guard(Policy(auth={"session": {"format": "flask-login", "secret": SECRET}}))
+    litestar = Guard(Policy(auth={"session": {"format": "litestar", "secret_env": "RG_LS_SECRET"}}))
+    assert type(flask_login.sources[0].backend) is FlaskLoginBackend
+    assert type(litestar.sources[0].backend) is LitestarSessionBackend
+    assert flask_login.sources[0].cookie_based is True and litestar.sources[0].cookie_based is True

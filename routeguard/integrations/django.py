@@ -426,10 +426,10 @@ class DjangoSessionBackend:
         except (KeyError, ValidationError):
             raise AuthenticationError("malformed session") from None
         if backend_path not in settings.AUTHENTICATION_BACKENDS:
-            raise AuthenticationError("session's auth backend is not configured")
+            raise AuthenticationError("session's auth backend is not configured", genuine=True)
         user = auth.load_backend(backend_path).get_user(user_id)
         if user is None:  # ModelBackend also answers None for an inactive user
-            raise AuthenticationError("user unknown or disabled")
+            raise AuthenticationError("user unknown or disabled", genuine=True)
         if hasattr(user, "get_session_auth_hash"):
             session_hash = data.get(auth.HASH_SESSION_KEY)
             fallbacks = getattr(user, "get_session_auth_fallback_hash", lambda: ())()
@@ -437,9 +437,9 @@ class DjangoSessionBackend:
                 constant_time_compare(session_hash, user.get_session_auth_hash())
                 or any(constant_time_compare(session_hash, h) for h in fallbacks)
             ):
-                raise AuthenticationError("session no longer valid (password changed)")
+                raise AuthenticationError("session no longer valid (password changed)", genuine=True)
         if not getattr(user, "is_active", True):
-            raise AuthenticationError("user disabled")
+            raise AuthenticationError("user disabled", genuine=True)
         digest = hashlib.sha256(session_key.encode("utf-8", "surrogateescape")).hexdigest()
         return Credential(
             django_identity(user, backend=self.name),

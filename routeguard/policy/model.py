@@ -12,7 +12,7 @@ import contextvars
 import difflib
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,11 +28,12 @@ from ..core.rules import (
     ACCESS_VALUES,
     Access,
     CompiledRule,
-    Matcher,
     Segment,
     ambiguous_params,
+    match_segments,
     parse_pattern,
     pattern_params,
+    split_path,
 )
 from ..errors import PatternError, PolicyError
 from ..stores import Store
@@ -131,7 +132,7 @@ class Rule(_Model):
     mode: Literal["enforce", "report"] | None = None
     check: Any = None
 
-    _segments: tuple[Segment, ...] = PrivateAttr(default=())
+    _segments: tuple[Segment, ...] | None = PrivateAttr(default=None)  # None: not validated yet
 
     def __init__(self, /, **data: Any) -> None:
         if _IN_POLICY.get():  # the policy reports errors with the rule's position
@@ -169,6 +170,11 @@ class Rule(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
+        # Private attributes are read from pydantic's dict: its attribute hook costs ~10 us a read.
+        private = self.__pydantic_private__
+        assert private is not None
+        if private["_segments"] is not None:  # pydantic runs this again after the custom __init__ did
+            return self
         try:
             segments = parse_pattern(self.path)
         except PatternError as exc:
@@ -197,7 +203,7 @@ class Rule(_Model):
             raise ValueError(f"check = {self.check!r} must look like 'package.module:function'")
         if self.check is not None and not isinstance(self.check, str) and not callable(self.check):
             raise ValueError("check must be a 'package.module:function' reference or a callable")
-        self._segments = segments
+        private["_segments"] = segments
         return self
 
     @property
@@ -209,22 +215,35 @@ class Rule(_Model):
         """This rule as the engine sees it, at 0-based ``index``; ``resolve`` imports ``check``."""
         methods = None
         if self.methods is not None:
-            methods = frozenset(self.methods) | ({"HEAD"} if "GET" in self.methods else set())
+            methods = _shared([*self.methods, "HEAD"] if "GET" in self.methods else self.methods)
+        assert self.__pydantic_private__ is not None
+        segments: tuple[Segment, ...] = self.__pydantic_private__["_segments"]  # set by validation
         return CompiledRule(
             index=index,
             pattern=self.path,
-            segments=self._segments,
+            segments=segments,
             methods=methods,
             access=self.effective_access,
-            roles=frozenset(self.roles or ()),
-            permissions=frozenset(self.permissions or ()),
+            roles=_shared(self.roles or ()),
+            permissions=_shared(self.permissions or ()),
             tenant=self.tenant,
             hide=self.hide,
             report=None if self.mode is None else self.mode == "report",
             check=import_ref(self.check, f"rule #{index + 1} ({self.path!r}) check") if resolve else None,
             check_name=self.check if isinstance(self.check, str) else _callable_name(self.check),
-            params=pattern_params(self._segments),
+            params=pattern_params(segments),
         )
+
+
+_FROZEN: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _shared(values: Iterable[str]) -> frozenset[str]:
+    """One frozenset object per distinct set of names: 100,000 rules share a handful."""
+    key = frozenset(values)
+    if len(_FROZEN) > 4096:  # bounded: policies built in a loop do not grow it without end
+        _FROZEN.clear()
+    return _FROZEN.setdefault(key, key)
 
 
 class Policy(_Model):
@@ -314,10 +333,17 @@ class Policy(_Model):
         return self
 
     def _check_login_url(self, url: str) -> None:
-        found = Matcher(self._compiled).match("GET", url.partition("?")[0])
-        if found is None or found[0].access != "public":
+        # The first rule taking GET on the path, by a linear scan: the guard's matcher (a trie)
+        # is built once, by the guard, not a second time here.
+        parts = split_path(url.partition("?")[0])
+        found = next(
+            (rule for rule in self._compiled
+             if rule.accepts("GET") and match_segments(rule.segments, parts) is not None),
+            None,
+        )
+        if found is None or found.access != "public":
             covered = (
-                f"it falls under rule #{found[0].position} ({found[0].pattern!r}, access {found[0].access!r})"
+                f"it falls under rule #{found.position} ({found.pattern!r}, access {found.access!r})"
                 if found
                 else "no rule covers it (default deny)"
             )
@@ -329,7 +355,11 @@ class Policy(_Model):
         ``resolve_secrets=False``; then the first guard built from it runs it."""
         store = self.store.build()
         self._built = Runtime(
-            rules=tuple(rule.compile(i, resolve=True) for i, rule in enumerate(self.rules)),
+            # compiled once at validation; only rules with a check are compiled again, to import it
+            rules=tuple(
+                rule.compile(i, resolve=True) if rule.check is not None else compiled
+                for i, (rule, compiled) in enumerate(zip(self.rules, self._compiled, strict=True))
+            ),
             backends=self.auth.build(store),
             store=store,
             identity_loader=self.auth.loader(),

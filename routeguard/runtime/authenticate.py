@@ -33,6 +33,9 @@ from .hooks import Hook, HookedBackend, HookRunner
 _CACHE_SIZE: Final = 10_000
 _BACKENDS_PACKAGE: Final = Backend.__module__.rpartition(".")[0] + "."  # routeguard.backends.
 _CUSTOM_MODULE: Final = _BACKENDS_PACKAGE + "custom"
+# The framework integrations' session backends (Django, Flask-Login, Litestar) are this
+# package's too: CPU-only checks inline, their I/O (Django's ORM) through effects.
+_INLINE_PACKAGES: Final = (_BACKENDS_PACKAGE, _BACKENDS_PACKAGE.replace(".backends.", ".integrations."))
 
 
 def revocation_entry(key: str) -> str:
@@ -56,7 +59,7 @@ def sources(backends: tuple[Any, ...], runner: HookRunner) -> tuple[Source, ...]
     built = []
     for backend in backends:
         module = type(backend).__module__
-        inline = module.startswith(_BACKENDS_PACKAGE) and module != _CUSTOM_MODULE
+        inline = module.startswith(_INLINE_PACKAGES) and module != _CUSTOM_MODULE
         source = backend if inline else HookedBackend(backend, runner)
         declared = getattr(source, "cookie_based", None)
         built.append(Source(source, source.name, declared if isinstance(declared, bool) else None))
