@@ -656,3 +656,23 @@ def test_redis_cluster_revocations_and_a_lost_master(tmp_path: Path, adapter: st
         assert all(s in (200, 503) for s in after[5:]), "no wrong decision"
     finally:
         servers.stop_all()
+
+
+def test_rg_2026_27_a_clock_step_is_not_a_lost_epoch(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import redis as redis_py
+
+    from routeguard.stores import open_store
+
+    redis_py.Redis.from_url(redis_server.url).flushdb()
+    store = open_store(redis_server.url, prefix=f"clock-{uuid.uuid4().hex}:")
+    for _ in range(3):  # create, read back, steady
+        assert store.get("k") is None
+    assert store.not_before == 0
+    monkeypatch.setattr(time, "time", lambda: time.monotonic() + 1e9)  # the clock jumps ahead
+    assert store.get("k") is None
+    assert store.not_before == 0, "the same marker seen through a stepped clock is no loss"
+    redis_py.Redis.from_url(redis_server.url).flushdb()  # a real loss is still seen
+    assert store.get("k") is None
+    assert store.not_before > 0

@@ -14,6 +14,7 @@ credential issued before that moment is refused as logged out, and logs a warnin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import secrets
@@ -36,6 +37,10 @@ Op = Generator["Command | list[Command]", Any, T]
 _INCR = "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n"
 _NO_KWARGS: dict[str, Any] = {}
 _SAME_MARKER = 2.0  # seconds: two readings of one marker's expiry differ by less (latency, clock steps)
+
+
+def _marker_value(not_before: int) -> bytes:
+    return f"{not_before}:{secrets.token_hex(8)}".encode()
 
 
 def _marker_ttl() -> int:
@@ -69,6 +74,7 @@ class RedisStore(Store):
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._epoch_key = prefix + "epoch"
         self._marker: float | None = None  # the expiry time of the epoch marker this process last saw
+        self._marker_value = b""
         self._checked = False  # Redis's eviction settings checked
 
     # -- the operations, written once --------------------------------------------------------
@@ -99,8 +105,8 @@ class RedisStore(Store):
     def _epoch(self, expiry: float | None) -> Generator[Command, Any, None]:
         """Follow the epoch marker; detect a loss of data.
 
-        The marker holds ``0`` (created on a Redis with no marker, by a process that saw none) or
-        the not-before time set when a loss was detected. Its expiry time, ten years ahead with
+        The marker holds ``<not-before>:<random id>``: not-before is 0 when a process that saw no
+        marker created it, or the time a loss was detected. Its expiry time, ten years ahead with
         a random jitter, tells one marker from another without reading (touching) it.
         """
         seen = self._marker
@@ -108,25 +114,27 @@ class RedisStore(Store):
             self._checked = True
             yield from self._check_settings()
         if expiry is None and seen is None:  # first use of this Redis (as far as we know)
-            try:
-                if (yield ("set", (self._epoch_key, b"0"), {"nx": True, "px": _marker_ttl()})):
-                    self._marker = None  # read it back (its expiry) on the next call
-            except self._errors:
-                pass  # Redis refuses writes (full, read-only replica): try again on the next read
-            return
+            # Redis may refuse writes (full, read-only replica): then try again on the next read.
+            with contextlib.suppress(*self._errors):
+                yield ("set", (self._epoch_key, _marker_value(0)), {"nx": True, "px": _marker_ttl()})
+            return  # read back (value and expiry) on the next call
         value = None if expiry is None else (yield ("get", (self._epoch_key,), _NO_KWARGS))
-        if value is None or (seen is not None and bytes(value) == b"0"):
+        if value is not None and bytes(value) == self._marker_value:  # the same marker; the clock moved
+            self._marker = expiry
+            return
+        if value is None or (seen is not None and bytes(value).startswith(b"0:")):
             # Gone, or recreated as new by a process that never saw the old one: data was lost.
             now = int(time.time())  # whole seconds, as iat and cookie timestamps are
-            ttl = _marker_ttl()
-            yield ("set", (self._epoch_key, str(now).encode()), {"px": ttl})
-            self._marker, self.not_before = time.time() + ttl / 1000, max(self.not_before, now)
+            ttl, lost = _marker_ttl(), _marker_value(now)
+            yield ("set", (self._epoch_key, lost), {"px": ttl})
+            self._marker, self._marker_value = time.time() + ttl / 1000, lost
+            self.not_before = max(self.not_before, now)
             logging.getLogger("routeguard").warning(
                 "redis store %s lost its epoch marker (restart without persistence, eviction or flush): "
                 "revocations may be lost, so every credential issued before now is refused", self.url)
             return
-        self._marker = expiry
-        self.not_before = max(self.not_before, float(value))
+        self._marker, self._marker_value = expiry, bytes(value)
+        self.not_before = max(self.not_before, float(bytes(value).partition(b":")[0]))
 
     def _check_settings(self) -> Generator[Command, Any, None]:
         """Warn once when Redis may drop revocations by itself (an eviction policy under maxmemory)."""
