@@ -52,7 +52,7 @@ class Guard:
         self.policy = policy
         self.store = runtime.store
         self.engine = Engine(
-            runtime.rules,
+            policy.compiled_rules,
             Firewall(policy.firewall.relax),
             report=policy.mode == "report",
             allow_preflight=policy.allow_preflight,
@@ -68,7 +68,8 @@ class Guard:
                                            self.hooks.hook(loader, "identity_loader") if loader is not None else None,
                                            policy.auth.identity_cache_ttl)
         self.authorization = AuthorizationHooks(self.engine, self.hooks, runtime.tenant_membership,
-                                                policy.membership_cache_ttl, runtime.rules)
+                                                policy.membership_cache_ttl, policy.compiled_rules,
+                                                runtime.checks)
         self.csrf_origins = frozenset(policy.csrf.trusted_origins) if policy.csrf.enabled else None
         self.method_override = policy.method_override
         self.throttle = Throttle(policy.throttle, self.store, policy.login_url) if policy.throttle.enabled else None
