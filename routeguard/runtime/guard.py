@@ -116,15 +116,16 @@ class Guard:
         try:
             auth = yield from self.authenticator.authenticate(request)
             throttled = None
-            if throttle is not None and (auth.invalid is not None or public):
+            if throttle is not None and (auth.invalid is not None or (public and auth.identity is not None)):
                 auth, throttled = yield from guess_verdict(throttle, request, auth, public, self._report(route))
             origins = self.csrf_origins
             forged = None
             if auth.cookie_based and origins is not None:
                 forged = cross_origin(_as_unsafe(request, overrides) if overrides else request, origins)
             decision = engine.judge(route, auth, throttled=throttled, forged=forged)
-            if throttled is None and forged is None:
-                decision = yield from self.authorization.authorize(decision, route, auth)
+            hooks = self.authorization
+            if throttled is None and forged is None and hooks.wanted(decision, route):
+                decision = yield from hooks.authorize(decision, route, auth)
             for method in overrides:  # the app may run any of them: each must be allowed too
                 if decision.outcome is not Outcome.ALLOW:
                     break

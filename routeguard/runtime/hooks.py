@@ -232,6 +232,12 @@ class AuthorizationHooks:
                        for index, check in checks.items()}
         self._members: TTLCache[bool] = TTLCache(_CACHE_SIZE)
 
+    def wanted(self, decision: Decision, route: Route) -> bool:
+        """Whether a hook has a say in ``decision`` (so a request without one makes no flow)."""
+        if decision.outcome is Outcome.ALLOW:
+            return route.rule is not None and route.rule.check is not None
+        return self.membership is not None and decision.reason is Reason.TENANT
+
     def authorize(self, decision: Decision, route: Route, auth: AuthResult) -> Generator[Effect, Any, Decision]:
         """``decision`` re-judged with the membership verdict, then refused if ``check`` says no."""
         identity, rule = auth.identity, route.rule
