@@ -39,7 +39,7 @@ def test_lookup(name: str, expected: str | None) -> None:
 class _CountingList(list[tuple[bytes, bytes]]):
     scans = 0
 
-    def __iter__(self) -> Any:  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Any:
         type(self).scans += 1
         return super().__iter__()
 
