@@ -186,7 +186,7 @@ class ASGIGuard:
         guard = self.guard
         try:
             request = request_from_scope(scope)
-            usernames: tuple[str, ...] = ()
+            usernames: tuple[str, ...] | None = ()
             throttle = guard.throttle
             if throttle is not None and kind == "http" and throttle.reads_body(request):
                 body, receive = await asgi_login_body(receive)  # replayed to the app
