@@ -235,7 +235,7 @@ class AuthorizationHooks:
     def wanted(self, decision: Decision, route: Route) -> bool:
         """Whether a hook has a say in ``decision`` (so a request without one makes no flow)."""
         if decision.outcome is Outcome.ALLOW:
-            return route.rule is not None and route.rule.check is not None
+            return route.rule is not None and route.rule.check_name is not None
         return self.membership is not None and decision.reason is Reason.TENANT
 
     def authorize(self, decision: Decision, route: Route, auth: AuthResult) -> Generator[Effect, Any, Decision]:
