@@ -89,10 +89,11 @@ class Guard:
         return self.recorder.counters()
 
     # -- the pipeline -----------------------------------------------------------------------
-    def evaluate(self, request: RequestView, usernames: tuple[str, ...] = ()) -> Flow[Decision]:
+    def evaluate(self, request: RequestView, usernames: tuple[str, ...] | None = ()) -> Flow[Decision]:
         """Decide one request (a flow: drive it with ``run_sync`` or ``run_async``).
 
-        ``usernames``: what a POST to ``login_url`` names in its body (the adapters read it).
+        ``usernames``: what a POST to ``login_url`` names in its body (the adapters read it);
+        None when the body could not be read: the login is refused (RG-2026-29).
         """
         engine = self.engine
         route = engine.route(request)
@@ -110,6 +111,8 @@ class Guard:
         public = route.rule is not None and route.rule.access == "public" and not overrides
         throttle = self.throttle
         if throttle is not None and throttle.is_login_post(request):
+            if usernames is None:  # a body too large or unparsable would dodge the username limit
+                return Decision(Outcome.BAD_REQUEST, "login body too large or unreadable", route.rule)
             try:
                 wait = yield from throttle.login_refusal(throttle.client(request), usernames)
             except ServiceUnavailableError as exc:  # never an unthrottled login
