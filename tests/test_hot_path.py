@@ -3,6 +3,8 @@ and decides exactly as a per-lookup scan did (repeated headers joined, any name 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from routeguard.asgi import ScopeHeaders
@@ -37,7 +39,7 @@ def test_lookup(name: str, expected: str | None) -> None:
 class _CountingList(list[tuple[bytes, bytes]]):
     scans = 0
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Any:
         type(self).scans += 1
         return super().__iter__()
 
