@@ -33,23 +33,33 @@ _POLICY_VIOLATION = 1008
 class ScopeHeaders(Mapping[str, str]):
     """The headers of an ASGI scope by lower-case name, decoded only when looked up.
 
-    A guarded request reads two or three headers (``authorization``, ``cookie``, ``accept``
-    on refusal); scanning the raw list for them is cheaper than decoding every header into a
-    dict. Repeated headers are joined (``cookie`` with ``; ``, others with ``, ``).
+    A guarded request reads several headers (``authorization``, ``cookie``, the three method
+    override headers, ``accept`` on refusal): the raw list is scanned once, on the first
+    lookup, into a dict of raw values by lower-case name; a value is decoded when looked up.
+    Repeated headers are joined (``cookie`` with ``; ``, others with ``, ``).
     """
 
-    __slots__ = ("_all", "_raw")
+    __slots__ = ("_all", "_index", "_raw")
 
     def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
         self._raw = raw
+        self._index: dict[bytes, bytes] | None = None
         self._all: dict[str, str] | None = None
 
-    def get(self, name: str, default: Any = None) -> Any:
-        key = _NAMES.get(name) or name.encode("latin-1")
-        found: bytes | None = None
+    def _scan(self) -> dict[bytes, bytes]:
+        index: dict[bytes, bytes] = {}
         for raw_name, raw_value in self._raw:
-            if raw_name == key or (len(raw_name) == len(key) and raw_name.lower() == key):
-                found = raw_value if found is None else found + (b"; " if key == b"cookie" else b", ") + raw_value
+            name = raw_name.lower()
+            before = index.get(name)
+            index[name] = raw_value if before is None else before + (b"; " if name == b"cookie" else b", ") + raw_value
+        self._index = index
+        return index
+
+    def get(self, name: str, default: Any = None) -> Any:
+        index = self._index
+        if index is None:
+            index = self._scan()
+        found = index.get(_NAMES.get(name) or name.lower().encode("latin-1"))
         return default if found is None else found.decode("latin-1")
 
     def __getitem__(self, name: str) -> str:
@@ -77,7 +87,11 @@ class ScopeHeaders(Mapping[str, str]):
         return len(self._decoded())
 
 
-_NAMES: dict[str, bytes] = {n: n.encode() for n in ("authorization", "cookie", "accept", "origin", "host")}
+_NAMES: dict[str, bytes] = {
+    n: n.encode()
+    for n in ("authorization", "cookie", "accept", "origin", "host", "x-http-method-override", "x-http-method",
+              "x-method-override")
+}
 
 
 def request_from_scope(scope: Mapping[str, Any]) -> RequestView:
@@ -172,7 +186,7 @@ class ASGIGuard:
         guard = self.guard
         try:
             request = request_from_scope(scope)
-            usernames: tuple[str, ...] = ()
+            usernames: tuple[str, ...] | None = ()
             throttle = guard.throttle
             if throttle is not None and kind == "http" and throttle.reads_body(request):
                 body, receive = await asgi_login_body(receive)  # replayed to the app

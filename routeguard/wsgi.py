@@ -154,7 +154,7 @@ class WSGIGuard:
         guard = self.guard
         try:
             request = request_from_environ(environ)
-            usernames: tuple[str, ...] = ()
+            usernames: tuple[str, ...] | None = ()
             throttle = guard.throttle
             if throttle is not None and throttle.reads_body(request):
                 usernames = throttle.usernames(request, wsgi_login_body(environ))  # the body is put back

@@ -14,9 +14,9 @@ order, whose pattern and methods match".
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from ..errors import PatternError
 
@@ -160,8 +160,7 @@ class CompiledRule:
     tenant: str | None = None
     hide: bool = False
     report: bool | None = None  # None: the policy's mode decides
-    check: Callable[..., Any] | None = None
-    check_name: str | None = None
+    check_name: str | None = None  # the rule's ownership check (imported by the runtime)
     params: tuple[str, ...] = field(default=())
 
     @property

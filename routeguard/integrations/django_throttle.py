@@ -29,7 +29,7 @@ def connect() -> None:
     user_logged_in.connect(_succeeded, dispatch_uid="routeguard.login_succeeded")
 
 
-def login_usernames(request: Any, view: RequestView, guard: Guard) -> tuple[str, ...]:
+def login_usernames(request: Any, view: RequestView, guard: Guard) -> tuple[str, ...] | None:
     """The username(s) a POST to ``login_url`` names: the first and the last of a repeated
     field (Django buffers the body and parses forms, multipart included, once for the view too)."""
     throttle = guard.throttle

@@ -92,7 +92,7 @@ def _callable_name(target: Any) -> str | None:
 class Runtime:
     """What a policy builds to run: rules with their checks imported, backends, store, hooks."""
 
-    rules: tuple[CompiledRule, ...]
+    checks: Mapping[int, Callable[..., Any]]  # rule index -> its imported ownership check
     backends: tuple[Backend, ...]
     store: Store
     identity_loader: Callable[[str], Any] | None
@@ -211,8 +211,8 @@ class Rule(_Model):
         """The access level, with the default (``authenticated``) applied."""
         return self.access or "authenticated"
 
-    def compile(self, index: int, resolve: bool = False) -> CompiledRule:
-        """This rule as the engine sees it, at 0-based ``index``; ``resolve`` imports ``check``."""
+    def compile(self, index: int) -> CompiledRule:
+        """This rule as the engine and the tools see it, at 0-based ``index``."""
         methods = None
         if self.methods is not None:
             methods = _shared([*self.methods, "HEAD"] if "GET" in self.methods else self.methods)
@@ -229,7 +229,6 @@ class Rule(_Model):
             tenant=self.tenant,
             hide=self.hide,
             report=None if self.mode is None else self.mode == "report",
-            check=import_ref(self.check, f"rule #{index + 1} ({self.path!r}) check") if resolve else None,
             check_name=self.check if isinstance(self.check, str) else _callable_name(self.check),
             params=pattern_params(segments),
         )
@@ -355,11 +354,11 @@ class Policy(_Model):
         ``resolve_secrets=False``; then the first guard built from it runs it."""
         store = self.store.build()
         self._built = Runtime(
-            # compiled once at validation; only rules with a check are compiled again, to import it
-            rules=tuple(
-                rule.compile(i, resolve=True) if rule.check is not None else compiled
-                for i, (rule, compiled) in enumerate(zip(self.rules, self._compiled, strict=True))
-            ),
+            checks={
+                i: import_ref(rule.check, f"rule #{i + 1} ({rule.path!r}) check")
+                for i, rule in enumerate(self.rules)
+                if rule.check is not None
+            },
             backends=self.auth.build(store),
             store=store,
             identity_loader=self.auth.loader(),

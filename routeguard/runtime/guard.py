@@ -52,7 +52,7 @@ class Guard:
         self.policy = policy
         self.store = runtime.store
         self.engine = Engine(
-            runtime.rules,
+            policy.compiled_rules,
             Firewall(policy.firewall.relax),
             report=policy.mode == "report",
             allow_preflight=policy.allow_preflight,
@@ -68,7 +68,8 @@ class Guard:
                                            self.hooks.hook(loader, "identity_loader") if loader is not None else None,
                                            policy.auth.identity_cache_ttl)
         self.authorization = AuthorizationHooks(self.engine, self.hooks, runtime.tenant_membership,
-                                                policy.membership_cache_ttl, runtime.rules)
+                                                policy.membership_cache_ttl, policy.compiled_rules,
+                                                runtime.checks)
         self.csrf_origins = frozenset(policy.csrf.trusted_origins) if policy.csrf.enabled else None
         self.method_override = policy.method_override
         self.throttle = Throttle(policy.throttle, self.store, policy.login_url) if policy.throttle.enabled else None
@@ -88,10 +89,11 @@ class Guard:
         return self.recorder.counters()
 
     # -- the pipeline -----------------------------------------------------------------------
-    def evaluate(self, request: RequestView, usernames: tuple[str, ...] = ()) -> Flow[Decision]:
+    def evaluate(self, request: RequestView, usernames: tuple[str, ...] | None = ()) -> Flow[Decision]:
         """Decide one request (a flow: drive it with ``run_sync`` or ``run_async``).
 
-        ``usernames``: what a POST to ``login_url`` names in its body (the adapters read it).
+        ``usernames``: what a POST to ``login_url`` names in its body (the adapters read it);
+        None when the body could not be read: the login is refused (RG-2026-29).
         """
         engine = self.engine
         route = engine.route(request)
@@ -109,6 +111,8 @@ class Guard:
         public = route.rule is not None and route.rule.access == "public" and not overrides
         throttle = self.throttle
         if throttle is not None and throttle.is_login_post(request):
+            if usernames is None:  # a body too large or unparsable would dodge the username limit
+                return Decision(Outcome.BAD_REQUEST, "login body too large or unreadable", route.rule)
             try:
                 wait = yield from throttle.login_refusal(throttle.client(request), usernames)
             except ServiceUnavailableError as exc:  # never an unthrottled login
@@ -118,15 +122,16 @@ class Guard:
         try:
             auth = yield from self.authenticator.authenticate(request)
             throttled = None
-            if throttle is not None and (auth.invalid is not None or public):
+            if throttle is not None and (auth.invalid is not None or (public and auth.identity is not None)):
                 auth, throttled = yield from guess_verdict(throttle, request, auth, public, self._report(route))
             origins = self.csrf_origins
             forged = None
             if auth.cookie_based and origins is not None:
                 forged = cross_origin(_as_unsafe(request, overrides) if overrides else request, origins)
             decision = engine.judge(route, auth, throttled=throttled, forged=forged)
-            if throttled is None and forged is None:
-                decision = yield from self.authorization.authorize(decision, route, auth)
+            hooks = self.authorization
+            if throttled is None and forged is None and hooks.wanted(decision, route):
+                decision = yield from hooks.authorize(decision, route, auth)
             for method in overrides:  # the app may run any of them: each must be allowed too
                 if decision.outcome is not Outcome.ALLOW:
                     break

@@ -26,7 +26,7 @@ import functools
 import inspect
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, Final
 
 import anyio
@@ -223,13 +223,20 @@ class AuthorizationHooks:
     is the engine's ``member`` input) and the rule's ownership ``check``."""
 
     def __init__(self, engine: Engine, runner: HookRunner, membership: Callable[..., Any] | None,
-                 membership_ttl: float, rules: tuple[CompiledRule, ...]) -> None:
+                 membership_ttl: float, rules: tuple[CompiledRule, ...],
+                 checks: Mapping[int, Callable[..., Any]]) -> None:
         self.engine = engine
         self.membership = runner.hook(membership, "tenant_membership") if membership is not None else None
         self.membership_ttl = membership_ttl
-        self.checks = {rule.index: runner.hook(rule.check, f"check {rule.check_name}")
-                       for rule in rules if rule.check is not None}
+        self.checks = {index: runner.hook(check, f"check {rules[index].check_name}")
+                       for index, check in checks.items()}
         self._members: TTLCache[bool] = TTLCache(_CACHE_SIZE)
+
+    def wanted(self, decision: Decision, route: Route) -> bool:
+        """Whether a hook has a say in ``decision`` (so a request without one makes no flow)."""
+        if decision.outcome is Outcome.ALLOW:
+            return route.rule is not None and route.rule.check_name is not None
+        return self.membership is not None and decision.reason is Reason.TENANT
 
     def authorize(self, decision: Decision, route: Route, auth: AuthResult) -> Generator[Effect, Any, Decision]:
         """``decision`` re-judged with the membership verdict, then refused if ``check`` says no."""
@@ -241,7 +248,7 @@ class AuthorizationHooks:
             and (yield from self._member(self.membership, identity, route))
         ):
             decision = self.engine.judge(route, auth, member=True)
-        if decision.outcome is Outcome.ALLOW and rule is not None and rule.check is not None:
+        if decision.outcome is Outcome.ALLOW and rule is not None and rule.check_name is not None:
             decision = yield from self._check_owner(self.checks[rule.index], route, decision)
         return decision
 

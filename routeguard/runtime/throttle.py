@@ -22,6 +22,7 @@ import hashlib
 import ipaddress
 import json
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from io import BytesIO
 from typing import Any, Final
@@ -51,8 +52,9 @@ def client_key(client: str) -> str:
 
 
 def username_key(username: str) -> str:
-    """The store key counting one username's failed logins (case and spaces do not matter)."""
-    normalized = username.strip().casefold().encode("utf-8", "surrogateescape")
+    """The store key counting one username's failed logins (case, spaces and Unicode
+    compatibility forms such as fullwidth letters do not matter, RG-2026-29)."""
+    normalized = unicodedata.normalize("NFKC", username).strip().casefold().encode("utf-8", "surrogateescape")
     return "throttle:user:" + hashlib.sha256(normalized).hexdigest()[:32]
 
 
@@ -128,13 +130,16 @@ class Throttle:
             return False  # refused as a bad request anyway
 
     def reads_body(self, request: RequestView) -> bool:
-        """A login POST whose body may name the username (form-encoded or JSON)."""
-        return self.is_login_post(request) and _body_kind(request.headers.get("content-type")) is not None
+        """A login POST: its body may name the username, whatever its declared content type
+        (Starlette and FastAPI read JSON without one, RG-2026-29)."""
+        return self.is_login_post(request)
 
-    def usernames(self, request: RequestView, body: bytes | None) -> tuple[str, ...]:
-        """The username(s) the login POST ``body`` names (see :func:`usernames_in`)."""
+    def usernames(self, request: RequestView, body: bytes | None) -> tuple[str, ...] | None:
+        """The username(s) the login POST ``body`` names (see :func:`usernames_in`); None when
+        the body could not be read (over :data:`MAX_LOGIN_BODY`, unparsable multipart): the
+        guard then refuses the login rather than let it past the per-username limit."""
         if body is None:
-            return ()
+            return None
         return usernames_in(request.headers.get("content-type"), body, self.config.username_field)
 
     def login_refusal(self, client: str, usernames: tuple[str, ...]) -> Generator[Effect, Any, int | None]:
@@ -203,51 +208,89 @@ def _in_networks(address: str, networks: Networks) -> bool:
 
 
 # -- the username of a login POST -------------------------------------------------------------
-def usernames_in(content_type: str | None, body: bytes, field: str) -> tuple[str, ...]:
-    """The values of ``field`` in a form-encoded or JSON login body: the first and the last, as
-    frameworks disagree on which a repeated field means (werkzeug the first, Django and
-    Starlette the last). Empty for any other body."""
-    kind = _body_kind(content_type)
-    values: list[str] = []
+def usernames_in(content_type: str | None, body: bytes, field: str) -> tuple[str, ...] | None:
+    """The values of ``field`` in a login body: the first and the last, as frameworks disagree
+    on which a repeated field means (werkzeug the first, Django and Starlette the last).
+
+    Every reading an app may give the body counts (RG-2026-29): a multipart form (werkzeug's
+    parser; None when it cannot be parsed, so the login is refused), else both a form-encoded
+    and a JSON reading (any UTF encoding, a BOM, no field limit), whatever the content type says.
+    """
+    if _body_kind(content_type) == "multipart":
+        values = _multipart_values(content_type or "", body, field)
+        if values is None:
+            return None
+    else:
+        values = _form_values(body, field) + _json_values(body, field)
+    return tuple(dict.fromkeys(values))
+
+
+def _ends(values: list[str]) -> list[str]:
+    return [values[0], values[-1]] if values else []
+
+
+def _form_values(body: bytes, field: str) -> list[str]:
+    text = body.decode("utf-8", "replace")
+    return _ends([v for k, v in parse_qsl(text, errors="replace") if k == field])
+
+
+def _json_values(body: bytes, field: str) -> list[str]:
+    top: list[tuple[str, Any]] = []
+
+    def members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        top[:] = pairs  # objects are built innermost first: the last call is the document
+        return dict(pairs)
+
     try:
-        text = body.decode("utf-8")
-        if kind == "form":
-            values = [v for k, v in parse_qsl(text, max_num_fields=_MAX_FIELDS) if k == field]
-        elif kind == "json":
-            top: list[tuple[str, Any]] = []
-
-            def members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-                top[:] = pairs  # objects are built innermost first: the last call is the document
-                return dict(pairs)
-
-            if isinstance(json.loads(text, object_pairs_hook=members), dict):
-                values = [v for k, v in top if k == field and isinstance(v, str)]
+        document = json.loads(body, object_pairs_hook=members)  # bytes: UTF-8/16/32, BOM, as json.loads
     except (ValueError, RecursionError):
-        return ()
-    if not values:
-        return ()
-    return tuple(dict.fromkeys((values[0], values[-1])))
+        return []
+    if not isinstance(document, dict):
+        return []
+    return _ends([v for k, v in top if k == field and isinstance(v, str)])
+
+
+def _multipart_values(content_type: str, body: bytes, field: str) -> list[str] | None:
+    from werkzeug.formparser import parse_form_data
+
+    environ = {"wsgi.input": BytesIO(body), "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": content_type,
+               "REQUEST_METHOD": "POST"}
+    try:
+        _, form, _ = parse_form_data(environ, silent=False, max_form_parts=_MAX_FIELDS)
+    except Exception:  # malformed, no boundary, too many parts: the app may read it otherwise
+        return None
+    return _ends([v for v in form.getlist(field) if isinstance(v, str)])
 
 
 def _body_kind(content_type: str | None) -> str | None:
-    """``form`` or ``json`` for a body the username can be read from, else None."""
+    """``form``, ``json`` or ``multipart`` for a declared login body, else None."""
     kind = (content_type or "").partition(";")[0].strip().lower()
     if kind == "application/x-www-form-urlencoded":
         return "form"
     if kind == "application/json" or kind.endswith("+json"):
         return "json"
+    if kind == "multipart/form-data":
+        return "multipart"
     return None
 
 
 def wsgi_login_body(environ: MutableMapping[str, Any]) -> bytes | None:
-    """Read a WSGI request body of known, small length and put it back for the app."""
+    """Read a small WSGI request body and put it back for the app; None when it is larger than
+    :data:`MAX_LOGIN_BODY` (a chunked body, ``wsgi.input_terminated``, is read up to it)."""
+    declared = environ.get("CONTENT_LENGTH")
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        length = int(declared) if declared else -1
     except ValueError:
         return None
-    if length <= 0 or length > MAX_LOGIN_BODY:
+    if length < 0:
+        if not environ.get("wsgi.input_terminated"):
+            return b""  # PEP 3333: no length, no body the app can read
+        length = MAX_LOGIN_BODY + 1
+    elif length > MAX_LOGIN_BODY:
         return None
-    body: bytes = environ["wsgi.input"].read(length)
+    body: bytes = environ["wsgi.input"].read(length) if length else b""
+    if len(body) > MAX_LOGIN_BODY:
+        return None  # the login is refused: the app never reads the rest
     environ["wsgi.input"] = BytesIO(body)
     return body
 

@@ -1,0 +1,106 @@
+"""Named regression tests from the outside attack review of the issue 10 fixes, re-run with variants.
+
+RG-2026-29  The per-username login lock (RG-2026-13) was dodged by the shape of the login body:
+            the guard read the username only from a form-encoded or JSON body of at most 64 KiB
+            and 256 fields, declared as such, while the apps read more. A locked username signed
+            in with the right password through a multipart form, a JSON body without (or with
+            another) content type, a UTF-16 or BOM-prefixed JSON body, a padded body (> 64 KiB or
+            > 256 fields), a chunked WSGI body, raw non-UTF-8 bytes, or a fullwidth spelling.
+            Now every reading an app may give the body counts, an unreadable login body is 400,
+            and usernames are compared after NFKC normalisation.
+"""
+
+from __future__ import annotations
+
+import json
+from io import BytesIO
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from routeguard.testing import wsgi_environ
+
+from .test_advisory_throttle import PASSWORD, Client, make_policy, too_many
+
+FORM = "application/x-www-form-urlencoded"
+GOOD_FORM = urlencode({"username": "alice", "password": PASSWORD})
+GOOD_JSON = json.dumps({"username": "alice", "password": PASSWORD})
+MULTIPART = (
+    '--XyZ\r\nContent-Disposition: form-data; name="username"\r\n\r\nalice\r\n'
+    f'--XyZ\r\nContent-Disposition: form-data; name="password"\r\n\r\n{PASSWORD}\r\n--XyZ--\r\n'
+).encode()
+
+
+def _locked(kind: str, tmp_path: Path) -> Client:
+    """A guarded app whose username ``alice`` is locked out of the login form."""
+    client = Client(kind, make_policy(tmp_path, max_failures=50, username_max=2))
+    client.login("alice")
+    client.login("alice")
+    assert too_many(client.login("alice", PASSWORD))
+    return client
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+@pytest.mark.parametrize(("headers", "body"), [
+    pytest.param({"Content-Type": "multipart/form-data; boundary=XyZ"}, MULTIPART, id="multipart"),
+    pytest.param({}, GOOD_JSON.encode(), id="json-without-content-type"),
+    pytest.param({"Content-Type": "text/plain"}, GOOD_JSON.encode(), id="json-as-text-plain"),
+    pytest.param({"Content-Type": "application/json"}, GOOD_JSON.encode("utf-16"), id="json-utf16"),
+    pytest.param({"Content-Type": "application/json"}, b"\xef\xbb\xbf" + GOOD_JSON.encode(), id="json-bom"),
+    pytest.param({"Content-Type": "application/json"}, GOOD_JSON.replace("alice", "\uff41lice").encode(),
+                 id="json-fullwidth-nfkc"),
+    pytest.param({"Content-Type": FORM}, (GOOD_FORM + "".join(f"&f{i}=1" for i in range(300))).encode(),
+                 id="form-300-fields"),
+    pytest.param({"Content-Type": FORM}, (GOOD_FORM + "&x=\xff").encode("latin-1"), id="form-raw-non-utf8"),
+])
+def test_rg_2026_29_a_locked_username_cannot_sign_in_through_another_body_shape(
+    kind: str, tmp_path: Path, headers: dict[str, str], body: bytes
+) -> None:
+    client = _locked(kind, tmp_path)
+    assert too_many(client.send("POST", "/login", headers, body))
+    assert client.login("bob", PASSWORD).status == 200  # other users still sign in
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+@pytest.mark.parametrize(("headers", "body"), [
+    pytest.param({"Content-Type": FORM}, (GOOD_FORM + "&pad=" + "x" * 70_000).encode(), id="form-over-64k"),
+    pytest.param({"Content-Type": "application/json"},
+                 json.dumps({"username": "alice", "password": PASSWORD, "p": "x" * 70_000}).encode(),
+                 id="json-over-64k"),
+    pytest.param({"Content-Type": "multipart/form-data; boundary=XyZ"}, b"--XyZ\r\n", id="multipart-malformed"),
+])
+def test_rg_2026_29_an_unreadable_login_body_is_refused(
+    kind: str, tmp_path: Path, headers: dict[str, str], body: bytes
+) -> None:
+    client = _locked(kind, tmp_path)
+    assert client.send("POST", "/login", headers, body).status == 400
+    assert client.login("bob", PASSWORD).status == 200
+
+
+def _chunked(client: Client, body: bytes) -> int:
+    """A chunked WSGI login POST (no CONTENT_LENGTH, ``wsgi.input_terminated``, as gunicorn)."""
+    environ = wsgi_environ("POST", "/login", {"Content-Type": FORM}, body=body)
+    environ.pop("CONTENT_LENGTH", None)
+    environ["wsgi.input"] = BytesIO(body)
+    environ["wsgi.input_terminated"] = True
+    status: list[str] = []
+    b"".join(client.app(environ, lambda s, h, e=None: status.append(s)))
+    return int(status[0].split()[0])
+
+
+def test_rg_2026_29_a_chunked_wsgi_login_body_is_read(tmp_path: Path) -> None:
+    client = _locked("wsgi", tmp_path)
+    assert _chunked(client, GOOD_FORM.encode()) == 429
+    assert _chunked(client, (GOOD_FORM + "&pad=" + "x" * 70_000).encode()) == 400
+    assert _chunked(client, urlencode({"username": "bob", "password": PASSWORD}).encode()) == 200
+
+
+def test_rg_2026_29_usernames_in_reads_every_shape() -> None:
+    from routeguard.runtime.throttle import username_key, usernames_in
+
+    assert usernames_in("multipart/form-data; boundary=XyZ", MULTIPART, "username") == ("alice",)
+    assert usernames_in("text/plain", GOOD_JSON.encode("utf-32"), "username") == ("alice",)
+    assert usernames_in(FORM, b"password=x", "username") == ()  # no username: only the client limit
+    assert username_key("\uff21LICE ") == username_key("alice") != username_key("alicia")
+    assert usernames_in("multipart/form-data; boundary=XyZ", b"--XyZ\r\n", "username") is None
