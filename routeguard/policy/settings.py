@@ -278,7 +278,7 @@ class SessionConfig(Model):
     @model_validator(mode="after")
     def _secrets_match_format(self) -> SessionConfig:
         given = self.secret_env or self.secret or self.fallback_secret_envs
-        pyramid_only = sorted({"salt", "hashalg"} & self.model_fields_set)
+        pyramid_only = [name for name in ("hashalg", "salt") if getattr(self, name) is not None]
         if pyramid_only and self.format != "pyramid":
             raise ValueError(f"{', '.join(pyramid_only)}: only for format = 'pyramid'")
         if self.format == "server":
