@@ -116,12 +116,12 @@ def check_ref(value: Any) -> Any:
 
 def import_ref(ref: Any, where: str) -> Any:
     """``"package.module:attribute"`` -> the object; any other value is returned as is."""
+    if not isinstance(ref, str):  # a callable, or an object such as a custom backend instance
+        return ref
     try:
         check_ref(ref)
     except ValueError as exc:
         raise PolicyError(f"{where}: {exc}") from None
-    if not isinstance(ref, str):
-        return ref
     module_name, _, attribute = ref.partition(":")
     try:
         target: Any = importlib.import_module(module_name)
