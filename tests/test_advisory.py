@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from routeguard import Policy, PolicyError, WSGIGuard
+from routeguard.policy.build import runtime_for
 from routeguard.runtime.guard import Guard
 from routeguard.testing import call_asgi, wsgi_environ
 
@@ -125,7 +126,7 @@ def test_rg_2026_09_store_passwords_are_masked() -> None:
         Policy.from_toml_string(f'[store]\nurl = "nosuch://user:{secret}@host/"\n')
     assert secret not in str(info.value) and "***" in str(info.value)
     built = Policy.from_toml_string(f'[store]\nurl = "redis://:{secret}@127.0.0.1:1/0"\n')
-    assert secret not in built.runtime().store.url
+    assert secret not in runtime_for(built).store.url
 
 
 @pytest.mark.parametrize(("url", "ok"), [
@@ -135,7 +136,7 @@ def test_rg_2026_09_store_passwords_are_masked() -> None:
 def test_rg_2026_11_jwks_needs_https_off_loopback(url: Any, ok: Any) -> None:
     toml = f'[auth.bearer]\nalgorithms = ["RS256"]\njwks_url = "{url}"\n'
     if ok:
-        assert Policy.from_toml_string(toml).backends
+        assert runtime_for(Policy.from_toml_string(toml)).backends
     else:
         with pytest.raises(PolicyError, match="https"):
             Policy.from_toml_string(toml)

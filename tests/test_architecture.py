@@ -44,8 +44,10 @@ def test_toml_is_parsed_in_one_module() -> None:
 
 def test_a_keys_file_that_is_not_toml_names_its_key(tmp_path: Path) -> None:
     from routeguard import Policy, PolicyError
+    from routeguard.policy.build import build
 
     keys = tmp_path / "keys.toml"
     keys.write_text("keys = [", encoding="utf-8")
+    policy = Policy(auth={"api_key": {"keys_file": str(keys)}})  # validation reads no file
     with pytest.raises(PolicyError, match=r"auth\.api_key\.keys_file: not valid TOML"):
-        Policy(auth={"api_key": {"keys_file": str(keys)}})
+        build(policy)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from routeguard import Identity, Policy, PolicyError, hash_key, new_key
+from routeguard.policy.build import runtime_for
 from routeguard.runtime.guard import Guard
 
 from . import custom_backends
@@ -77,7 +78,7 @@ def test_api_keys_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch,
         return real(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", counting)
-    backend = api_key_policy(tmp_path).backends[0]
+    backend = runtime_for(api_key_policy(tmp_path)).backends[0]
     from routeguard import RequestView
 
     backend.authenticate(RequestView(method="GET", path="/", headers={"x-api-key": KEY}))

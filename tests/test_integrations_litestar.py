@@ -22,6 +22,7 @@ from litestar.testing import TestClient
 
 from routeguard import Policy, PolicyError
 from routeguard.integrations.litestar import guard
+from routeguard.policy.build import build
 from routeguard.testing import mint_token
 
 from .support import BROWSER
@@ -155,7 +156,7 @@ def test_older_secret_still_reads_sessions(monkeypatch: pytest.MonkeyPatch) -> N
 def test_bad_secret_and_double_guard_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RG_LS_SHORT", "too-short")
     with pytest.raises(PolicyError, match="not a Litestar session secret"):
-        Policy(auth={"session": {"format": "litestar", "secret_env": "RG_LS_SHORT"}})
+        build(Policy(auth={"session": {"format": "litestar", "secret_env": "RG_LS_SHORT"}}))  # reads the env
     with pytest.raises(PolicyError, match="exactly one of secret_env"):
         Policy(auth={"session": {"format": "litestar"}})
     app = small_app(Policy(rules=[{"path": "/me", "access": "public"}]))

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from routeguard import Policy, PolicyError, Rule
 from routeguard.backends.bearer import BearerBackend
 from routeguard.backends.session import SessionCookieBackend
+from routeguard.policy.build import build, runtime_for
 
 from .support import POLICY_TOML
 
@@ -128,8 +129,9 @@ def test_public_key_file_is_relative_to_the_policy_file(tmp_path: Path) -> None:
     path = tmp_path / "routeguard.toml"
     path.write_text(BASE + '[auth.bearer]\nalgorithms = ["RS256", "PS256"]\npublic_key_file = "keys/jwt.pem"\n')
     policy = Policy.from_toml(path)
-    assert isinstance(policy.backends[0], BearerBackend)
-    assert policy.backends[0].family == "RSA"
+    backend = runtime_for(policy).backends[0]
+    assert isinstance(backend, BearerBackend)
+    assert backend.family == "RSA"
 
 
 def test_public_key_of_the_wrong_family_is_refused(tmp_path: Path) -> None:
@@ -156,17 +158,18 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
 def test_secrets_can_be_skipped_for_linting() -> None:
     policy = Policy.from_toml_string(BASE + '[auth.bearer]\nalgorithms = ["HS256"]\nsecret_env = "RG_MISSING"\n',
                                      resolve_secrets=False)
-    assert policy.backends == ()
+    with pytest.raises(PolicyError, match="RG_MISSING"):  # building it would read the secret
+        build(policy)
     assert policy.auth.bearer is not None
 
 
 def test_backend_order_follows_the_file() -> None:
     session_first = load('[auth.session]\nsecret_env = "RG_TEST_SESSION_SECRET"\n'
                          '[auth.bearer]\nalgorithms = ["HS256"]\nsecret_env = "RG_TEST_JWT_SECRET"\n')
-    assert [type(b) for b in session_first.backends] == [SessionCookieBackend, BearerBackend]
+    assert [type(b) for b in runtime_for(session_first).backends] == [SessionCookieBackend, BearerBackend]
     bearer_first = load('[auth.bearer]\nalgorithms = ["HS256"]\nsecret_env = "RG_TEST_JWT_SECRET"\n'
                         '[auth.session]\nsecret_env = "RG_TEST_SESSION_SECRET"\n')
-    assert [type(b) for b in bearer_first.backends] == [BearerBackend, SessionCookieBackend]
+    assert [type(b) for b in runtime_for(bearer_first).backends] == [BearerBackend, SessionCookieBackend]
 
 
 def test_python_and_toml_policies_are_the_same_model() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from routeguard import Policy, PolicyError
+from routeguard.policy.build import runtime_for
 from routeguard.runtime.guard import Guard
 
 from . import custom_backends
@@ -41,7 +42,7 @@ def test_guard_and_tools_share_one_compiled_rule_tuple() -> None:
 def test_checks_are_imported_into_the_runtime_only() -> None:
     lint_only = Policy.from_toml_string(POLICY, resolve_secrets=False)  # as `routeguard check` loads it
     assert lint_only.compiled_rules[1].check_name == "tests.custom_backends:owns_document"
-    runtime = Policy.from_toml_string(POLICY).runtime()
+    runtime = runtime_for(Policy.from_toml_string(POLICY))
     assert dict(runtime.checks) == {1: custom_backends.owns_document}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from routeguard import ASGIGuard, AuthenticationError, Policy, RequestView, SessionCookieBackend, WSGIGuard
+from routeguard.policy.build import runtime_for
 from routeguard.testing import session_cookie
 
 from .support import verified
@@ -206,9 +207,10 @@ def test_key_rotation_accepts_the_previous_secret() -> None:
     old_cookie = session_cookie(OTHER, {"user_id": "alice"})
     extra = 'fallback_secret_envs = ["RG_SESSION_OLD"]'
     rotated = Policy.from_toml_string(POLICY.format(format="starlette", extra=extra))
-    assert verified(rotated.backends[0].authenticate(view(f"session={old_cookie}"))).identity.subject == "alice"
+    backend = runtime_for(rotated).backends[0]
+    assert verified(backend.authenticate(view(f"session={old_cookie}"))).identity.subject == "alice"
     with pytest.raises(AuthenticationError):
-        policy("starlette").backends[0].authenticate(view(f"session={old_cookie}"))
+        runtime_for(policy("starlette")).backends[0].authenticate(view(f"session={old_cookie}"))
 
 
 def test_custom_keys_and_cookie_name() -> None:

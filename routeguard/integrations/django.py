@@ -42,8 +42,8 @@ from ..core.identity import Identity
 from ..core.request import RequestView
 from ..core.responses import Response
 from ..errors import AuthenticationError, PolicyError, RouteGuardError
+from ..policy.auth import SessionConfig
 from ..policy.model import Policy
-from ..policy.settings import SessionConfig
 from ..runtime.effects import Effect, run_async, run_sync
 from ..runtime.guard import Guard
 from ..runtime.signin import LogoutResult, logout_flow

@@ -36,8 +36,9 @@ from ..backends.session import SessionCookieBackend
 from ..core.identity import Identity
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
+from ..policy.auth import SessionConfig
+from ..policy.build import runtime_for
 from ..policy.model import Policy
-from ..policy.settings import SessionConfig
 from ..stores import Store
 from ..wsgi import Environ, StartResponse, WSGIApp, WSGIGuard
 
@@ -195,7 +196,7 @@ def policy_for_app(policy: Policy, app: Any) -> Policy:
         login = login_view_path(app)
         if login is not None:
             policy = policy.model_copy(update={"login_url": login})
-    bind_backends(policy.runtime().backends, app)
+    bind_backends(runtime_for(policy).backends, app)
     return policy
 
 

@@ -30,8 +30,8 @@ from ..core.claims import ClaimMap
 from ..core.decision import Decision
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
+from ..policy.auth import SessionConfig
 from ..policy.model import Policy
-from ..policy.settings import SessionConfig
 from ..stores import Store
 
 __all__ = ["LitestarSessionBackend", "guard", "session_backend"]

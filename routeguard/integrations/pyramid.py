@@ -33,8 +33,8 @@ from ..core.claims import ClaimMap
 from ..core.identity import Identity
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
+from ..policy.auth import SessionConfig
 from ..policy.model import Policy
-from ..policy.settings import SessionConfig
 from ..stores import Store
 from ..wsgi import WSGIApp, WSGIGuard
 

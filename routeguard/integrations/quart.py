@@ -19,6 +19,7 @@ from typing import Any
 
 from ..asgi import ASGIApp, ASGIGuard, Receive, Scope, Send
 from ..errors import PolicyError
+from ..policy.build import runtime_for
 from ..policy.model import Policy
 from .flask import bind_backends, load_policy
 
@@ -43,7 +44,7 @@ class _LazyGuard:
                 return
             async with self._lock:
                 if self.guard is None:
-                    bind_backends(self.policy.runtime().backends, self.app)
+                    bind_backends(runtime_for(self.policy).backends, self.app)
                     self.guard = ASGIGuard(self.asgi_app, policy=self.policy)
                 guard = self.guard
         await guard(scope, receive, send)

@@ -11,16 +11,13 @@ from __future__ import annotations
 import contextvars
 import difflib
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, StrictBool, ValidationError, field_validator, model_validator
 
-from ..backends.base import Backend
 from ..core.firewall import Firewall
-from ..core.identity import Identity
 from ..core.methods import method_problem
 from ..core.override import OVERRIDE_MODES
 from ..core.rules import (
@@ -35,28 +32,27 @@ from ..core.rules import (
     split_path,
 )
 from ..errors import PatternError, PolicyError
-from ..stores import Store
 from . import toml
-from .settings import (
+from .auth import (
     ONE_TABLE,
     TABLES,
     APIKeyConfig,
     APIKeyEntry,
     AuthConfig,
     BearerConfig,
+    SessionConfig,
+    SignedCookieConfig,
+)
+from .settings import (
     CSRFConfig,
     FirewallConfig,
     HooksConfig,
     ResponsesConfig,
-    SessionConfig,
-    SignedCookieConfig,
     StoreConfig,
     ThrottleConfig,
     check_ref,
-    import_ref,
     loading,
     resolve_path,
-    resolving,
 )
 from .settings import Model as _Model
 
@@ -71,7 +67,6 @@ __all__ = [
     "Policy",
     "ResponsesConfig",
     "Rule",
-    "Runtime",
     "SessionConfig",
     "SignedCookieConfig",
     "StoreConfig",
@@ -86,17 +81,6 @@ def _callable_name(target: Any) -> str | None:
         return None
     return f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', repr(target))}"
 
-
-@dataclass(frozen=True, slots=True)
-class Runtime:
-    """What a policy builds to run: rules with their checks imported, backends, store, hooks."""
-
-    checks: Mapping[int, Callable[..., Any]]  # rule index -> its imported ownership check
-    backends: tuple[Backend, ...]
-    store: Store
-    identity_loader: Callable[[str], Any] | None
-    tenant_membership: Callable[[Identity, str], Any] | None
-    on_decision: Callable[[Any], Any] | None
 
 
 # Set while a Policy validates its rules, so a rule error is reported with its position.
@@ -268,8 +252,9 @@ class Policy(_Model):
     throttle: ThrottleConfig = ThrottleConfig()
     responses: ResponsesConfig = ResponsesConfig()
 
+    # Derived by validation from the rules alone (no I/O): the one compiled-rule tuple, which
+    # the tools read and the runtime shares (see routeguard.policy.build).
     _compiled: tuple[CompiledRule, ...] = PrivateAttr(default=())
-    _built: Runtime | None = PrivateAttr(default=None)
 
     def __init__(self, /, **data: Any) -> None:
         token = _IN_POLICY.set(True)
@@ -309,7 +294,7 @@ class Policy(_Model):
         return url
 
     @model_validator(mode="after")
-    def _build(self) -> Policy:
+    def _compile(self) -> Policy:
         self._compiled = tuple(rule.compile(i) for i, rule in enumerate(self.rules))
         if self.login_url is not None:
             self._check_login_url(self.login_url)
@@ -321,8 +306,6 @@ class Policy(_Model):
                 "Set [store] url explicitly (sqlite:///path for one host, redis://host:6379/0 for several; "
                 "url = \"memory://\" for a single process)"
             )
-        if resolving():
-            self.build()
         return self
 
     def _check_login_url(self, url: str) -> None:
@@ -342,45 +325,19 @@ class Policy(_Model):
             )
             raise ValueError(f"login_url {url!r} must be covered by a public rule for GET; {covered}")
 
-    def build(self) -> Runtime:
-        """Open the store, instantiate backends, import checks and hooks (reads secrets and
-        key files). Runs when the policy is loaded, unless it was loaded with
-        ``resolve_secrets=False``; then the first guard built from it runs it."""
-        store = self.store.build()
-        self._built = Runtime(
-            checks={
-                i: import_ref(rule.check, f"rule #{i + 1} ({rule.path!r}) check")
-                for i, rule in enumerate(self.rules)
-                if rule.check is not None
-            },
-            backends=self.auth.build(store),
-            store=store,
-            identity_loader=self.auth.loader(),
-            tenant_membership=_hook(self.tenant_membership, "tenant_membership"),
-            on_decision=_hook(self.on_decision, "on_decision"),
-        )
-        return self._built
-
-    def runtime(self) -> Runtime:
-        """The built runtime (building it on first use)."""
-        return self._built if self._built is not None else self.build()
-
     @property
     def compiled_rules(self) -> tuple[CompiledRule, ...]:
         """The rules as the engine runs them, in policy order."""
         return self._compiled
-
-    @property
-    def backends(self) -> tuple[Backend, ...]:
-        """The authentication backends, in trial order (empty until built)."""
-        return self._built.backends if self._built is not None else ()
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str], *, resolve_secrets: bool = True) -> Policy:
         """Load and validate a TOML policy file.
 
         Relative file paths inside (``public_key_file``) start at the file's directory.
-        ``resolve_secrets=False`` validates without reading secrets (for linting in CI).
+        The policy is then built (:func:`routeguard.policy.build.runtime_for`: secrets, key
+        files, imports, store), so what needs I/O fails here too; ``resolve_secrets=False``
+        only validates (for linting in CI).
         """
         file = Path(path)
         try:
@@ -400,22 +357,18 @@ class Policy(_Model):
         source: str = "<policy>",
         resolve_secrets: bool = True,
     ) -> Policy:
-        """Load and validate a policy from TOML text."""
+        """Load, validate and (unless ``resolve_secrets=False``) build a policy from TOML text."""
+        from .build import runtime_for  # the loader's one step up: validation never builds
+
         data = toml.parse(text, source)
-        with loading(base_dir, resolve_secrets):
-            try:
-                return cls(**data)
-            except PolicyError as exc:
-                raise PolicyError(f"{source}: {exc}") from None
-
-
-def _hook(ref: Any, where: str) -> Callable[..., Any] | None:
-    if ref is None:
-        return None
-    hook = import_ref(ref, where)
-    if not callable(hook):
-        raise PolicyError(f"{where}: {ref!r} is not callable")
-    return hook  # type: ignore[no-any-return]
+        try:
+            with loading(base_dir):
+                policy = cls(**data)
+            if resolve_secrets:
+                runtime_for(policy)
+        except PolicyError as exc:
+            raise PolicyError(f"{source}: {exc}") from None
+        return policy
 
 
 # -- error messages --------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from ..core.override import OverrideError, override_methods
 from ..core.request import RequestView
 from ..core.responses import Response
 from ..errors import ServiceUnavailableError
+from ..policy.build import runtime_for
 from ..policy.model import Policy
 from .audit import Recorder, failure_decision, logger, printable
 from .authenticate import Authenticator, revocation_entry, sources
@@ -49,15 +50,15 @@ class Guard:
     """
 
     def __init__(self, policy: Policy) -> None:
-        runtime = policy.runtime()  # the guard keeps no reference to the policy (see _GUARDS)
+        runtime = runtime_for(policy)  # the guard keeps no reference to the policy (see _GUARDS)
         self.store = runtime.store
         self.engine = Engine(
-            policy.compiled_rules,
+            runtime.rules,
             Firewall(policy.firewall.relax),
             report=policy.mode == "report",
             allow_preflight=policy.allow_preflight,
         )
-        self.responder = policy.responses.responder(policy.login_url)
+        self.responder = runtime.responder
         self.recorder = Recorder(runtime.on_decision)
         self.hooks = HookRunner(policy.hooks.timeout, policy.hooks.threads)
         self.sources = sources(runtime.backends, self.hooks)
@@ -68,7 +69,7 @@ class Guard:
                                            self.hooks.hook(loader, "identity_loader") if loader is not None else None,
                                            policy.auth.identity_cache_ttl)
         self.authorization = AuthorizationHooks(self.engine, self.hooks, runtime.tenant_membership,
-                                                policy.membership_cache_ttl, policy.compiled_rules,
+                                                policy.membership_cache_ttl, runtime.rules,
                                                 runtime.checks)
         self.csrf_origins = frozenset(policy.csrf.trusted_origins) if policy.csrf.enabled else None
         self.method_override = policy.method_override

@@ -23,6 +23,7 @@ from ..core.request import RequestView
 from ..core.responses import Response
 from ..core.rules import CompiledRule
 from ..errors import ExplainInputError
+from ..policy.build import responder as policy_responder
 from ..policy.model import Policy
 from .matrix import requirement
 
@@ -83,7 +84,7 @@ def explain(policy: Policy, method: str, target: str, *, headers: Sequence[str] 
     request = request_view(method, target, headers)
     engine = Engine(policy.compiled_rules, Firewall(policy.firewall.relax), report=policy.mode == "report",
                     allow_preflight=policy.allow_preflight)
-    responder = policy.responses.responder(policy.login_url)
+    responder = policy_responder(policy)  # statuses and headers; the HTML template is not read
     browser = responder.is_browser(request)
     routed = engine.route(request)
     if isinstance(routed, Decision):

@@ -1,0 +1,452 @@
+"""The ``[auth]`` settings: bearer JWTs (one or several issuers), session cookies, signed cookies,
+API keys and custom backends, and how each builds its backend.
+
+Validators only check; the ``build`` methods (called by :func:`routeguard.policy.build.build`,
+never by validation) read secrets from the environment and key files. Secrets never appear
+in reprs, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, SecretStr, StrictBool, Tag, field_validator, model_validator
+
+from ..backends.apikey import APIKey, APIKeyBackend
+from ..backends.base import Backend
+from ..backends.bearer import HMAC, BearerBackend, algorithm_family, hmac_key, public_key
+from ..backends.custom import as_backend
+from ..backends.issuers import IssuerBearerBackend
+from ..backends.jwks import JWKSKeys
+from ..backends.server_session import ServerSessionBackend
+from ..backends.session import SessionCookieBackend
+from ..backends.signed_cookie import SignedCookieBackend
+from ..core.claims import check_claim_name
+from ..core.identity import Identity
+from ..errors import PolicyError
+from ..stores import Store
+from . import toml
+from .resolve import env_secret, file_text, import_ref
+from .settings import Model, check_ref, cookie_name, resolve_path
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
+
+
+class BearerConfig(Model):
+    """``[auth.bearer]``: JWTs in ``Authorization: Bearer``."""
+
+    algorithms: list[str]
+    secret_env: str | None = None
+    secret: SecretStr | None = None
+    public_key_file: Path | None = None
+    public_key: str | None = None
+    jwks_url: str | None = None
+    jwks_min_refresh: float = Field(default=60, ge=1)
+    jwks_max_age: float = Field(default=3600, ge=1)
+    jwks_timeout: float = Field(default=3, gt=0, le=30)
+    audience: str | list[str] | None = None
+    issuer: str | list[str] | None = None
+    leeway: float = Field(default=0, ge=0, le=300)
+    require_exp: StrictBool = True
+    subject_claim: str = "sub"
+    roles_claim: str = "roles"
+    permissions_claim: str = "scope"
+    tenants_claim: str = "tenants"
+    max_header_bytes: int = Field(default=8192, ge=256, le=65536)
+    cache_size: int = Field(default=10_000, ge=0)
+    cache_bytes: int = Field(default=32 << 20, ge=0)  # verified tokens cached, bounded in bytes too
+    cookie: str | None = None
+    csrf_cookie: str | None = None
+    csrf_header: str | None = None
+    websocket_subprotocol: StrictBool = False
+
+    @field_validator("public_key_file")
+    @classmethod
+    def _key_path(cls, path: Path | None) -> Path | None:
+        return resolve_path(path) if path is not None else None
+
+    @field_validator("cookie", "csrf_cookie")
+    @classmethod
+    def _cookie_name(cls, name: str | None) -> str | None:
+        return None if name is None else cookie_name(name)
+
+    @field_validator("csrf_header")
+    @classmethod
+    def _header_name(cls, name: str | None) -> str | None:
+        if name is not None and not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a header name such as 'X-CSRF-TOKEN'")
+        return name
+
+    @model_validator(mode="after")
+    def _double_submit(self) -> BearerConfig:
+        if (self.csrf_cookie is None) != (self.csrf_header is None):
+            raise ValueError("csrf_cookie and csrf_header turn on the double submit together; give both")
+        if self.csrf_cookie is not None and self.cookie is None:
+            raise ValueError("csrf_cookie needs cookie (the token cookie it protects)")
+        return self
+
+    @field_validator("subject_claim", "roles_claim", "permissions_claim", "tenants_claim")
+    @classmethod
+    def _claim_name(cls, name: str) -> str:
+        return check_claim_name(name, "claim")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> BearerConfig:
+        family = algorithm_family(self.algorithms)
+        keys = ("secret_env", "secret", "public_key_file", "public_key", "jwks_url")
+        sources = [k for k in keys if getattr(self, k)]
+        if len(sources) != 1:
+            raise ValueError(
+                "give exactly one key source: secret_env (HS*), public_key_file or jwks_url (RS*/PS*/ES*/EdDSA)"
+                + (f"; got {', '.join(sources)}" if sources else "")
+            )
+        if family == HMAC and sources[0] in ("public_key_file", "public_key"):
+            raise ValueError(f"{sources[0]} cannot verify {', '.join(self.algorithms)}; use secret_env")
+        if family != HMAC and sources[0] in ("secret_env", "secret"):
+            raise ValueError(
+                f"{sources[0]} cannot verify {', '.join(self.algorithms)}; use public_key_file or jwks_url"
+            )
+        return self
+
+    def build(self) -> BearerBackend:
+        """The backend, with its key read from the environment, a file or a JWKS URL."""
+        where = "auth.bearer"
+        family = algorithm_family(self.algorithms)
+        key: Any = None
+        resolver = None
+        if self.secret_env:
+            key = hmac_key(env_secret(self.secret_env, f"{where}.secret_env"), self.algorithms)
+        elif self.secret is not None:
+            key = hmac_key(self.secret.get_secret_value(), self.algorithms)
+        elif self.jwks_url:
+            resolver = JWKSKeys(self.jwks_url, family=family, min_refresh=self.jwks_min_refresh,
+                                max_age=self.jwks_max_age, timeout=self.jwks_timeout)
+        else:
+            pem = self.public_key or file_text(self.public_key_file or Path(), f"{where}.public_key_file")
+            key = public_key(pem, family)
+        return BearerBackend(
+            algorithms=self.algorithms,
+            key=key,
+            resolve_key=resolver,
+            audience=self.audience,
+            issuer=self.issuer,
+            leeway=self.leeway,
+            require_exp=self.require_exp,
+            subject_claim=self.subject_claim,
+            roles_claim=self.roles_claim,
+            permissions_claim=self.permissions_claim,
+            tenants_claim=self.tenants_claim,
+            max_header_bytes=self.max_header_bytes,
+            cookie=self.cookie,
+            csrf_cookie=self.csrf_cookie,
+            csrf_header=self.csrf_header,
+            websocket_subprotocol=self.websocket_subprotocol,
+            cache_size=self.cache_size,
+            cache_bytes=self.cache_bytes,
+        )
+
+
+#: Session formats read by a framework integration: format -> "module:factory", imported only when
+#: a policy uses it. ``factory(config, store)`` returns the backend. Django's format reads Django's
+#: own settings (secret, engine, cookie name); Flask-Login's takes a secret like "flask" or, wired
+#: through ``routeguard.integrations.flask.RouteGuard(app)``, the app's ``secret_key``.
+INTEGRATION_SESSION_FORMATS: dict[str, str] = {
+    "django": "routeguard.integrations.django:session_backend",
+    "flask-login": "routeguard.integrations.flask:session_backend",
+    "litestar": "routeguard.integrations.litestar:session_backend",
+    "pyramid": "routeguard.integrations.pyramid:session_backend",
+}
+_SECRET_OPTIONAL = frozenset({"server", "django", "flask-login"})
+
+
+class SessionConfig(Model):
+    """``[auth.session]``: the signed session cookie of Starlette or Flask, server-side sessions
+    (``format = "server"``: an opaque id in the cookie, the data in the store), or a framework's
+    own login (``"django"``, ``"flask-login"``, ``"litestar"``, ``"pyramid"``: see
+    :data:`INTEGRATION_SESSION_FORMATS`)."""
+
+    format: Literal["starlette", "flask", "server", "django", "flask-login", "litestar", "pyramid"] = "starlette"
+    secret_env: str | None = None
+    secret: SecretStr | None = None
+    fallback_secret_envs: list[str] = []
+    cookie: str = "session"
+    max_age: int | None = Field(default=None, gt=0)
+    user_key: str = "user_id"
+    roles_key: str = "roles"
+    permissions_key: str = "permissions"
+    tenants_key: str = "tenants"
+    idle_timeout: int = Field(default=1800, gt=0)
+    secure: StrictBool = True
+    same_site: Literal["lax", "strict"] = "lax"
+    salt: str | None = None  # format = "pyramid" only (SignedCookieSessionFactory's salt)
+    hashalg: Literal["sha1", "sha224", "sha256", "sha384", "sha512"] | None = None  # likewise
+
+    @field_validator("user_key", "roles_key", "permissions_key", "tenants_key")
+    @classmethod
+    def _key_name(cls, name: str) -> str:
+        return check_claim_name(name, "key")
+
+    @model_validator(mode="after")
+    def _secrets_match_format(self) -> SessionConfig:
+        given = self.secret_env or self.secret or self.fallback_secret_envs
+        pyramid_only = [name for name in ("hashalg", "salt") if getattr(self, name) is not None]
+        if pyramid_only and self.format != "pyramid":
+            raise ValueError(f"{', '.join(pyramid_only)}: only for format = 'pyramid'")
+        if self.format == "server":
+            if given:
+                raise ValueError("format = 'server' needs no secret: the cookie holds a random id")
+        elif self.format == "django":
+            named = sorted({"secret_env", "secret", "fallback_secret_envs", "cookie", "max_age",
+                            "user_key"} & self.model_fields_set)
+            if named:
+                raise ValueError(f"format = 'django' reads Django's own settings (SECRET_KEY, SESSION_ENGINE, "
+                                 f"SESSION_COOKIE_NAME, SESSION_COOKIE_AGE); remove {', '.join(named)}")
+        elif self.secret_env is not None and self.secret is not None:
+            raise ValueError("give only one of secret_env or secret (the app's session secret)")
+        elif self.format not in _SECRET_OPTIONAL and self.secret_env is None and self.secret is None:
+            raise ValueError("give exactly one of secret_env or secret (the app's session secret)")
+        return self
+
+    def secrets(self) -> list[str]:
+        """The session secrets from the environment (current first), empty when none is named."""
+        where = "auth.session"
+        if self.secret_env:
+            current = env_secret(self.secret_env, f"{where}.secret_env")
+        elif self.secret is not None:
+            current = self.secret.get_secret_value()
+        else:
+            return []
+        return [current, *(env_secret(env, f"{where}.fallback_secret_envs") for env in self.fallback_secret_envs)]
+
+    def build(self, store: Store) -> Backend:
+        """The backend, with its secrets read from the environment."""
+        if self.format == "server":
+            return ServerSessionBackend(store, cookie=self.cookie, idle_timeout=self.idle_timeout,
+                                        max_age=self.max_age or 12 * 3600, secure=self.secure,
+                                        same_site=self.same_site)
+        if self.format in INTEGRATION_SESSION_FORMATS:
+            factory = import_ref(INTEGRATION_SESSION_FORMATS[self.format], f"auth.session.format {self.format!r}")
+            return factory(self, store)  # type: ignore[no-any-return]
+        return SessionCookieBackend(
+            format=self.format,  # type: ignore[arg-type]
+            secrets=self.secrets(),
+            cookie=self.cookie,
+            max_age=self.max_age,
+            user_key=self.user_key,
+            roles_key=self.roles_key,
+            permissions_key=self.permissions_key,
+            tenants_key=self.tenants_key,
+        )
+
+
+class SignedCookieConfig(Model):
+    """``[auth.signed_cookie]``: a cookie the app signs with itsdangerous (datasette's
+    ``ds_actor``: ``salt = "actor"``, ``subject = "a.id"``); paths are dotted into the value."""
+
+    cookie: str
+    secret_env: str
+    fallback_secret_envs: list[str] = []
+    salt: str = "itsdangerous"
+    serializer: Literal["url_safe", "url_safe_timed"] = "url_safe"
+    max_age: int | None = Field(default=None, gt=0)
+    key_derivation: Literal["django-concat", "concat", "hmac", "none"] = "django-concat"
+    digest: Literal["sha1", "sha256", "sha384", "sha512"] = "sha1"
+    subject: str = "id"
+    roles: str = "roles"
+    permissions: str = "permissions"
+    tenants: str = "tenants"
+
+    @field_validator("subject", "roles", "permissions", "tenants")
+    @classmethod
+    def _path(cls, name: str) -> str:
+        return check_claim_name(name, "path")
+
+    @field_validator("cookie")
+    @classmethod
+    def _cookie_name(cls, name: str) -> str:
+        return cookie_name(name)
+
+    @model_validator(mode="after")
+    def _age_matches_serializer(self) -> SignedCookieConfig:
+        if self.serializer == "url_safe_timed" and self.max_age is None:
+            raise ValueError("max_age is required with serializer = 'url_safe_timed'")
+        if self.serializer == "url_safe" and self.max_age is not None:
+            raise ValueError("max_age needs serializer = 'url_safe_timed' (an untimed cookie has no timestamp)")
+        return self
+
+    def build(self) -> SignedCookieBackend:
+        """The backend, with its secrets read from the environment."""
+        where = "auth.signed_cookie"
+        secrets = [env_secret(self.secret_env, f"{where}.secret_env")]
+        secrets += [env_secret(env, f"{where}.fallback_secret_envs") for env in self.fallback_secret_envs]
+        return SignedCookieBackend(
+            cookie=self.cookie, secrets=secrets, salt=self.salt, serializer=self.serializer,
+            max_age=self.max_age, key_derivation=self.key_derivation, digest=self.digest,
+            subject=self.subject, roles=self.roles, permissions=self.permissions, tenants=self.tenants,
+        )
+
+
+class APIKeyEntry(Model):
+    """One ``[[auth.api_key.keys]]`` entry: the key's hash and who it stands for."""
+
+    hash: str
+    subject: str
+    roles: list[str] = []
+    permissions: list[str] = []
+    tenants: list[str] = []
+
+    @field_validator("hash")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        APIKey.parse_digest(value)
+        return value
+
+    def key(self) -> APIKey:
+        """The runtime entry."""
+        return APIKey(self.hash, Identity.of(self.subject, self.roles, self.permissions, self.tenants,
+                                             backend="api_key"))
+
+
+class APIKeyConfig(Model):
+    """``[auth.api_key]``: keys in a header, listed here or in ``keys_file`` (TOML, ``[[keys]]``)."""
+
+    header: str = "X-API-Key"
+    keys: list[APIKeyEntry] = []
+    keys_file: Path | None = None
+
+    @field_validator("keys_file")
+    @classmethod
+    def _keys_path(cls, path: Path | None) -> Path | None:
+        return resolve_path(path) if path is not None else None
+
+    @model_validator(mode="after")
+    def _some_keys(self) -> APIKeyConfig:
+        if not self.keys and self.keys_file is None:
+            raise ValueError("list keys ([[auth.api_key.keys]]) or name a keys_file")
+        return self
+
+    def build(self) -> APIKeyBackend:
+        """The backend, reading ``keys_file`` if any."""
+        entries = list(self.keys)
+        if self.keys_file is not None:
+            where = "auth.api_key.keys_file"
+            data = toml.parse(file_text(self.keys_file, where), where)
+            unknown = set(data) - {"keys"}
+            if unknown:
+                raise PolicyError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+            try:
+                entries += [APIKeyEntry(**item) for item in data.get("keys", [])]
+            except (TypeError, ValueError) as exc:
+                raise PolicyError(f"{where}: {exc}") from None
+        return APIKeyBackend(header=self.header, keys=[e.key() for e in entries])
+
+
+#: Where a request is searched for its bearer token: the same for every issuer.
+TRANSPORT_KEYS = ("cookie", "csrf_cookie", "csrf_header", "max_header_bytes", "websocket_subprotocol")
+
+BACKEND_NAMES = ("bearer", "session", "signed_cookie", "api_key", "custom")
+
+
+#: Tags of the two ``[auth.bearer]`` shapes; error messages leave them out of key paths.
+ONE_TABLE, TABLES = "<table>", "<tables>"
+Bearers = Annotated[
+    Annotated[BearerConfig, Tag(ONE_TABLE)] | Annotated[list[BearerConfig], Tag(TABLES)],
+    Discriminator(lambda value: TABLES if isinstance(value, list) else ONE_TABLE),
+]
+
+
+class AuthConfig(Model):
+    """``[auth]``: authentication backends, tried in the order they are written, plus the
+    optional identity loader that reloads the current user by subject."""
+
+    bearer: Bearers | None = None
+    session: SessionConfig | None = None
+    signed_cookie: SignedCookieConfig | None = None
+    api_key: APIKeyConfig | None = None
+    custom: list[Any] = []
+    order: list[Literal["bearer", "session", "signed_cookie", "api_key", "custom"]] | None = None
+    identity_loader: Any = None
+    identity_cache_ttl: float = Field(default=30, ge=0, le=3600)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_order(cls, data: Any, handler: Any) -> AuthConfig:
+        model: AuthConfig = handler(data)
+        if model.order is None and isinstance(data, Mapping):
+            written = [k for k in data if k in BACKEND_NAMES and data[k]]
+            object.__setattr__(model, "order", written)
+        return model
+
+    @field_validator("identity_loader")
+    @classmethod
+    def _loader_ref(cls, value: Any) -> Any:
+        return check_ref(value)
+
+    @field_validator("bearer")
+    @classmethod
+    def _issuers(cls, bearer: BearerConfig | list[BearerConfig] | None) -> BearerConfig | list[BearerConfig] | None:
+        if not isinstance(bearer, list):
+            return bearer
+        if not bearer:
+            raise ValueError("[[auth.bearer]] needs at least one table")
+        seen: set[str] = set()
+        for config in bearer:
+            issuers = [config.issuer] if isinstance(config.issuer, str) else list(config.issuer or ())
+            if not issuers:
+                raise ValueError("with several [[auth.bearer]] tables, each names its issuer (issuer = ...)")
+            for issuer in issuers:
+                if issuer in seen:
+                    raise ValueError(f"issuer {issuer!r} appears in two [[auth.bearer]] tables")
+                seen.add(issuer)
+        for key in TRANSPORT_KEYS:  # one request is searched once for its token
+            values = {repr(getattr(config, key)) for config in bearer}
+            if len(values) > 1:
+                raise ValueError(f"{key} must be the same in every [[auth.bearer]] table")
+        return bearer
+
+    @property
+    def bearers(self) -> list[BearerConfig]:
+        """The ``[auth.bearer]`` table(s) as a list (one per issuer)."""
+        if self.bearer is None:
+            return []
+        return self.bearer if isinstance(self.bearer, list) else [self.bearer]
+
+    @model_validator(mode="after")
+    def _order_names_configured(self) -> AuthConfig:
+        for name in self.order or ():
+            if not getattr(self, name):
+                raise ValueError(f"order names {name!r}, which is not configured")
+        return self
+
+    def backend_order(self) -> list[str]:
+        """Configured backend names in trial order."""
+        names: list[str] = list(self.order or [])
+        names += [n for n in BACKEND_NAMES if getattr(self, n) and n not in names]
+        return names
+
+    def build(self, store: Store) -> tuple[Backend, ...]:
+        """Instantiate the configured backends, in order."""
+        built: list[Backend] = []
+        for name in self.backend_order():
+            if name == "custom":
+                built += [as_backend(import_ref(ref, "auth.custom")) for ref in self.custom]
+            elif name == "session":
+                built.append(self.session.build(store))  # type: ignore[union-attr]
+            elif name == "bearer" and isinstance(self.bearer, list):
+                built.append(IssuerBearerBackend([config.build() for config in self.bearer]))
+            else:
+                built.append(getattr(self, name).build())
+        return tuple(built)
+
+    def loader(self) -> Callable[[str], Any] | None:
+        """The identity loader callable, if configured."""
+        if self.identity_loader is None:
+            return None
+        loader = import_ref(self.identity_loader, "auth.identity_loader")
+        if not callable(loader) or inspect.isclass(loader):
+            raise PolicyError("auth.identity_loader: must be a function taking the subject")
+        return loader  # type: ignore[no-any-return]
