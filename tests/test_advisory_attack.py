@@ -11,6 +11,9 @@ RG-2026-29  The per-username login lock (RG-2026-13) was dodged by the shape of 
 RG-2026-30  Method override (RG-2026-17) was dodged by escaping a letter of the ``_method`` query
             key other than ``_`` (``?_%6Dethod=DELETE``): the guard looked for ``_method`` or
             ``%5f`` in the raw query, the app's override decoded the key and ran the DELETE.
+RG-2026-31  The per-client throttle counted each IPv6 address apart: a client rotating through
+            its own /64 (2^64 addresses) guessed and sprayed passwords without limit. An IPv6
+            client now counts by its /64, an IPv4-mapped address as its IPv4 address.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -123,3 +127,35 @@ def test_rg_2026_30_an_escaped_method_query_key_is_still_judged(kind: str, targe
     assert send("POST", target, USER).status == 403  # a user's POST the app would run as a DELETE
     admin = send("POST", target, ADMIN)
     assert admin.status == 200 and admin.json() == {"ran": "DELETE" if kind == "asgi" else "POST"}
+
+
+def _from(kind: str, address: str, headers: dict[str, str]) -> Any:
+    """A request from ``address`` through the adapter's own request builder."""
+    from routeguard.asgi import request_from_scope
+    from routeguard.testing import asgi_scope
+    from routeguard.wsgi import request_from_environ
+
+    if kind == "asgi":
+        return request_from_scope(asgi_scope("GET", "/me", headers, client=(address, 4000)))
+    environ = wsgi_environ("GET", "/me", headers)
+    environ["REMOTE_ADDR"] = address
+    return request_from_environ(environ)
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_rg_2026_31_an_ipv6_client_cannot_rotate_through_its_64(kind: str, tmp_path: Path) -> None:
+    from routeguard.runtime.effects import run_sync
+    from routeguard.runtime.guard import Guard
+
+    from .test_advisory_throttle import GARBAGE
+
+    guard = Guard.for_policy(make_policy(tmp_path, max_failures=3))
+    throttle = guard.throttle
+    assert throttle is not None
+    statuses = [guard.finish(run_sync(guard.evaluate(_from(kind, f"2001:db8:1:2::{n:x}", GARBAGE))),
+                             _from(kind, "::1", {})) for n in range(1, 5)]
+    assert [r.status if r is not None else 200 for r in statuses] == [401, 401, 401, 429]
+    assert throttle.client(_from(kind, "2001:db8:1:2:ffff::9", {})) == "2001:db8:1:2::/64"
+    assert throttle.client(_from(kind, "2001:db8:1:3::1", {})) == "2001:db8:1:3::/64"  # another network
+    assert throttle.client(_from(kind, "::ffff:192.0.2.7", {})) == "192.0.2.7"
+    assert throttle.client(_from(kind, "192.0.2.7", {})) == "192.0.2.7"

@@ -51,6 +51,20 @@ def client_key(client: str) -> str:
     return "throttle:" + client
 
 
+def client_id(address: str) -> str:
+    """The client an address counts as: an IPv6 address by its /64 (one host or home network
+    gets a whole /64 and can rotate through it, RG-2026-31), an IPv4-mapped one as IPv4."""
+    if ":" not in address:
+        return address
+    try:
+        ip = ipaddress.IPv6Address(address)
+    except ValueError:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+
+
 def username_key(username: str) -> str:
     """The store key counting one username's failed logins (case, spaces and Unicode
     compatibility forms such as fullwidth letters do not matter, RG-2026-29)."""
@@ -80,15 +94,15 @@ class Throttle:
         """
         peer = request.client or "unknown"
         if not self.proxies or not _in_networks(peer, self.proxies):
-            return peer
+            return client_id(peer)
         forwarded = request.headers.get("x-forwarded-for")
         if not forwarded:
-            return peer
+            return client_id(peer)
         hops = [hop.strip() for hop in forwarded.split(",")]
         for hop in reversed(hops):  # the rightmost address no trusted proxy added
             if not _in_networks(hop, self.proxies):
-                return hop
-        return hops[0] or peer
+                return client_id(hop)
+        return client_id(hops[0] or peer)
 
     def locked(self, client: str) -> int | None:
         """Seconds left of a lockout this process knows of (no I/O), or None."""
