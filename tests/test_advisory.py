@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from routeguard import Policy, PolicyError, WSGIGuard
+from routeguard.runtime.guard import Guard
 from routeguard.testing import call_asgi, wsgi_environ
 
 from .support import STARLETTE_SESSION, Client, bearer, cookie, flask_app, sender, session_policy, token
@@ -108,9 +109,9 @@ def test_rg_2026_08_model_copy_builds_a_new_guard() -> None:
     from routeguard import ASGIGuard
 
     report = Policy.from_toml_string('mode = "report"\n' + ADMIN_FIRST)
-    ASGIGuard(Starlette(), policy=report)  # builds the report-mode guard
+    report_guard = ASGIGuard(Starlette(), policy=report).guard  # builds the report-mode guard
     enforce = report.model_copy(update={"mode": "enforce"})
-    assert enforce.mode == "enforce" and enforce._runtime is None
+    assert enforce.mode == "enforce" and Guard.for_policy(enforce) is not report_guard
     assert call_asgi(ASGIGuard(Starlette(), policy=enforce), "GET", "/admin").status == 401
     with pytest.raises(PolicyError, match="access"):
         report.model_copy(update={"rules": [{"path": "/x", "access": "nobody"}]})

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 
 from routeguard import ASGIGuard, Policy, PolicyError, Rule, WSGIGuard
 from routeguard.core.rules import ANY, LITERAL, CompiledRule, Matcher, match_segments, split_path
+from routeguard.runtime.guard import Guard
 from routeguard.testing import Reply, asgi_scope, call_asgi, call_wsgi, session_cookie, wsgi_environ
 
 from . import edges_apps
@@ -397,7 +398,7 @@ def test_rg_2026_15_long_path_against_nested_globstars_through_both_adapters(kin
     target = "/" + "/".join(["a"] * 3000)
     assert send("GET", target).status == 404  # public rule: the app answers (no such route)
     assert send("GET", target + "/z").status == 401  # the deny rule comes first
-    matcher = policy._runtime.engine.matcher
+    matcher = Guard.for_policy(policy).engine.matcher
     assert matcher.work <= 200
 
 

@@ -3,6 +3,8 @@ and decides exactly as a per-lookup scan did (repeated headers joined, any name 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from routeguard.asgi import ScopeHeaders
@@ -37,7 +39,7 @@ def test_lookup(name: str, expected: str | None) -> None:
 class _CountingList(list[tuple[bytes, bytes]]):
     scans = 0
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Any:
         type(self).scans += 1
         return super().__iter__()
 
@@ -58,3 +60,42 @@ def test_mapping_view_decodes_every_header() -> None:
     }
     with pytest.raises(KeyError):
         headers["x-missing"]
+
+
+def owner_check(identity: object, params: object) -> bool:
+    return False
+
+
+@pytest.mark.parametrize(
+    ("path", "token", "expected"),
+    [
+        pytest.param("/health", False, 200, id="public-anonymous"),
+        pytest.param("/health", True, 200, id="public-with-token"),
+        pytest.param("/api/x", True, 200, id="authenticated-rule"),
+        pytest.param("/api/x", False, 401, id="authenticated-rule-anonymous"),
+        pytest.param("/owned/x", True, 403, id="check-says-no"),
+    ],
+)
+def test_guard_decides_with_and_without_a_check_hook(path: str, token: bool, expected: int) -> None:
+    """Regression: the hooks step once read a rule attribute the compiled rule no longer has,
+    so every request with a rule answered 503 (caught by benchmarks/e2e.py's wire check)."""
+    import time
+
+    import jwt
+
+    from benchmarks.calls import bearer, http_scope, run_asgi_once
+    from routeguard import ASGIGuard, Policy
+
+    secret = "s" * 40
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+
+    policy = Policy(auth={"bearer": {"algorithms": ["HS256"], "secret": secret}}, rules=[
+        {"path": "/health", "access": "public"}, {"path": "/api/**"},
+        {"path": "/owned/**", "check": "tests.test_hot_path:owner_check"},
+    ])
+    headers = bearer(jwt.encode({"sub": "a", "exp": int(time.time()) + 60}, secret, algorithm="HS256")) if token else []
+    status, _ = run_asgi_once(ASGIGuard(app, policy=policy), http_scope("GET", path, headers))
+    assert status == expected

@@ -39,3 +39,21 @@ def test_checks_are_imported_into_the_runtime_only() -> None:
     assert lint_only.compiled_rules[1].check_name == "tests.custom_backends:owns_document"
     runtime = Policy.from_toml_string(POLICY).runtime()
     assert dict(runtime.checks) == {1: custom_backends.owns_document}
+
+
+def test_the_guard_cache_lives_outside_the_policy_and_lets_it_go() -> None:
+    import gc
+    import weakref
+
+    from routeguard.runtime import guard as guard_module
+
+    assert "_runtime" not in Policy.__private_attributes__  # the frozen model holds no guard
+    policy = Policy.from_toml_string(POLICY)
+    guard = Guard.for_policy(policy)
+    assert Guard.for_policy(policy) is guard  # one guard per policy object, for every adapter
+    assert Guard.for_policy(policy.model_copy()) is not guard  # a copy is another policy (RG-2026-08)
+    held = len(guard_module._GUARDS)
+    collected = weakref.ref(guard)
+    del policy, guard
+    gc.collect()
+    assert collected() is None and len(guard_module._GUARDS) < held  # no policy kept alive

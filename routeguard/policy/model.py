@@ -271,7 +271,6 @@ class Policy(_Model):
 
     _compiled: tuple[CompiledRule, ...] = PrivateAttr(default=())
     _built: Runtime | None = PrivateAttr(default=None)
-    _runtime: Any = PrivateAttr(default=None)  # the Guard built from this policy, shared by adapters
 
     def __init__(self, /, **data: Any) -> None:
         token = _IN_POLICY.set(True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -111,3 +112,30 @@ class Memo(Generic[K, V]):
     def clear(self) -> None:
         """Forget every value."""
         self._data.clear()
+
+
+class PerObject(Generic[V]):
+    """A value per live object, by identity: the objects need not be hashable (a pydantic
+    policy is not), are never kept alive by this map, and their entry goes with them.
+    (The value must not reference its object, or the object lives as long as the map.)"""
+
+    __slots__ = ("_data", "_lock")
+
+    def __init__(self) -> None:
+        self._data: dict[int, V] = {}
+        self._lock = threading.Lock()
+
+    def get(self, obj: object, create: Callable[[], V]) -> V:
+        """The value of ``obj``, made by ``create()`` on first use (once, under a lock)."""
+        key = id(obj)
+        value = self._data.get(key)
+        if value is None:
+            with self._lock:
+                value = self._data.get(key)
+                if value is None:
+                    value = self._data[key] = create()
+                    weakref.finalize(obj, self._data.pop, key, None)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._data)

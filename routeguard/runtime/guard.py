@@ -33,6 +33,7 @@ from ..errors import ServiceUnavailableError
 from ..policy.model import Policy
 from .audit import Recorder, failure_decision, logger, printable
 from .authenticate import Authenticator, revocation_entry, sources
+from .cache import PerObject
 from .decision_log import DecisionLog, entry, open_log
 from .effects import Effect, Flow
 from .hooks import AuthorizationHooks, HookRunner
@@ -48,8 +49,7 @@ class Guard:
     """
 
     def __init__(self, policy: Policy) -> None:
-        runtime = policy.runtime()
-        self.policy = policy
+        runtime = policy.runtime()  # the guard keeps no reference to the policy (see _GUARDS)
         self.store = runtime.store
         self.engine = Engine(
             policy.compiled_rules,
@@ -77,12 +77,9 @@ class Guard:
 
     @classmethod
     def for_policy(cls, policy: Policy) -> Guard:
-        """The Guard of ``policy``, built once and reused."""
-        guard = policy._runtime
-        if not isinstance(guard, cls):
-            guard = cls(policy)
-            policy._runtime = guard
-        return guard
+        """The Guard of ``policy``, built once and shared by every adapter of that policy object
+        (held outside the frozen model: a copy of the policy is another object, another guard)."""
+        return _GUARDS.get(policy, lambda: cls(policy))
 
     def counters(self) -> dict[tuple[int | None, str, bool], int]:
         """Decisions so far by (rule position or None, outcome, report_only)."""
@@ -190,3 +187,7 @@ def _as_unsafe(request: RequestView, overrides: tuple[str, ...]) -> RequestView:
         if unsafe is not None:
             return dataclasses.replace(request, method=unsafe)
     return request
+
+
+#: The guard of each live policy object (Guard.for_policy).
+_GUARDS: PerObject[Guard] = PerObject()
