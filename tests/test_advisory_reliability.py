@@ -676,3 +676,28 @@ def test_rg_2026_27_a_clock_step_is_not_a_lost_epoch(redis_server: Any, monkeypa
     redis_py.Redis.from_url(redis_server.url).flushdb()  # a real loss is still seen
     assert store.get("k") is None
     assert store.not_before > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_sentinel_pool_waits_for_a_free_connection(tmp_path: Path, adapter: str) -> None:
+    """Issue 12 item 4 behind Sentinel: 40 requests at once on 4 connections to the master."""
+    import os
+    import signal
+    import threading
+
+    from .faults import Servers, sentinel_group
+
+    servers = Servers(str(tmp_path))
+    try:
+        master, _, sentinels = sentinel_group(servers)
+        url = "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in sentinels) + "/mymaster/0"
+        client = Client(adapter, store_policy(url, timeout=3, pool_size=4))
+        requests = [bearer(token("alice", jti=uuid.uuid4().hex)) for _ in range(40)]
+        assert concurrently(client, requests[:1]) == [200]
+        pid = servers.processes[master].pid
+        os.kill(pid, signal.SIGSTOP)  # shorter than the sentinels' down-after time: no failover
+        threading.Timer(0.5, os.kill, (pid, signal.SIGCONT)).start()
+        assert concurrently(client, requests) == [200] * 40
+    finally:
+        servers.stop_all()

@@ -95,10 +95,12 @@ def factory(url: str, *, timeout: float, pool_size: int) -> Callable[[bool], tup
         def sentinel(asynchronous: bool) -> tuple[Any, list[Any]]:
             module = __import__("redis.asyncio.sentinel" if asynchronous else "redis.sentinel",
                                 fromlist=["Sentinel"])
-            pool = module.SentinelConnectionPool
+            blocking = (redis.asyncio if asynchronous else redis).BlockingConnectionPool
+            # The master's pool, waiting for a free connection like the one-server pool does.
+            pool = type("BlockingSentinelPool", (module.SentinelConnectionPool, blocking), {})
             watcher = module.Sentinel(nodes, sentinel_kwargs=dict(common), **common)
             connections = pool(service, watcher, db=db, password=_password(url), username=_username(url), ssl=tls,
-                               max_connections=pool_size, retry=retry(asynchronous), **common)
+                               max_connections=pool_size, timeout=timeout, retry=retry(asynchronous), **common)
             client = (redis.asyncio.Redis if asynchronous else redis.Redis).from_pool(connections)
             return client, list(watcher.sentinels)
 
