@@ -3,7 +3,11 @@ ownership checks imported once into the runtime."""
 
 from __future__ import annotations
 
-from routeguard import Policy
+from typing import Any
+
+import pytest
+
+from routeguard import Policy, PolicyError
 from routeguard.runtime.guard import Guard
 
 from . import custom_backends
@@ -57,3 +61,25 @@ def test_the_guard_cache_lives_outside_the_policy_and_lets_it_go() -> None:
     del policy, guard
     gc.collect()
     assert collected() is None and len(guard_module._GUARDS) < held  # no policy kept alive
+
+
+@pytest.mark.parametrize(("data", "key"), [
+    pytest.param({"rules": [{"path": "/x", "check": "no-colon"}]}, "check", id="rule-check"),
+    pytest.param({"tenant_membership": "no-colon"}, "tenant_membership", id="tenant-membership"),
+    pytest.param({"on_decision": "no-colon"}, "on_decision", id="on-decision"),
+    pytest.param({"auth": {"identity_loader": "no-colon"}}, "auth.identity_loader", id="identity-loader"),
+])
+def test_every_reference_is_checked_by_one_rule_with_one_message(data: dict[str, Any], key: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy(**data)
+    message = str(info.value)
+    assert key in message and "'no-colon' must look like 'package.module:function'" in message
+
+
+@pytest.mark.parametrize("data", [
+    pytest.param({"rules": [{"path": "/x", "check": 42}]}, id="rule-check"),
+    pytest.param({"tenant_membership": 42}, id="tenant-membership"),
+])
+def test_a_reference_that_is_neither_text_nor_callable_is_refused(data: dict[str, Any]) -> None:
+    with pytest.raises(PolicyError, match=r"must be a 'package\.module:function' reference or a callable"):
+        Policy(**data)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextvars
 import difflib
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ from .settings import (
     SignedCookieConfig,
     StoreConfig,
     ThrottleConfig,
+    check_ref,
     import_ref,
     loading,
     resolve_path,
@@ -79,7 +79,6 @@ __all__ = [
     "loading",
 ]
 
-_REF = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
 def _callable_name(target: Any) -> str | None:
@@ -199,10 +198,10 @@ class Rule(_Model):
             )
         if self.hide and self.access == "public":
             raise ValueError("hide = true has no effect on a public rule")
-        if isinstance(self.check, str) and not _REF.fullmatch(self.check):
-            raise ValueError(f"check = {self.check!r} must look like 'package.module:function'")
-        if self.check is not None and not isinstance(self.check, str) and not callable(self.check):
-            raise ValueError("check must be a 'package.module:function' reference or a callable")
+        try:
+            check_ref(self.check)
+        except ValueError as exc:
+            raise ValueError(f"check: {exc}") from None
         private["_segments"] = segments
         return self
 
@@ -295,11 +294,7 @@ class Policy(_Model):
     @field_validator("tenant_membership", "on_decision")
     @classmethod
     def _hook_ref(cls, value: Any) -> Any:
-        if isinstance(value, str) and not _REF.fullmatch(value):
-            raise ValueError(f"{value!r} must look like 'package.module:function'")
-        if value is not None and not isinstance(value, str) and not callable(value):
-            raise ValueError("must be a 'package.module:function' reference or a callable")
-        return value
+        return check_ref(value)
 
     @field_validator("decision_log")
     @classmethod

@@ -100,13 +100,29 @@ def file_text(path: Path, where: str) -> str:
         raise PolicyError(f"{where}: cannot read {str(full)!r} ({exc.strerror})") from None
 
 
+_REF = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+
+def check_ref(value: Any) -> Any:
+    """``value`` if it is None, a callable or a ``'package.module:function'`` reference;
+    ValueError otherwise. The one check of every hook, check and backend reference."""
+    if isinstance(value, str):
+        if not _REF.fullmatch(value):
+            raise ValueError(f"{value!r} must look like 'package.module:function'")
+    elif value is not None and not callable(value):
+        raise ValueError("must be a 'package.module:function' reference or a callable")
+    return value
+
+
 def import_ref(ref: Any, where: str) -> Any:
     """``"package.module:attribute"`` -> the object; any other value is returned as is."""
+    try:
+        check_ref(ref)
+    except ValueError as exc:
+        raise PolicyError(f"{where}: {exc}") from None
     if not isinstance(ref, str):
         return ref
     module_name, _, attribute = ref.partition(":")
-    if not module_name or not attribute:
-        raise PolicyError(f"{where}: {ref!r} must look like 'package.module:attribute'")
     try:
         target: Any = importlib.import_module(module_name)
         for part in attribute.split("."):
