@@ -1,5 +1,5 @@
-"""Pyramid and Bottle integrations, in process: each example's own login (routeguard's server-side
-sessions), and the identity where each framework keeps it."""
+"""Pyramid and Bottle integrations, in process: each example's own login (Pyramid's signed cookie
+session; routeguard's server-side sessions for Bottle), and the identity where each framework keeps it."""
 
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
-"""Pyramid example: routeguard's server-side sessions for browsers, bearer tokens for the API;
-``request.identity`` is the guard's identity through routeguard's security policy."""
+"""Pyramid example: Pyramid's own signed cookie session for browsers (``format = "pyramid"``),
+bearer tokens for the API; ``request.identity`` is the guard's identity through routeguard's
+security policy."""
 
 from __future__ import annotations
 
 import html
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +14,13 @@ from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.request import Request
 from pyramid.response import Response
+from pyramid.session import SignedCookieSessionFactory
 
 import routeguard
 from examples.demo_users import LOGIN_PAGE, check_password, issue_token, page, use_dev_secrets
 from routeguard.integrations.pyramid import guard
 
-use_dev_secrets()  # development defaults for APP_JWT_SECRET / APP_STORE_URL when unset
+use_dev_secrets()  # development defaults for APP_JWT_SECRET / APP_SESSION_SECRET / APP_STORE_URL when unset
 policy = routeguard.Policy.from_toml(Path(__file__).with_name("routeguard.toml"))
 
 
@@ -42,20 +45,15 @@ def login(request: Request) -> Response:
         target = html.escape(routeguard.safe_next(request.POST.get("next")) or "/")
         form = LOGIN_PAGE.format(error="<p id='error'>Wrong user or password.</p>", action="/login", next=target)
         return Response(form, status=401)
-    result = routeguard.login(request.environ, user.name, roles=user.roles, tenants=user.tenants,
-                              next=request.POST.get("next"))
-    response = HTTPSeeOther(location=result.location)
-    for name, value in result.headers:  # Set-Cookie with the new session id
-        response.headers.add(name, value)
-    return response
+    request.session.invalidate()  # Pyramid's own session: the guard reads it (format = "pyramid")
+    request.session.update({"user_id": user.name, "roles": list(user.roles), "tenants": list(user.tenants)})
+    return HTTPSeeOther(location=routeguard.safe_next(request.POST.get("next")) or "/")
 
 
 def logout(request: Request) -> Response:
-    result = routeguard.logout(request.environ)
-    response = HTTPSeeOther(location="/login")
-    for name, value in result.headers:
-        response.headers.add(name, value)
-    return response
+    routeguard.logout(request.environ)  # this session is refused from now on, on every worker
+    request.session.invalidate()
+    return HTTPSeeOther(location="/login")
 
 
 def token(request: Request) -> Response:
@@ -84,7 +82,9 @@ def admin(request: Request) -> Response:
 
 
 def make_app() -> Any:
-    with Configurator() as config:
+    sessions = SignedCookieSessionFactory(os.environ["APP_SESSION_SECRET"], httponly=True,
+                                          secure=False)  # plain-HTTP development server only
+    with Configurator(session_factory=sessions) as config:
         config.include("routeguard.integrations.pyramid")  # request.identity from the guard
         for name, path, view, method, renderer in [
             ("home", "/", home, "GET", None), ("health", "/health", health, "GET", "json"),

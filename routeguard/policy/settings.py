@@ -116,12 +116,12 @@ def check_ref(value: Any) -> Any:
 
 def import_ref(ref: Any, where: str) -> Any:
     """``"package.module:attribute"`` -> the object; any other value is returned as is."""
+    if not isinstance(ref, str):  # a callable, or an object such as a custom backend instance
+        return ref
     try:
         check_ref(ref)
     except ValueError as exc:
         raise PolicyError(f"{where}: {exc}") from None
-    if not isinstance(ref, str):
-        return ref
     module_name, _, attribute = ref.partition(":")
     try:
         target: Any = importlib.import_module(module_name)
@@ -259,6 +259,7 @@ INTEGRATION_SESSION_FORMATS: dict[str, str] = {
     "django": "routeguard.integrations.django:session_backend",
     "flask-login": "routeguard.integrations.flask:session_backend",
     "litestar": "routeguard.integrations.litestar:session_backend",
+    "pyramid": "routeguard.integrations.pyramid:session_backend",
 }
 _SECRET_OPTIONAL = frozenset({"server", "django", "flask-login"})
 
@@ -266,9 +267,10 @@ _SECRET_OPTIONAL = frozenset({"server", "django", "flask-login"})
 class SessionConfig(Model):
     """``[auth.session]``: the signed session cookie of Starlette or Flask, server-side sessions
     (``format = "server"``: an opaque id in the cookie, the data in the store), or a framework's
-    own login (``"django"``, ``"flask-login"``, ``"litestar"``: see :data:`INTEGRATION_SESSION_FORMATS`)."""
+    own login (``"django"``, ``"flask-login"``, ``"litestar"``, ``"pyramid"``: see
+    :data:`INTEGRATION_SESSION_FORMATS`)."""
 
-    format: Literal["starlette", "flask", "server", "django", "flask-login", "litestar"] = "starlette"
+    format: Literal["starlette", "flask", "server", "django", "flask-login", "litestar", "pyramid"] = "starlette"
     secret_env: str | None = None
     secret: SecretStr | None = None
     fallback_secret_envs: list[str] = []
@@ -281,6 +283,8 @@ class SessionConfig(Model):
     idle_timeout: int = Field(default=1800, gt=0)
     secure: StrictBool = True
     same_site: Literal["lax", "strict"] = "lax"
+    salt: str | None = None  # format = "pyramid" only (SignedCookieSessionFactory's salt)
+    hashalg: Literal["sha1", "sha224", "sha256", "sha384", "sha512"] | None = None  # likewise
 
     @field_validator("user_key", "roles_key", "permissions_key", "tenants_key")
     @classmethod
@@ -290,6 +294,9 @@ class SessionConfig(Model):
     @model_validator(mode="after")
     def _secrets_match_format(self) -> SessionConfig:
         given = self.secret_env or self.secret or self.fallback_secret_envs
+        pyramid_only = [name for name in ("hashalg", "salt") if getattr(self, name) is not None]
+        if pyramid_only and self.format != "pyramid":
+            raise ValueError(f"{', '.join(pyramid_only)}: only for format = 'pyramid'")
         if self.format == "server":
             if given:
                 raise ValueError("format = 'server' needs no secret: the cookie holds a random id")

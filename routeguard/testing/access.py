@@ -70,7 +70,7 @@ def session_headers(config: SessionConfig, identity: Identity) -> dict[str, str]
     """``Cookie`` with a signed session the ``[auth.session]`` config accepts for ``identity``."""
     from . import session_cookie
 
-    if config.format in ("server", "django", "litestar"):
+    if config.format in ("server", "django", "litestar", "pyramid"):
         raise CredentialError(f"auth.session: cannot mint {config.format!r} sessions; log in through the app")
     secret = _secret(config.secret_env, config.secret, "auth.session")
     fmt = "flask" if config.format == "flask-login" else config.format
