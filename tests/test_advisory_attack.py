@@ -8,6 +8,9 @@ RG-2026-29  The per-username login lock (RG-2026-13) was dodged by the shape of 
             > 256 fields), a chunked WSGI body, raw non-UTF-8 bytes, or a fullwidth spelling.
             Now every reading an app may give the body counts, an unreadable login body is 400,
             and usernames are compared after NFKC normalisation.
+RG-2026-30  Method override (RG-2026-17) was dodged by escaping a letter of the ``_method`` query
+            key other than ``_`` (``?_%6Dethod=DELETE``): the guard looked for ``_method`` or
+            ``%5f`` in the raw query, the app's override decoded the key and ran the DELETE.
 """
 
 from __future__ import annotations
@@ -104,3 +107,19 @@ def test_rg_2026_29_usernames_in_reads_every_shape() -> None:
     assert usernames_in(FORM, b"password=x", "username") == ()  # no username: only the client limit
     assert username_key("\uff21LICE ") == username_key("alice") != username_key("alicia")
     assert usernames_in("multipart/form-data; boundary=XyZ", b"--XyZ\r\n", "username") is None
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+@pytest.mark.parametrize("target", [
+    pytest.param("/api/items/7?_%6Dethod=DELETE", id="escaped-m"),
+    pytest.param("/api/items/7?_meth%6Fd=DELETE", id="escaped-o"),
+    pytest.param("/api/items/7?%5F%6D%65%74%68%6F%64=DELETE", id="all-escaped"),
+    pytest.param("/api/items/7?a=%20&_method=DELETE", id="plain-after-escape"),
+])
+def test_rg_2026_30_an_escaped_method_query_key_is_still_judged(kind: str, target: str) -> None:
+    from .test_advisory_edges import ADMIN, USER, _override_send
+
+    send = _override_send(kind)
+    assert send("POST", target, USER).status == 403  # a user's POST the app would run as a DELETE
+    admin = send("POST", target, ADMIN)
+    assert admin.status == 200 and admin.json() == {"ran": "DELETE" if kind == "asgi" else "POST"}
