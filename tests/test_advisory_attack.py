@@ -14,6 +14,10 @@ RG-2026-30  Method override (RG-2026-17) was dodged by escaping a letter of the 
 RG-2026-31  The per-client throttle counted each IPv6 address apart: a client rotating through
             its own /64 (2^64 addresses) guessed and sprayed passwords without limit. An IPv6
             client now counts by its /64, an IPv4-mapped address as its IPv4 address.
+RG-2026-32  Variant of RG-2026-19: the permissions (``scope``) claim was split on any whitespace,
+            so one scope token holding a tab, newline or Unicode space (``files:x\u00a0admin``,
+            from an authorization server with parameterised scopes) granted ``admin``. It is
+            split on spaces only (RFC 6749 3.3).
 """
 
 from __future__ import annotations
@@ -225,3 +229,21 @@ def test_rg_2026_29_real_servers_lock_the_username_whatever_the_body(server: str
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+@pytest.mark.parametrize(("scope", "status"), [
+    pytest.param("reports:read", 200, id="plain"),
+    pytest.param("openid  reports:read ", 200, id="space-separated"),
+    pytest.param("openid\u00a0reports:read", 403, id="nbsp-is-not-a-separator"),
+    pytest.param("openid\u2003reports:read", 403, id="em-space"),
+    pytest.param("openid\treports:read", 403, id="tab"),
+    pytest.param("openid\nreports:read", 403, id="newline"),
+])
+def test_rg_2026_32_scope_is_split_on_spaces_only(kind: str, scope: str, status: int) -> None:
+    from routeguard import Policy
+
+    from .support import POLICY_TOML, bearer, sender, token
+
+    send = sender(kind, Policy.from_toml_string(POLICY_TOML))
+    assert send("GET", "/reports/q1", bearer(token(scope=scope))).status == status
