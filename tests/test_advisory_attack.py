@@ -159,3 +159,69 @@ def test_rg_2026_31_an_ipv6_client_cannot_rotate_through_its_64(kind: str, tmp_p
     assert throttle.client(_from(kind, "2001:db8:1:3::1", {})) == "2001:db8:1:3::/64"  # another network
     assert throttle.client(_from(kind, "::ffff:192.0.2.7", {})) == "192.0.2.7"
     assert throttle.client(_from(kind, "192.0.2.7", {})) == "192.0.2.7"
+
+
+# -- RG-2026-29 on real servers: the body as gunicorn and uvicorn hand it on -------------------
+def _serve(kind: str, tmp_path: Path) -> Any:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from .support import JWT_SECRET, SESSION_SECRET
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = ([sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "1", "--threads", "2", "-b",
+                f"127.0.0.1:{port}", "tests.attack_apps:wsgi()"] if kind == "gunicorn" else
+               [sys.executable, "-m", "uvicorn", "--factory", "tests.attack_apps:asgi", "--port", str(port),
+                "--log-level", "warning"])
+    env = {**os.environ, "RG_ATTACK_DIR": str(tmp_path), "RG_TEST_JWT_SECRET": JWT_SECRET,
+           "RG_TEST_SESSION_SECRET": SESSION_SECRET}
+    process = subprocess.Popen(command, cwd=Path(__file__).parent.parent, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, port
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError(f"{kind} did not start")
+
+
+def _raw(port: int, head: str, body: bytes) -> int:
+    """One request over a raw socket (``head`` without the blank line): the response status."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"{head}\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode() + body)
+        status = sock.makefile("rb").readline()
+    return int(status.split()[1])
+
+
+def _chunks(body: bytes) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:7], body[7:])) + b"0\r\n\r\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server", ["gunicorn", "uvicorn"])
+def test_rg_2026_29_real_servers_lock_the_username_whatever_the_body(server: str, tmp_path: Path) -> None:
+    process, port = _serve(server, tmp_path)
+    try:
+        wrong = urlencode({"username": "alice", "password": "wrong"}).encode()
+        post = f"POST /login HTTP/1.1\r\nContent-Type: {FORM}"
+        assert [_raw(port, f"{post}\r\nContent-Length: {len(wrong)}", wrong) for _ in range(3)] == [401, 401, 429]
+        chunked = f"{post}\r\nTransfer-Encoding: chunked"
+        assert _raw(port, chunked, _chunks(GOOD_FORM.encode())) == 429
+        multipart = "POST /login HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=XyZ"
+        assert _raw(port, f"{multipart}\r\nContent-Length: {len(MULTIPART)}", MULTIPART) == 429
+        padded = (GOOD_FORM + "&pad=" + "x" * 70_000).encode()
+        assert _raw(port, chunked, _chunks(padded)) == 400
+        bob = urlencode({"username": "bob", "password": PASSWORD}).encode()
+        assert _raw(port, chunked, _chunks(bob)) == 200  # other users sign in, chunked too
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
