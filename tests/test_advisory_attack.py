@@ -18,6 +18,10 @@ RG-2026-32  Variant of RG-2026-19: the permissions (``scope``) claim was split o
             so one scope token holding a tab, newline or Unicode space (``files:x\u00a0admin``,
             from an authorization server with parameterised scopes) granted ``admin``. It is
             split on spaces only (RFC 6749 3.3).
+RG-2026-33  Variant of RG-2026-29: a login view reading werkzeug's ``request.values`` (query
+            string first, then the form) signed a locked username in from
+            ``POST /login?username=alice&password=...``: the guard read the body only. The
+            query string's username counts too.
 """
 
 from __future__ import annotations
@@ -247,3 +251,50 @@ def test_rg_2026_32_scope_is_split_on_spaces_only(kind: str, scope: str, status:
 
     send = sender(kind, Policy.from_toml_string(POLICY_TOML))
     assert send("GET", "/reports/q1", bearer(token(scope=scope))).status == status
+
+
+def _values_login(kind: str, tmp_path: Path) -> Any:
+    """A login view that reads its fields from the query string and the form alike (werkzeug's
+    ``request.values``; a Starlette view merging ``query_params`` and the form)."""
+    import routeguard
+    from routeguard import ASGIGuard, WSGIGuard
+    from routeguard.testing import call_asgi, call_wsgi
+
+    policy = make_policy(tmp_path, max_failures=50, username_max=2)
+    if kind == "wsgi":
+        from flask import Flask, jsonify, request
+
+        flask = Flask("values-login")
+
+        @flask.post("/login")
+        def login() -> Any:
+            if request.values.get("password") != PASSWORD:
+                routeguard.login_failed(request.environ, request.values.get("username", ""))
+                return jsonify(error="wrong password"), 401
+            return jsonify(user=request.values.get("username"))
+
+        wsgi = WSGIGuard(flask.wsgi_app, policy=policy)
+        return lambda target, body=b"": call_wsgi(wsgi, "POST", target, {"Content-Type": FORM}, body=body)
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def starlette_login(request: Any) -> Any:
+        fields = {**dict(await request.form()), **dict(request.query_params)}
+        if fields.get("password") != PASSWORD:
+            await routeguard.alogin_failed(request.scope, str(fields.get("username", "")))
+            return JSONResponse({"error": "wrong password"}, status_code=401)
+        return JSONResponse({"user": fields.get("username")})
+
+    asgi = ASGIGuard(Starlette(routes=[Route("/login", starlette_login, methods=["POST"])]), policy=policy)
+    return lambda target, body=b"": call_asgi(asgi, "POST", target, {"Content-Type": FORM}, body=body)
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_rg_2026_33_a_username_in_the_login_query_string_is_locked_too(kind: str, tmp_path: Path) -> None:
+    send = _values_login(kind, tmp_path)
+    assert [send("/login?username=alice&password=x").status for _ in range(2)] == [401, 401]
+    right = urlencode({"username": "alice", "password": PASSWORD})
+    assert too_many(send(f"/login?{right}"))
+    assert too_many(send("/login?username=alice", urlencode({"username": "bob", "password": PASSWORD}).encode()))
+    assert send(f"/login?{right.replace('alice', 'bob')}").status == 200

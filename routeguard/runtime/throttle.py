@@ -149,12 +149,18 @@ class Throttle:
         return self.is_login_post(request)
 
     def usernames(self, request: RequestView, body: bytes | None) -> tuple[str, ...] | None:
-        """The username(s) the login POST ``body`` names (see :func:`usernames_in`); None when
+        """The username(s) the login POST ``body`` and query string name (see :func:`usernames_in`); None when
         the body could not be read (over :data:`MAX_LOGIN_BODY`, unparsable multipart): the
         guard then refuses the login rather than let it past the per-username limit."""
         if body is None:
             return None
-        return usernames_in(request.headers.get("content-type"), body, self.config.username_field)
+        field = self.config.username_field
+        found = usernames_in(request.headers.get("content-type"), body, field)
+        if found is None or not request.query:
+            return found
+        # werkzeug's request.values reads the query string first (RG-2026-33)
+        in_query = _ends([v for k, v in parse_qsl(request.query, errors="replace") if k == field])
+        return tuple(dict.fromkeys((*in_query, *found)))
 
     def login_refusal(self, client: str, usernames: tuple[str, ...]) -> Generator[Effect, Any, int | None]:
         """Retry-After seconds when the client or a username of a login POST is over its limit.
