@@ -236,7 +236,7 @@ def usernames_in(content_type: str | None, body: bytes, field: str) -> tuple[str
     parser; None when it cannot be parsed, so the login is refused), else both a form-encoded
     and a JSON reading (any UTF encoding, a BOM, no field limit), whatever the content type says.
     """
-    if _body_kind(content_type) == "multipart":
+    if (content_type or "").partition(";")[0].strip().lower() == "multipart/form-data":
         values = _multipart_values(content_type or "", body, field)
         if values is None:
             return None
@@ -280,18 +280,6 @@ def _multipart_values(content_type: str, body: bytes, field: str) -> list[str] |
     except Exception:  # malformed, no boundary, too many parts: the app may read it otherwise
         return None
     return _ends([v for v in form.getlist(field) if isinstance(v, str)])
-
-
-def _body_kind(content_type: str | None) -> str | None:
-    """``form``, ``json`` or ``multipart`` for a declared login body, else None."""
-    kind = (content_type or "").partition(";")[0].strip().lower()
-    if kind == "application/x-www-form-urlencoded":
-        return "form"
-    if kind == "application/json" or kind.endswith("+json"):
-        return "json"
-    if kind == "multipart/form-data":
-        return "multipart"
-    return None
 
 
 def wsgi_login_body(environ: MutableMapping[str, Any]) -> bytes | None:
