@@ -718,3 +718,35 @@ def test_sentinel_pool_waits_for_a_free_connection(tmp_path: Path, adapter: str)
         assert concurrently(client, requests) == [200] * 40
     finally:
         servers.stop_all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_cluster_requests_wait_for_a_free_connection(tmp_path: Path, adapter: str) -> None:
+    """Issue 12 item 4 on a Redis Cluster: 40 requests at once on a pool of 4 per node all
+    succeed (redis-py's cluster pools fail at once when exhausted; the store waits instead)."""
+    import os
+    import signal
+    import threading
+
+    from .faults import Servers, cluster
+
+    servers = Servers(str(tmp_path))
+    try:
+        ports = cluster(servers)
+        url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
+        client = Client(adapter, store_policy(url, timeout=3, pool_size=4))
+        requests = [bearer(token("alice", jti=uuid.uuid4().hex)) for _ in range(40)]
+        assert concurrently(client, requests[:1]) == [200]
+        pids = [servers.processes[p].pid for p in ports]
+        for pid in pids:  # far shorter than the cluster's node timeout: no failover
+            os.kill(pid, signal.SIGSTOP)
+
+        def resume() -> None:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+
+        threading.Timer(0.5, resume).start()
+        assert concurrently(client, requests) == [200] * 40
+    finally:
+        servers.stop_all()

@@ -35,6 +35,18 @@ def test_logout_revokes_a_bearer_token_until_exp(kind: str, store_url: Any) -> N
     assert ttl is not None and 0 < ttl <= 302  # lives until the token's exp (+1 s), not forever
 
 
+def test_logout_revokes_every_credential_of_the_request(kind: str, store_url: Any) -> None:
+    """A request carrying a user's session cookie and token (same subject) logs both out."""
+    client = Client(kind, session_policy(store_url))
+    session = {"Cookie": session_cookie_of(client.login("alice", ["user"]))}
+    tok = bearer(token("alice", jti=str(uuid.uuid4())))
+    both = {**session, **tok}
+    assert client.send("GET", "/me", both).json()["subject"] == "alice"
+    assert client.send("POST", "/logout", both).json() == {"revoked": True}
+    assert client.send("GET", "/me", session).status == 401
+    assert client.send("GET", "/me", tok).status == 401
+
+
 def test_server_session_login_and_logout(kind: str, store_url: Any) -> None:
     client = Client(kind, session_policy(store_url))
     reply = client.login("alice", ["user"], next="/me")

@@ -36,12 +36,13 @@ def lookup(data: Mapping[str, Any], name: str) -> Any:
 
 def claim_strings(value: Any, name: str, *, split: bool = False) -> frozenset[str]:
     """A claim holding a list of strings or one string; ``split`` (permissions only) splits
-    that one string on whitespace, as OAuth2 ``scope`` is written."""
+    that one string on spaces, as OAuth2 ``scope`` is written (RFC 6749 3.3: SP only; a tab,
+    newline or Unicode space inside a scope token never splits it, RG-2026-32)."""
     if value is None:
         return frozenset()
     if isinstance(value, str):
         if split:
-            return frozenset(value.split())
+            return frozenset(part for part in value.split(" ") if part)
         return frozenset((value,)) if value else frozenset()
     if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
         return frozenset(value)

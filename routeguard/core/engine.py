@@ -39,6 +39,7 @@ class AuthResult:
     cookie_based: bool = False
     withheld: tuple[str, ...] = ()
     genuine: bool = False  # the rejected credential was issued by the app (expired, revoked...): no guess
+    others: tuple[Credential, ...] = ()  # further credentials of the same subject (revoked by logout too)
 
 
 

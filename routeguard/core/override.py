@@ -35,7 +35,7 @@ def override_methods(request: RequestView) -> tuple[str, ...]:
     headers = request.headers
     values = [value for value in map(headers.get, OVERRIDE_HEADERS) if value is not None]
     query = request.query
-    if query and ("_method" in query or "%5f" in query.lower()):
+    if query and ("_method" in query or "%" in query):  # any letter may be escaped: _%6Dethod (RG-2026-30)
         values += [value for key, value in parse_qsl(query, keep_blank_values=True) if key == "_method"]
     if not values:
         return ()

@@ -123,6 +123,7 @@ class Authenticator:
         failure: str | None = None
         genuine = False  # the first failure is an honest one (expired, revoked...), not a guess
         presented: list[str] | None = None  # cookies read by backends that found credentials
+        others: list[Credential] | None = None  # further credentials naming the same subject
         store = self.store
         for source in self.sources:
             reads = request.cookie_reads
@@ -152,8 +153,13 @@ class Authenticator:
                         raise AuthenticationError("logged out", genuine=True)
                 if accepted is None:
                     accepted, accepted_by = credential, source.name
-                elif credential.identity.subject != accepted.identity.subject and failure is None:
-                    failure, genuine = f"{source.name}: names another subject than {accepted_by}", True
+                elif credential.identity.subject != accepted.identity.subject:
+                    if failure is None:
+                        failure, genuine = f"{source.name}: names another subject than {accepted_by}", True
+                elif others is None:
+                    others = [credential]
+                else:
+                    others.append(credential)
                 if cookie_based:
                     declared = source.cookie_based
                     cookie_based = declared if declared is not None else len(request.cookie_reads or ()) > mark
@@ -183,7 +189,8 @@ class Authenticator:
                 identity = yield from self._reload(identity, self.loader)
             except AuthenticationError as exc:
                 return AuthResult(invalid=f"{accepted_by}: {exc.reason}", genuine=exc.genuine, withheld=withheld)
-        return AuthResult(identity=identity, credential=accepted, cookie_based=cookie_based)
+        return AuthResult(identity=identity, credential=accepted, cookie_based=cookie_based,
+                          others=tuple(others) if others else ())
 
     def _reload(self, identity: Identity, loader: Hook) -> Generator[Effect, Any, Identity]:
         """Current roles, permissions and tenants from the identity loader (cached briefly)."""

@@ -134,7 +134,7 @@ class Guard:
                 if decision.outcome is not Outcome.ALLOW:
                     break
                 target = engine.route_as(request, method)
-                judged = yield from self.authorization.authorize(engine.judge(target, auth), target, auth)
+                judged = yield from hooks.authorize(engine.judge(target, auth), target, auth)
                 if judged.outcome is not Outcome.ALLOW:
                     decision = dataclasses.replace(judged, reason=f"method override {method}: {judged.reason}")
         except ServiceUnavailableError as exc:

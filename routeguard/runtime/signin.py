@@ -101,18 +101,22 @@ def login_flow(
 
 
 def logout_flow(guard: Guard, request: RequestView, current: Credential | None) -> Generator[Effect, Any, LogoutResult]:
-    """Revoke the credential that authenticated ``request``; headers that clear cookies.
+    """Revoke every credential that authenticated ``request``; headers that clear cookies.
 
     Raises :class:`LogoutError` when the request carried a credential that could not be checked
     or revoked (the store failed): a logout never reports success, nor clears the client's
     cookie, while the server would still accept the credential.
     """
     try:
-        if current is None:
-            # On a public rule the guard ignores a credential it could not check (store down):
-            # look again, so that credential is revoked now or the logout fails loudly.
-            current = (yield from guard.authenticate(request)).credential
-        revoked = yield from _revoke(guard, current)
+        # Look again: on a public rule the guard ignores a credential it could not check (store
+        # down), which must be revoked now or fail loudly; and a request may carry several
+        # credentials of its user (a session cookie and a token), each of which dies here.
+        auth = yield from guard.authenticate(request)
+        credentials = [current] if current is not None else []
+        credentials += [c for c in (auth.credential, *auth.others) if c is not None and c not in credentials]
+        revoked = False
+        for credential in credentials:
+            revoked = (yield from _revoke(guard, credential)) or revoked
     except ServiceUnavailableError as exc:
         raise LogoutError(f"logout failed, the credential is still valid: {exc}") from None
     headers = []

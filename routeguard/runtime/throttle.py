@@ -51,6 +51,20 @@ def client_key(client: str) -> str:
     return "throttle:" + client
 
 
+def client_id(address: str) -> str:
+    """The client an address counts as: an IPv6 address by its /64 (one host or home network
+    gets a whole /64 and can rotate through it, RG-2026-31), an IPv4-mapped one as IPv4."""
+    if ":" not in address:
+        return address
+    try:
+        ip = ipaddress.IPv6Address(address)
+    except ValueError:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+
+
 def username_key(username: str) -> str:
     """The store key counting one username's failed logins (case, spaces and Unicode
     compatibility forms such as fullwidth letters do not matter, RG-2026-29)."""
@@ -80,15 +94,15 @@ class Throttle:
         """
         peer = request.client or "unknown"
         if not self.proxies or not _in_networks(peer, self.proxies):
-            return peer
+            return client_id(peer)
         forwarded = request.headers.get("x-forwarded-for")
         if not forwarded:
-            return peer
+            return client_id(peer)
         hops = [hop.strip() for hop in forwarded.split(",")]
         for hop in reversed(hops):  # the rightmost address no trusted proxy added
             if not _in_networks(hop, self.proxies):
-                return hop
-        return hops[0] or peer
+                return client_id(hop)
+        return client_id(hops[0] or peer)
 
     def locked(self, client: str) -> int | None:
         """Seconds left of a lockout this process knows of (no I/O), or None."""
@@ -135,12 +149,18 @@ class Throttle:
         return self.is_login_post(request)
 
     def usernames(self, request: RequestView, body: bytes | None) -> tuple[str, ...] | None:
-        """The username(s) the login POST ``body`` names (see :func:`usernames_in`); None when
+        """The username(s) the login POST ``body`` and query string name (see :func:`usernames_in`); None when
         the body could not be read (over :data:`MAX_LOGIN_BODY`, unparsable multipart): the
         guard then refuses the login rather than let it past the per-username limit."""
         if body is None:
             return None
-        return usernames_in(request.headers.get("content-type"), body, self.config.username_field)
+        field = self.config.username_field
+        found = usernames_in(request.headers.get("content-type"), body, field)
+        if found is None or not request.query:
+            return found
+        # werkzeug's request.values reads the query string first (RG-2026-33)
+        in_query = _ends([v for k, v in parse_qsl(request.query, errors="replace") if k == field])
+        return tuple(dict.fromkeys((*in_query, *found)))
 
     def login_refusal(self, client: str, usernames: tuple[str, ...]) -> Generator[Effect, Any, int | None]:
         """Retry-After seconds when the client or a username of a login POST is over its limit.
@@ -216,7 +236,7 @@ def usernames_in(content_type: str | None, body: bytes, field: str) -> tuple[str
     parser; None when it cannot be parsed, so the login is refused), else both a form-encoded
     and a JSON reading (any UTF encoding, a BOM, no field limit), whatever the content type says.
     """
-    if _body_kind(content_type) == "multipart":
+    if (content_type or "").partition(";")[0].strip().lower() == "multipart/form-data":
         values = _multipart_values(content_type or "", body, field)
         if values is None:
             return None
@@ -260,18 +280,6 @@ def _multipart_values(content_type: str, body: bytes, field: str) -> list[str] |
     except Exception:  # malformed, no boundary, too many parts: the app may read it otherwise
         return None
     return _ends([v for v in form.getlist(field) if isinstance(v, str)])
-
-
-def _body_kind(content_type: str | None) -> str | None:
-    """``form``, ``json`` or ``multipart`` for a declared login body, else None."""
-    kind = (content_type or "").partition(";")[0].strip().lower()
-    if kind == "application/x-www-form-urlencoded":
-        return "form"
-    if kind == "application/json" or kind.endswith("+json"):
-        return "json"
-    if kind == "multipart/form-data":
-        return "multipart"
-    return None
 
 
 def wsgi_login_body(environ: MutableMapping[str, Any]) -> bytes | None:

@@ -18,6 +18,7 @@ import contextlib
 import functools
 import logging
 import secrets
+import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Generator
@@ -71,7 +72,15 @@ class RedisStore(Store):
         self._errors: tuple[type[BaseException], ...] = (redis_module().RedisError, OSError)
         self._make = factory(url, timeout=timeout, pool_size=pool_size)
         self._sync, self._others = self._make(False)
+        # redis-py's cluster clients fail at once when a node's pool is exhausted (its other
+        # clients here wait on a blocking pool): bound the operations in flight to the pool size
+        # instead, per process for the sync client and per event loop for the asyncio ones, so a
+        # healthy cluster makes a request wait for a connection, never refuses it.
+        self._pool_size = pool_size if "+cluster" in url.partition(":")[0].lower() else 0
+        self._slots = threading.BoundedSemaphore(pool_size) if self._pool_size else None
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._aslots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary())
         self._epoch_key = prefix + "epoch"
         self._marker: float | None = None  # the expiry time of the epoch marker this process last saw
         self._marker_value = b""
@@ -150,6 +159,16 @@ class RedisStore(Store):
 
     # -- the two drivers ---------------------------------------------------------------------
     def _run(self, op: Op[T]) -> T:
+        if self._slots is None:
+            return self._drive(op)
+        if not self._slots.acquire(timeout=self.timeout):
+            raise ServiceUnavailableError("redis store: no free connection within the store timeout")
+        try:
+            return self._drive(op)
+        finally:
+            self._slots.release()
+
+    def _drive(self, op: Op[T]) -> T:
         client = self._sync
         try:
             command = next(op)
@@ -174,6 +193,21 @@ class RedisStore(Store):
             raise self._fail(exc) from None
 
     async def _arun(self, op: Op[T]) -> T:
+        if not self._pool_size:
+            return await self._adrive(op)
+        slots = self._aslots.get(asyncio.get_running_loop())
+        if slots is None:
+            slots = self._aslots.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(self._pool_size))
+        try:
+            await asyncio.wait_for(slots.acquire(), self.timeout)
+        except TimeoutError:
+            raise ServiceUnavailableError("redis store: no free connection within the store timeout") from None
+        try:
+            return await self._adrive(op)
+        finally:
+            slots.release()
+
+    async def _adrive(self, op: Op[T]) -> T:
         try:
             client = await self._aclient()
             command = next(op)
