@@ -20,6 +20,7 @@ from .request import RequestView
 
 OVERRIDE_HEADERS: Final = ("x-http-method-override", "x-http-method", "x-method-override")
 OVERRIDE_MODES: Final = ("judge", "refuse", "ignored")
+_HEADER_1, _HEADER_2, _HEADER_3 = OVERRIDE_HEADERS
 
 
 class OverrideError(ValueError):
@@ -32,10 +33,14 @@ def override_methods(request: RequestView) -> tuple[str, ...]:
     Raises :class:`OverrideError` when a value is not an HTTP method: what the app would do
     with it is unknown, so the request is refused (fail closed).
     """
-    headers = request.headers
-    values = [value for value in map(headers.get, OVERRIDE_HEADERS) if value is not None]
+    get = request.headers.get
+    first, second, third = get(_HEADER_1), get(_HEADER_2), get(_HEADER_3)
     query = request.query
-    if query and ("_method" in query or "%" in query):  # any letter may be escaped: _%6Dethod (RG-2026-30)
+    escaped = bool(query) and ("_method" in query or "%" in query)  # any letter may be escaped: _%6Dethod (RG-2026-30)
+    if first is None and second is None and third is None and not escaped:
+        return ()  # the common case: nothing named, nothing allocated
+    values = [value for value in (first, second, third) if value is not None]
+    if escaped:
         values += [value for key, value in parse_qsl(query, keep_blank_values=True) if key == "_method"]
     if not values:
         return ()

@@ -126,10 +126,13 @@ class Guard:
             forged = None
             if auth.cookie_based and origins is not None:
                 forged = cross_origin(_as_unsafe(request, overrides) if overrides else request, origins)
-            decision = engine.judge(route, auth, throttled=throttled, forged=forged)
             hooks = self.authorization
-            if throttled is None and forged is None and hooks.wanted(decision, route):
-                decision = yield from hooks.authorize(decision, route, auth)
+            if throttled is None and forged is None:  # the common case: the rule alone decides
+                decision = engine.authorize(route, auth)
+                if hooks.wanted(decision, route):
+                    decision = yield from hooks.authorize(decision, route, auth)
+            else:
+                decision = engine.judge(route, auth, throttled=throttled, forged=forged)
             for method in overrides:  # the app may run any of them: each must be allowed too
                 if decision.outcome is not Outcome.ALLOW:
                     break

@@ -134,7 +134,7 @@ class Throttle:
     def is_login_post(self, request: RequestView) -> bool:
         """A POST to ``login_url`` or a ``login_paths`` entry: where passwords are guessed (also a
         request whose method override may turn it into one, RG-2026-17)."""
-        if _slashless(request.path) not in self.login_paths:
+        if (request.path.rstrip("/") or "/") not in self.login_paths:  # _slashless, inline: every request asks
             return False
         if request.method == "POST":
             return True

@@ -48,6 +48,8 @@ class MemoryStore(Store):
                 self._counters.pop(key, None)
 
     def get(self, key: str) -> bytes | None:
+        if key not in self._data:  # nothing revoked, nobody logged out: no lock, no clock
+            return None
         with self._lock:
             value = self._live(key, self._clock())
         if isinstance(value, int):
