@@ -51,7 +51,7 @@ from .resolve import env_secret, file_text, import_ref
 if TYPE_CHECKING:
     from .model import Policy
 
-__all__ = ["Runtime", "auth_backends", "bearer_backend", "build", "responder", "runtime_for", "session_secrets"]
+__all__ = ["Runtime", "build", "responder", "runtime_for", "session_secrets"]
 
 _MAX_TEMPLATE = 65536
 
@@ -86,7 +86,7 @@ def build(policy: Policy) -> Runtime:
             for i, rule in enumerate(policy.rules)
             if rule.check is not None
         },
-        backends=auth_backends(policy.auth, store),
+        backends=_auth_backends(policy.auth, store),
         store=store,
         identity_loader=_identity_loader(policy.auth),
         tenant_membership=_hook(policy.tenant_membership, "tenant_membership"),
@@ -136,7 +136,7 @@ def _hook(ref: Any, where: str) -> Callable[..., Any] | None:
 
 # -- backends --------------------------------------------------------------------------------
 
-def bearer_backend(config: BearerConfig) -> BearerBackend:
+def _bearer_backend(config: BearerConfig) -> BearerBackend:
     """The backend, with its key read from the environment, a file or a JWKS URL."""
     where = "auth.bearer"
     family = algorithm_family(config.algorithms)
@@ -241,7 +241,7 @@ def _api_key_backend(config: APIKeyConfig) -> APIKeyBackend:
     return APIKeyBackend(header=config.header, keys=[_api_key(e) for e in entries])
 
 
-def auth_backends(config: AuthConfig, store: Store) -> tuple[Backend, ...]:
+def _auth_backends(config: AuthConfig, store: Store) -> tuple[Backend, ...]:
     """Instantiate the configured backends, in trial order."""
     built: list[Backend] = []
     for name in config.backend_order():
@@ -250,7 +250,7 @@ def auth_backends(config: AuthConfig, store: Store) -> tuple[Backend, ...]:
         elif name == "session" and config.session is not None:
             built.append(_session_backend(config.session, store))
         elif name == "bearer":
-            bearers = [bearer_backend(bearer) for bearer in config.bearers]
+            bearers = [_bearer_backend(bearer) for bearer in config.bearers]
             built.append(IssuerBearerBackend(bearers) if isinstance(config.bearer, list) else bearers[0])
         elif name == "signed_cookie" and config.signed_cookie is not None:
             built.append(_signed_cookie_backend(config.signed_cookie))
