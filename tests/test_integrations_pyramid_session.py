@@ -22,6 +22,7 @@ from starlette.routing import Route
 import routeguard
 from routeguard import ASGIGuard, Policy, PolicyError
 from routeguard.integrations.pyramid import PyramidSessionBackend, guard
+from routeguard.policy.build import runtime_for
 from routeguard.testing import Reply, call_asgi, call_wsgi
 
 with warnings.catch_warnings():  # WebOb 1.8 still imports the deprecated cgi module
@@ -228,6 +229,6 @@ def test_bad_pyramid_session_config_is_a_load_error(auth: dict[str, Any], messag
 
 
 def test_format_builds_the_pyramid_backend() -> None:
-    backend = policy().auth.session.build(store=None)  # type: ignore[arg-type,union-attr]
+    (backend,) = runtime_for(policy()).backends
     assert isinstance(backend, PyramidSessionBackend) and backend.cookie_based is True
     assert backend.timeout == 1200

@@ -37,7 +37,7 @@ from ..core.identity import Identity
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
 from ..policy.auth import SessionConfig
-from ..policy.build import runtime_for
+from ..policy.build import runtime_for, session_secrets
 from ..policy.model import Policy
 from ..stores import Store
 from ..wsgi import Environ, StartResponse, WSGIApp, WSGIGuard
@@ -139,7 +139,7 @@ class FlaskLoginBackend:
 
 def session_backend(config: SessionConfig, store: Store) -> FlaskLoginBackend:
     """Build ``[auth.session] format = "flask-login"`` (the format registry's factory)."""
-    return FlaskLoginBackend(secrets=config.secrets(), cookie=config.cookie, max_age=config.max_age,
+    return FlaskLoginBackend(secrets=session_secrets(config), cookie=config.cookie, max_age=config.max_age,
                              roles_key=config.roles_key, permissions_key=config.permissions_key,
                              tenants_key=config.tenants_key, cookie_fixed="cookie" in config.model_fields_set)
 

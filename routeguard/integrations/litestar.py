@@ -31,6 +31,7 @@ from ..core.decision import Decision
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
 from ..policy.auth import SessionConfig
+from ..policy.build import session_secrets
 from ..policy.model import Policy
 from ..stores import Store
 
@@ -122,7 +123,7 @@ def session_backend(config: SessionConfig, store: Store) -> LitestarSessionBacke
     except ImportError:
         raise PolicyError("auth.session: format = 'litestar' needs Litestar (pip install 'routeguard[litestar]')") \
             from None
-    return LitestarSessionBackend(secrets=config.secrets(), cookie=config.cookie, max_age=config.max_age,
+    return LitestarSessionBackend(secrets=session_secrets(config), cookie=config.cookie, max_age=config.max_age,
                                   user_key=config.user_key, roles_key=config.roles_key,
                                   permissions_key=config.permissions_key, tenants_key=config.tenants_key)
 

@@ -34,6 +34,7 @@ from ..core.identity import Identity
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
 from ..policy.auth import SessionConfig
+from ..policy.build import session_secrets
 from ..policy.model import Policy
 from ..stores import Store
 from ..wsgi import WSGIApp, WSGIGuard
@@ -127,7 +128,7 @@ def session_backend(config: SessionConfig, store: Store) -> PyramidSessionBacken
     except ImportError:
         raise PolicyError("auth.session: format = 'pyramid' needs Pyramid (pip install 'routeguard[pyramid]')") \
             from None
-    return PyramidSessionBackend(secrets=config.secrets(), cookie=config.cookie, max_age=config.max_age,
+    return PyramidSessionBackend(secrets=session_secrets(config), cookie=config.cookie, max_age=config.max_age,
                                  salt=config.salt, hashalg=config.hashalg, user_key=config.user_key,
                                  roles_key=config.roles_key, permissions_key=config.permissions_key,
                                  tenants_key=config.tenants_key)

@@ -1,36 +1,22 @@
 """The ``[auth]`` settings: bearer JWTs (one or several issuers), session cookies, signed cookies,
-API keys and custom backends, and how each builds its backend.
+API keys and custom backends.
 
-Validators only check; the ``build`` methods (called by :func:`routeguard.policy.build.build`,
-never by validation) read secrets from the environment and key files. Secrets never appear
-in reprs, logs or error messages.
+Validation only: the backends are built by :mod:`routeguard.policy.build`, which reads the
+secrets and key files. Secrets never appear in reprs, logs or error messages.
 """
 
 from __future__ import annotations
 
-import inspect
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, SecretStr, StrictBool, Tag, field_validator, model_validator
 
-from ..backends.apikey import APIKey, APIKeyBackend
-from ..backends.base import Backend
-from ..backends.bearer import HMAC, BearerBackend, algorithm_family, hmac_key, public_key
-from ..backends.custom import as_backend
-from ..backends.issuers import IssuerBearerBackend
-from ..backends.jwks import JWKSKeys
-from ..backends.server_session import ServerSessionBackend
-from ..backends.session import SessionCookieBackend
-from ..backends.signed_cookie import SignedCookieBackend
+from ..backends.apikey import APIKey
+from ..backends.bearer import HMAC, algorithm_family
 from ..core.claims import check_claim_name
-from ..core.identity import Identity
-from ..errors import PolicyError
-from ..stores import Store
-from . import toml
-from .resolve import env_secret, file_text, import_ref
 from .settings import Model, check_ref, cookie_name, resolve_path
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
@@ -112,43 +98,6 @@ class BearerConfig(Model):
             )
         return self
 
-    def build(self) -> BearerBackend:
-        """The backend, with its key read from the environment, a file or a JWKS URL."""
-        where = "auth.bearer"
-        family = algorithm_family(self.algorithms)
-        key: Any = None
-        resolver = None
-        if self.secret_env:
-            key = hmac_key(env_secret(self.secret_env, f"{where}.secret_env"), self.algorithms)
-        elif self.secret is not None:
-            key = hmac_key(self.secret.get_secret_value(), self.algorithms)
-        elif self.jwks_url:
-            resolver = JWKSKeys(self.jwks_url, family=family, min_refresh=self.jwks_min_refresh,
-                                max_age=self.jwks_max_age, timeout=self.jwks_timeout)
-        else:
-            pem = self.public_key or file_text(self.public_key_file or Path(), f"{where}.public_key_file")
-            key = public_key(pem, family)
-        return BearerBackend(
-            algorithms=self.algorithms,
-            key=key,
-            resolve_key=resolver,
-            audience=self.audience,
-            issuer=self.issuer,
-            leeway=self.leeway,
-            require_exp=self.require_exp,
-            subject_claim=self.subject_claim,
-            roles_claim=self.roles_claim,
-            permissions_claim=self.permissions_claim,
-            tenants_claim=self.tenants_claim,
-            max_header_bytes=self.max_header_bytes,
-            cookie=self.cookie,
-            csrf_cookie=self.csrf_cookie,
-            csrf_header=self.csrf_header,
-            websocket_subprotocol=self.websocket_subprotocol,
-            cache_size=self.cache_size,
-            cache_bytes=self.cache_bytes,
-        )
-
 
 #: Session formats read by a framework integration: format -> "module:factory", imported only when
 #: a policy uses it. ``factory(config, store)`` returns the backend. Django's format reads Django's
@@ -211,37 +160,6 @@ class SessionConfig(Model):
             raise ValueError("give exactly one of secret_env or secret (the app's session secret)")
         return self
 
-    def secrets(self) -> list[str]:
-        """The session secrets from the environment (current first), empty when none is named."""
-        where = "auth.session"
-        if self.secret_env:
-            current = env_secret(self.secret_env, f"{where}.secret_env")
-        elif self.secret is not None:
-            current = self.secret.get_secret_value()
-        else:
-            return []
-        return [current, *(env_secret(env, f"{where}.fallback_secret_envs") for env in self.fallback_secret_envs)]
-
-    def build(self, store: Store) -> Backend:
-        """The backend, with its secrets read from the environment."""
-        if self.format == "server":
-            return ServerSessionBackend(store, cookie=self.cookie, idle_timeout=self.idle_timeout,
-                                        max_age=self.max_age or 12 * 3600, secure=self.secure,
-                                        same_site=self.same_site)
-        if self.format in INTEGRATION_SESSION_FORMATS:
-            factory = import_ref(INTEGRATION_SESSION_FORMATS[self.format], f"auth.session.format {self.format!r}")
-            return factory(self, store)  # type: ignore[no-any-return]
-        return SessionCookieBackend(
-            format=self.format,  # type: ignore[arg-type]
-            secrets=self.secrets(),
-            cookie=self.cookie,
-            max_age=self.max_age,
-            user_key=self.user_key,
-            roles_key=self.roles_key,
-            permissions_key=self.permissions_key,
-            tenants_key=self.tenants_key,
-        )
-
 
 class SignedCookieConfig(Model):
     """``[auth.signed_cookie]``: a cookie the app signs with itsdangerous (datasette's
@@ -278,17 +196,6 @@ class SignedCookieConfig(Model):
             raise ValueError("max_age needs serializer = 'url_safe_timed' (an untimed cookie has no timestamp)")
         return self
 
-    def build(self) -> SignedCookieBackend:
-        """The backend, with its secrets read from the environment."""
-        where = "auth.signed_cookie"
-        secrets = [env_secret(self.secret_env, f"{where}.secret_env")]
-        secrets += [env_secret(env, f"{where}.fallback_secret_envs") for env in self.fallback_secret_envs]
-        return SignedCookieBackend(
-            cookie=self.cookie, secrets=secrets, salt=self.salt, serializer=self.serializer,
-            max_age=self.max_age, key_derivation=self.key_derivation, digest=self.digest,
-            subject=self.subject, roles=self.roles, permissions=self.permissions, tenants=self.tenants,
-        )
-
 
 class APIKeyEntry(Model):
     """One ``[[auth.api_key.keys]]`` entry: the key's hash and who it stands for."""
@@ -304,11 +211,6 @@ class APIKeyEntry(Model):
     def _digest(cls, value: str) -> str:
         APIKey.parse_digest(value)
         return value
-
-    def key(self) -> APIKey:
-        """The runtime entry."""
-        return APIKey(self.hash, Identity.of(self.subject, self.roles, self.permissions, self.tenants,
-                                             backend="api_key"))
 
 
 class APIKeyConfig(Model):
@@ -328,21 +230,6 @@ class APIKeyConfig(Model):
         if not self.keys and self.keys_file is None:
             raise ValueError("list keys ([[auth.api_key.keys]]) or name a keys_file")
         return self
-
-    def build(self) -> APIKeyBackend:
-        """The backend, reading ``keys_file`` if any."""
-        entries = list(self.keys)
-        if self.keys_file is not None:
-            where = "auth.api_key.keys_file"
-            data = toml.parse(file_text(self.keys_file, where), where)
-            unknown = set(data) - {"keys"}
-            if unknown:
-                raise PolicyError(f"{where}: unknown key {sorted(unknown)[0]!r}")
-            try:
-                entries += [APIKeyEntry(**item) for item in data.get("keys", [])]
-            except (TypeError, ValueError) as exc:
-                raise PolicyError(f"{where}: {exc}") from None
-        return APIKeyBackend(header=self.header, keys=[e.key() for e in entries])
 
 
 #: Where a request is searched for its bearer token: the same for every issuer.
@@ -427,26 +314,3 @@ class AuthConfig(Model):
         names: list[str] = list(self.order or [])
         names += [n for n in BACKEND_NAMES if getattr(self, n) and n not in names]
         return names
-
-    def build(self, store: Store) -> tuple[Backend, ...]:
-        """Instantiate the configured backends, in order."""
-        built: list[Backend] = []
-        for name in self.backend_order():
-            if name == "custom":
-                built += [as_backend(import_ref(ref, "auth.custom")) for ref in self.custom]
-            elif name == "session":
-                built.append(self.session.build(store))  # type: ignore[union-attr]
-            elif name == "bearer" and isinstance(self.bearer, list):
-                built.append(IssuerBearerBackend([config.build() for config in self.bearer]))
-            else:
-                built.append(getattr(self, name).build())
-        return tuple(built)
-
-    def loader(self) -> Callable[[str], Any] | None:
-        """The identity loader callable, if configured."""
-        if self.identity_loader is None:
-            return None
-        loader = import_ref(self.identity_loader, "auth.identity_loader")
-        if not callable(loader) or inspect.isclass(loader):
-            raise PolicyError("auth.identity_loader: must be a function taking the subject")
-        return loader  # type: ignore[no-any-return]
