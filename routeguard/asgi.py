@@ -47,8 +47,14 @@ class ScopeHeaders(Mapping[str, str]):
         self._all: dict[str, str] | None = None
 
     def _scan(self) -> dict[bytes, bytes]:
-        index: dict[bytes, bytes] = {}
-        for raw_name, raw_value in self._raw:
+        raw = self._raw
+        if isinstance(raw, list):  # as servers send them: one C-level pass when the names are
+            index = dict(raw)  # all lower-case (the ASGI spec's rule) and none is repeated
+            if len(index) == len(raw) and b"".join(index).islower():
+                self._index = index
+                return index
+        index = {}
+        for raw_name, raw_value in raw:
             name = raw_name.lower()
             before = index.get(name)
             index[name] = raw_value if before is None else before + (b"; " if name == b"cookie" else b", ") + raw_value
