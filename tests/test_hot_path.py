@@ -47,9 +47,11 @@ class _CountingList(list[tuple[bytes, bytes]]):
 def test_headers_are_scanned_once_for_many_lookups() -> None:
     raw = _CountingList(RAW)
     headers = ScopeHeaders(raw)
-    for name in ("authorization", "cookie", "x-http-method-override", "x-http-method", "x-method-override", "accept"):
+    headers.get("authorization")
+    first = _CountingList.scans  # the C-level pass, and the slow one as RAW repeats ``cookie``
+    for name in ("cookie", "x-http-method-override", "x-http-method", "x-method-override", "accept"):
         headers.get(name)
-    assert _CountingList.scans == 1
+    assert _CountingList.scans == first <= 2
 
 
 def test_mapping_view_decodes_every_header() -> None:

@@ -5,8 +5,8 @@ an RSA public key can never verify an HMAC token, and ``none`` is refused), weak
 (shorter than the hash output), tokens without expiry (``exp`` required by default), tokens
 minted for another audience or issuer, parser differentials (duplicate JSON members and
 unknown ``crit`` extensions are refused before pyjwt sees the token) and oversized headers.
-Verified tokens are cached by SHA-256 digest until their ``exp``, so a repeated token costs
-no signature check; revocation is still checked on every request by the guard.
+Verified tokens are cached (keyed on the token itself) until their ``exp``, so a repeated token
+costs no signature check and no hashing; revocation is still checked on every request by the guard.
 
 Where a token may also come from: a cookie (``cookie``: a cookie credential, so the guard's
 CSRF origin check applies; ``csrf_cookie``/``csrf_header`` add Flask-JWT-Extended's double
@@ -328,12 +328,13 @@ class BearerBackend:
         return credential
 
     def verify(self, token: str) -> Credential | Generator[Effect, Any, Credential]:
-        """Verify one compact JWT (cached by digest until its ``exp``)."""
-        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        """Verify one compact JWT (cached until its ``exp``, keyed on the token: a hit costs one
+        dict lookup, with the exact string compared, never a digest)."""
         now = self._clock()
-        cached = self._cache.get(digest, now)
+        cached = self._cache.get(token, now)
         if cached is not None:
             return cached
+        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
         header_claims = unverified_header(token)
         if header_claims.get("alg") not in self.algorithms:
             raise AuthenticationError("algorithm not allowed")
@@ -369,7 +370,7 @@ class BearerBackend:
         credential = self._credential(claims, digest)
         exp = claims.get("exp")
         expires_at = float(exp) if isinstance(exp, int | float) else now + _UNCACHED_TTL
-        self._cache.set(digest, credential, expires_at, size=2 * len(token) + _ENTRY_OVERHEAD)
+        self._cache.set(token, credential, expires_at, size=3 * len(token) + _ENTRY_OVERHEAD)
         return credential
 
     def _credential(self, claims: dict[str, Any], digest: bytes) -> Credential:
