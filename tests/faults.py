@@ -246,8 +246,13 @@ def sentinel_group(servers: Servers) -> tuple[int, int, list[int]]:
 def cluster(servers: Servers) -> list[int]:
     """Three masters joined with ``redis-cli --cluster create`` (127.0.0.1 only)."""
     require(shutil.which("redis-cli") is not None, "redis-cli")
+    from .support import free_port
+
+    # The cluster bus defaults to port + 10000, which is out of range (or taken) for many of the
+    # ephemeral ports free_port() hands out: give each node a free bus port of its own.
     ports = [servers.start("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                           "--cluster-node-timeout", "2000") for _ in range(3)]
+                           "--cluster-node-timeout", "2000", "--cluster-port", str(free_port()))
+             for _ in range(3)]
     subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
                     "--cluster-replicas", "0", "--cluster-yes"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
