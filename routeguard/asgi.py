@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
@@ -12,11 +12,13 @@ from .core.decision import Decision
 from .core.identity import Identity, auth_scopes
 from .core.request import RequestView, route_path, without_cookies
 from .core.responses import Response
-from .policy.model import Policy
 from .runtime.cache import Memo
 from .runtime.effects import resume_async
 from .runtime.guard import Guard
 from .runtime.throttle import asgi_login_body
+
+if TYPE_CHECKING:  # pydantic loads with the first Policy, not with the adapter
+    from .policy.model import Policy
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backends.bearer import offered_subprotocols, without_token
 from .core.decision import Decision
 from .core.firewall import INVALID_UTF8, NON_ORIGIN_FORM
 from .core.request import RequestView, without_cookies
-from .policy.model import Policy
 from .runtime.effects import run_sync
 from .runtime.guard import Guard
 from .runtime.throttle import wsgi_login_body
+
+if TYPE_CHECKING:  # pydantic loads with the first Policy, not with the adapter
+    from .policy.model import Policy
 
 Environ = dict[str, Any]  # PEP 3333 (and typeshed): a builtin dict, so Flask/Django apps type-check
 StartResponse = Callable[..., Any]

@@ -18,6 +18,9 @@ import pytest
 
 LAZY = ["jwt", "cryptography", "werkzeug", "email_validator", "pydantic.networks", "pydantic.v1",
         "pydantic.dataclasses", "pydantic.type_adapter", "routeguard.tools", "routeguard.cli"]
+#: What ``import routeguard.asgi`` leaves to the first ``Policy``: the pydantic models and the builder.
+MODEL = ["pydantic", "pydantic_core", "routeguard.policy.model", "routeguard.policy.settings",
+         "routeguard.policy.auth", "routeguard.policy.build"]
 CLI_TOOLS = ["routeguard.tools.matrix", "routeguard.tools.matrix_html", "routeguard.tools.explain",
              "routeguard.tools.introspect", "routeguard.tools.diff", "routeguard.tools.suggest",
              "routeguard.tools.traffic", "routeguard.tools.starter", "routeguard.tools.frameworks"]
@@ -56,6 +59,27 @@ def test_import_asgi_loads_no_token_library_werkzeug_or_tooling() -> None:
 def test_import_wsgi_loads_no_token_library_werkzeug_or_tooling() -> None:
     loaded = _loaded("import routeguard.wsgi")
     assert _present(loaded, LAZY) == []
+
+
+@pytest.mark.parametrize("adapter", ["routeguard.asgi", "routeguard.wsgi"])
+def test_import_adapter_loads_no_policy_model_or_pydantic(adapter: str) -> None:
+    """The adapters name the policy model for type checkers only: pydantic, the settings models
+    and the composition root (every backend, the stores) load with the first ``Policy``."""
+    loaded = _loaded(f"import {adapter}")
+    assert adapter in loaded
+    assert _present(loaded, MODEL) == []
+
+
+def test_the_first_policy_loads_what_the_adapter_deferred() -> None:
+    """The deferral is real: a guard built from a policy has the model and its runtime."""
+    loaded = _loaded("""
+        import routeguard.asgi
+        from routeguard import Policy
+        async def app(scope, receive, send): pass
+        guard = routeguard.asgi.ASGIGuard(app, policy=Policy(rules=[{"path": "/**", "access": "public"}]))
+        assert guard is not None
+    """)
+    assert _present(loaded, MODEL) == MODEL
 
 
 @pytest.mark.parametrize(

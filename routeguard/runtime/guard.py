@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends.server_session import ServerSessionBackend
 from ..core.csrf import SAFE_METHODS, cross_origin
@@ -30,8 +30,6 @@ from ..core.override import OverrideError, override_methods
 from ..core.request import RequestView
 from ..core.responses import Response
 from ..errors import ServiceUnavailableError
-from ..policy.build import runtime_for
-from ..policy.model import Policy
 from .audit import Recorder, failure_decision, logger, printable
 from .authenticate import Authenticator, revocation_entry, sources
 from .cache import PerObject
@@ -39,6 +37,9 @@ from .decision_log import DecisionLog, entry, open_log
 from .effects import Effect, Flow
 from .hooks import AuthorizationHooks, HookRunner
 from .throttle import Throttle, guess_verdict
+
+if TYPE_CHECKING:  # the model and the composition root load with the first Policy (see __init__)
+    from ..policy.model import Policy
 
 __all__ = ["Guard", "revocation_entry"]
 
@@ -50,6 +51,8 @@ class Guard:
     """
 
     def __init__(self, policy: Policy) -> None:
+        from ..policy.build import runtime_for  # imported here: `import routeguard.asgi` stays light
+
         runtime = runtime_for(policy)  # the guard keeps no reference to the policy (see _GUARDS)
         self.store = runtime.store
         self.engine = Engine(

@@ -25,18 +25,20 @@ import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from io import BytesIO
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl
 
 from ..core.engine import AuthResult
 from ..core.override import OverrideError, override_methods
 from ..core.request import RequestView
 from ..errors import ServiceUnavailableError
-from ..policy.settings import ThrottleConfig
 from ..stores import Store
 from .audit import logger, printable
 from .cache import TTLCache
 from .effects import Effect
+
+if TYPE_CHECKING:
+    from ..policy.settings import ThrottleConfig
 
 #: The largest login body the guard reads to find the username (a login form is tiny).
 MAX_LOGIN_BODY: Final = 64 * 1024

@@ -1,0 +1,130 @@
+"""Start-up cost (issue 16): ``import routeguard.asgi`` and ``routeguard check`` on a small policy,
+each against ``import starlette.applications``, in fresh interpreters.
+
+Each case runs in its own ``python -c`` process; the figure is the child's CPU time (user +
+system, from ``os.wait4``), so a busy machine slows the wall clock but barely the CPU time.
+The cases run in shuffled, interleaved rounds and each keeps its best round: start-up work is
+deterministic, and the minimum is the run the other processes disturbed least. The ratio is
+best / best, against the 1.5x target:
+
+    python benchmarks/imports.py                 # 15 rounds
+    python benchmarks/imports.py --rounds 30 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+LIMIT = 1.5
+
+#: A small policy as ``routeguard init`` would write one: a login page, a bearer backend, roles.
+POLICY = """\
+login_url = "/login"
+
+[auth.bearer]
+algorithms = ["HS256"]
+secret_env = "APP_JWT_SECRET"
+
+[[rules]]
+path = "/login"
+access = "public"
+
+[[rules]]
+path = "/health"
+methods = ["GET"]
+access = "public"
+
+[[rules]]
+path = "/admin/**"
+roles = ["admin"]
+
+[[rules]]
+path = "/orgs/{org_id}/**"
+tenant = "org_id"
+
+[[rules]]
+path = "/**"
+"""
+
+
+def cases(policy: Path) -> dict[str, str]:
+    """Case name -> the ``python -c`` code it runs (the baseline first)."""
+    return {
+        "import starlette.applications": "import starlette.applications",
+        "python (no import)": "pass",
+        "import routeguard.asgi": "import routeguard.asgi",
+        "import routeguard.wsgi": "import routeguard.wsgi",
+        "routeguard check": (
+            "import sys\nfrom routeguard.cli import main\n"
+            f"sys.exit(main(['check', {str(policy)!r}], open('/dev/null', 'w')))"
+        ),
+    }
+
+
+def cpu_seconds(code: str) -> float:
+    """CPU time (user + system) of one fresh interpreter running ``code``."""
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert process.stderr is not None
+    error = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{code!r} failed ({process.returncode}):\n{error.decode(errors='replace')}")
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(codes: dict[str, str], rounds: int, seed: int = 0) -> dict[str, list[float]]:
+    """Every case once per round, in a new shuffled order each round."""
+    times: dict[str, list[float]] = {name: [] for name in codes}
+    order = list(codes)
+    rng = random.Random(seed)
+    for name in order:  # warm the file system cache: the first run of each case is not kept
+        cpu_seconds(codes[name])
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for name in order:
+            times[name].append(cpu_seconds(codes[name]))
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        policy = Path(tmp) / "routeguard.toml"
+        policy.write_text(POLICY)
+        times = measure(cases(policy), args.rounds)
+
+    best = {name: min(values) for name, values in times.items()}
+    baseline = "import starlette.applications"
+    print(f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()}, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; best of {args.rounds} rounds, CPU ms")
+    print(f"{'case':32} {'best':>7} {'median':>7} {'vs starlette':>13}")
+    for name, values in times.items():
+        median = sorted(values)[len(values) // 2]
+        print(f"{name:32} {best[name] * 1000:7.1f} {median * 1000:7.1f} {best[name] / best[baseline]:12.2f}x")
+    failed = False
+    for name in ("import routeguard.asgi", "routeguard check"):
+        ratio = best[name] / best[baseline]
+        verdict = "PASS" if ratio <= LIMIT else "FAIL"
+        failed |= verdict == "FAIL"
+        print(f"{verdict}: {name}: {ratio:.2f}x of `{baseline}` (target <= {LIMIT}x)")
+    if args.json:
+        print(json.dumps({"best_ms": {k: round(v * 1000, 2) for k, v in best.items()},
+                          "ratios": {k: round(best[k] / best[baseline], 3) for k in best}}))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
