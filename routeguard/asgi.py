@@ -9,6 +9,7 @@ from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
 from .backends.bearer import SUBPROTOCOL, without_token
 from .core.decision import Decision
+from .core.firewall import is_plain
 from .core.identity import Identity, auth_scopes
 from .core.request import RequestView, route_path, without_cookies
 from .core.responses import Response
@@ -102,8 +103,8 @@ _NAMES: dict[str, bytes] = {
 }
 
 
-def request_from_scope(scope: Mapping[str, Any]) -> RequestView:
-    """The request view of an ``http`` or ``websocket`` scope."""
+def request_from_scope(scope: Mapping[str, Any], headers: ScopeHeaders | None = None) -> RequestView:
+    """The request view of an ``http`` or ``websocket`` scope (``headers``: already indexed)."""
     raw = scope.get("raw_path")
     prefix = scope.get("root_path") or ""
     client = scope.get("client")
@@ -113,7 +114,7 @@ def request_from_scope(scope: Mapping[str, Any]) -> RequestView:
         path=route_path(scope["path"], prefix),
         raw_path=raw.decode("latin-1").partition("?")[0] if raw is not None else None,
         query=(scope.get("query_string") or b"").decode("latin-1"),
-        headers=ScopeHeaders(scope.get("headers") or ()),
+        headers=headers if headers is not None else ScopeHeaders(scope.get("headers") or ()),
         prefix=prefix,
         client=client[0] if client else None,
         scheme=scope.get("scheme") or ("ws" if websocket else "http"),
@@ -192,8 +193,21 @@ class ASGIGuard:
             await self.app(scope, receive, send)
             return
         guard = self.guard
+        headers = None
+        lane = guard.lane
+        if lane is not None and kind == "http" and not scope.get("root_path"):
+            path = scope["path"]
+            raw = scope.get("raw_path")
+            if is_plain(path) and (raw is None or raw == path.encode("ascii")):
+                headers = ScopeHeaders(scope.get("headers") or ())
+                query = scope.get("query_string")
+                decision = lane.decide(scope["method"], path, headers, query.decode("latin-1") if query else "")
+                if decision is not None:
+                    guard.recorder.count(decision)
+                    await self._allow(decision, scope, receive, send, None)
+                    return
         try:
-            request = request_from_scope(scope)
+            request = request_from_scope(scope, headers)
             usernames: tuple[str, ...] | None = ()
             throttle = guard.throttle
             if throttle is not None and kind == "http" and throttle.reads_body(request):
@@ -211,31 +225,38 @@ class ASGIGuard:
             decision = guard.failed(exc)
         response = guard.finish(decision, request)
         if response is None:
-            identity = decision.identity
-            scope["routeguard.identity"] = identity
-            scope["routeguard.decision"] = decision
-            scope["routeguard.guard"] = guard
-            if decision.withheld:  # rejected cookies never reach the app (RG-2026-14)
-                scope["headers"] = _without_cookies(scope.get("headers") or (), decision.withheld)
-            if identity is None:
-                scope["user"] = _ANONYMOUS_USER
-                scope["auth"] = _NO_CREDENTIALS
-            else:
-                scope["user"] = identity
-                scope["auth"] = _auth_credentials(identity)
-            if kind == "websocket" and self._subprotocol and SUBPROTOCOL in (scope.get("subprotocols") or ()):
-                send = _consume_subprotocol(scope, send)
-            if guard.decision_log is None:
-                await self.app(scope, receive, send)
-            else:
-                await _logged(self.app, scope, receive, send, decision, request, guard)
+            await self._allow(decision, scope, receive, send, request)
+            return
+        if guard.decision_log is not None:
+            guard.log_decision(decision, request, response.status, response)
+        if kind == "http":
+            await self._send_http(response, request, send)
         else:
-            if guard.decision_log is not None:
-                guard.log_decision(decision, request, response.status, response)
-            if kind == "http":
-                await self._send_http(response, request, send)
-            else:
-                await self._refuse_websocket(response, scope, receive, send)
+            await self._refuse_websocket(response, scope, receive, send)
+
+    async def _allow(self, decision: Decision, scope: Scope, receive: Receive, send: Send,
+                     request: RequestView | None) -> None:
+        """Pass an allowed request to the app, with the identity in its scope (``request``:
+        the view the decision was made on; None from the plain lane, which logs nothing)."""
+        guard = self.guard
+        identity = decision.identity
+        scope["routeguard.identity"] = identity
+        scope["routeguard.decision"] = decision
+        scope["routeguard.guard"] = guard
+        if decision.withheld:  # rejected cookies never reach the app (RG-2026-14)
+            scope["headers"] = _without_cookies(scope.get("headers") or (), decision.withheld)
+        if identity is None:
+            scope["user"] = _ANONYMOUS_USER
+            scope["auth"] = _NO_CREDENTIALS
+        else:
+            scope["user"] = identity
+            scope["auth"] = _auth_credentials(identity)
+        if scope["type"] == "websocket" and self._subprotocol and SUBPROTOCOL in (scope.get("subprotocols") or ()):
+            send = _consume_subprotocol(scope, send)
+        if request is None or guard.decision_log is None:
+            await self.app(scope, receive, send)
+        else:
+            await _logged(self.app, scope, receive, send, decision, request, guard)
 
     async def _send_http(self, response: Response, request: RequestView, send: Send) -> None:
         await send(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backends.bearer import offered_subprotocols, without_token
 from .core.decision import Decision
-from .core.firewall import INVALID_UTF8, NON_ORIGIN_FORM
+from .core.firewall import INVALID_UTF8, NON_ORIGIN_FORM, is_plain
 from .core.request import RequestView, without_cookies
 from .runtime.effects import run_sync
 from .runtime.guard import Guard
@@ -154,6 +154,16 @@ class WSGIGuard:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         guard = self.guard
+        lane = guard.lane
+        if lane is not None and not environ.get("SCRIPT_NAME") and "HTTP_UPGRADE" not in environ:
+            path = environ.get("PATH_INFO")
+            raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+            if path and is_plain(path) and (not raw or raw == path or raw.partition("?")[0] == path):
+                decision = lane.decide(environ.get("REQUEST_METHOD") or "GET", path, EnvironHeaders(environ),
+                                       environ.get("QUERY_STRING") or "")
+                if decision is not None:
+                    guard.recorder.count(decision)
+                    return self._allow(decision, environ, start_response, None)
         try:
             request = request_from_environ(environ)
             usernames: tuple[str, ...] | None = ()
@@ -166,24 +176,31 @@ class WSGIGuard:
             decision = guard.failed(exc)
         response = guard.finish(decision, request)
         if response is None:
-            environ["routeguard.identity"] = decision.identity
-            environ["routeguard.decision"] = decision
-            environ["routeguard.guard"] = guard
-            if decision.withheld:  # rejected cookies never reach the app (RG-2026-14)
-                kept = without_cookies(environ.get("HTTP_COOKIE") or "", decision.withheld)
-                if kept:
-                    environ["HTTP_COOKIE"] = kept
-                else:
-                    environ.pop("HTTP_COOKIE", None)
-            if self._subprotocol and request.websocket and "HTTP_SEC_WEBSOCKET_PROTOCOL" in environ:
-                _hide_subprotocol_token(environ)
-            if guard.decision_log is None:
-                return self.app(environ, start_response)
-            return _logged(self.app, environ, start_response, decision, request, guard)
+            return self._allow(decision, environ, start_response, request)
         if guard.decision_log is not None:
             guard.log_decision(decision, request, response.status, response)
         start_response(f"{response.status} {HTTPStatus(response.status).phrase}", list(response.headers))
         return [] if request.method == "HEAD" else [response.body]
+
+    def _allow(self, decision: Decision, environ: Environ, start_response: StartResponse,
+               request: RequestView | None) -> Iterable[bytes]:
+        """Call the app for an allowed request, with the identity in its environ (``request``:
+        the view the decision was made on; None from the plain lane, which logs nothing)."""
+        guard = self.guard
+        environ["routeguard.identity"] = decision.identity
+        environ["routeguard.decision"] = decision
+        environ["routeguard.guard"] = guard
+        if decision.withheld:  # rejected cookies never reach the app (RG-2026-14)
+            kept = without_cookies(environ.get("HTTP_COOKIE") or "", decision.withheld)
+            if kept:
+                environ["HTTP_COOKIE"] = kept
+            else:
+                environ.pop("HTTP_COOKIE", None)
+        if request is not None and self._subprotocol and request.websocket and "HTTP_SEC_WEBSOCKET_PROTOCOL" in environ:
+            _hide_subprotocol_token(environ)
+        if request is None or guard.decision_log is None:
+            return self.app(environ, start_response)
+        return _logged(self.app, environ, start_response, decision, request, guard)
 
 
 def _hide_subprotocol_token(environ: Environ) -> None:

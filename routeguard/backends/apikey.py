@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from ..core.identity import Identity
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
-from .base import Credential
+from .base import UNSURE, Credential, QuickResult
 
 _PREFIX: Final = "sha256:"
 _MAX_KEY: Final = 512
@@ -73,14 +73,29 @@ class APIKeyBackend:
         value = request.headers.get(self.header)
         if value is None:
             return None
+        found = self._credential(value)
+        if isinstance(found, str):
+            raise AuthenticationError(found)
+        return found
+
+    def quick(self, headers: Mapping[str, str]) -> QuickResult:
+        """As :meth:`authenticate` (no I/O either way), UNSURE where it would raise."""
+        value = headers.get(self.header)
+        if value is None:
+            return None
+        found = self._credential(value)
+        return UNSURE if isinstance(found, str) else found
+
+    def _credential(self, value: str) -> Credential | str:
+        """The credential of the presented key, or why it is refused."""
         value = value.strip()
         if not value or len(value) > _MAX_KEY:
-            raise AuthenticationError("malformed api key")
+            return "malformed api key"
         presented = hashlib.sha256(value.encode("utf-8", "surrogateescape")).digest()
         found: Identity | None = None
         for digest, identity in self._entries:  # no early exit: time does not depend on position
             if hmac.compare_digest(digest, presented):
                 found = identity
         if found is None:
-            raise AuthenticationError("unknown api key")
+            return "unknown api key"
         return Credential(found, revocation_key="apikey:" + presented.hex()[:32])

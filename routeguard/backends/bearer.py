@@ -35,7 +35,7 @@ from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
 from ..runtime.cache import TTLCache
 from ..runtime.effects import Effect
-from .base import Credential
+from .base import UNSURE, Credential, QuickResult
 
 HMAC: Final = "HMAC"
 RSA: Final = "RSA"
@@ -267,15 +267,27 @@ class BearerBackend:
         found = self.token(request)
         if found is None:
             return None
-        return self.finish(found[0], found[1], request)
+        return self.finish(*found, request)
+
+    def quick(self, headers: Mapping[str, str]) -> QuickResult:
+        """The cached credential of the ``Authorization`` header, by its exact value (see
+        :data:`QuickResult`); a token cookie or an uncached header is left to ``authenticate``."""
+        header = headers.get("authorization")
+        if header is None:
+            name = self.cookie
+            if name is not None and name in (headers.get("cookie") or ""):
+                return UNSURE
+            return None
+        cached = self._cache.get(header, self._clock())
+        return UNSURE if cached is None else cached
 
     def finish(
-        self, token: str, from_cookie: bool, request: RequestView
+        self, token: str, from_cookie: bool, cache_key: str, request: RequestView
     ) -> Credential | Generator[Effect, Any, Credential]:
-        """Verify ``token`` found in ``request``; a cookie token on an unsafe method also
-        passes the double submit when it is configured. (The guard applies the CSRF origin
-        check to a cookie token because this backend read a cookie to find it.)"""
-        result = self.verify(token)
+        """Verify ``token`` found in ``request`` (cached under ``cache_key``); a cookie token on
+        an unsafe method also passes the double submit when it is configured. (The guard
+        applies the CSRF origin check to a cookie token because this backend read a cookie.)"""
+        result = self.verify(token, cache_key)
         if not from_cookie or self.csrf_cookie is None or request.method in SAFE_METHODS:
             return result
         if isinstance(result, Generator):
@@ -283,27 +295,30 @@ class BearerBackend:
         self.double_submit(result, request)
         return result
 
-    def token(self, request: RequestView) -> tuple[str, bool] | None:
-        """(token, read from the cookie?) from ``Authorization: Bearer`` or else the cookie."""
+    def token(self, request: RequestView) -> tuple[str, bool, str] | None:
+        """(token, read from the cookie?, cache key) from ``Authorization: Bearer`` or else the
+        cookie. A header token is cached under the whole header value, so that :meth:`quick`
+        finds it without parsing the header."""
         header = request.headers.get("authorization")
         if header is not None:
             if len(header) > self.max_header_bytes:
                 raise AuthenticationError("authorization header too large")
             scheme, _, token = header.strip().partition(" ")
             if scheme.lower() == "bearer":
-                return token.strip(), False
+                return token.strip(), False, header
         if self.websocket_subprotocol and request.websocket:
             offered = subprotocol_token(request.headers.get("sec-websocket-protocol"))
             if offered is not None:
                 if len(offered) > self.max_header_bytes:
                     raise AuthenticationError("subprotocol token too large")
-                return offered, False
+                return offered, False, offered
         if self.cookie is not None:
             value = request.cookie(self.cookie)
             if value is not None:
                 if len(value) > self.max_header_bytes:
                     raise AuthenticationError("token cookie too large")
-                return value.strip(), True
+                token = value.strip()
+                return token, True, token
         return None
 
     def double_submit(self, credential: Credential, request: RequestView) -> None:
@@ -327,11 +342,12 @@ class BearerBackend:
         self.double_submit(credential, request)
         return credential
 
-    def verify(self, token: str) -> Credential | Generator[Effect, Any, Credential]:
-        """Verify one compact JWT (cached until its ``exp``, keyed on the token: a hit costs one
-        dict lookup, with the exact string compared, never a digest)."""
+    def verify(self, token: str, cache_key: str | None = None) -> Credential | Generator[Effect, Any, Credential]:
+        """Verify one compact JWT (cached until its ``exp`` under ``cache_key``, the token by
+        default: a hit costs one dict lookup, with the exact string compared, never a digest)."""
         now = self._clock()
-        cached = self._cache.get(token, now)
+        key = token if cache_key is None else cache_key
+        cached = self._cache.get(key, now)
         if cached is not None:
             return cached
         digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
@@ -339,16 +355,16 @@ class BearerBackend:
         if header_claims.get("alg") not in self.algorithms:
             raise AuthenticationError("algorithm not allowed")
         if self._resolve_key is None:
-            return self._verify(token, digest, self._key, now)
-        return self._verify_after(self._resolve_key(header_claims), token, digest)
+            return self._verify(token, key, digest, self._key, now)
+        return self._verify_after(self._resolve_key(header_claims), token, key, digest)
 
     def _verify_after(
-        self, key_flow: Generator[Effect, Any, Any], token: str, digest: bytes
+        self, key_flow: Generator[Effect, Any, Any], token: str, cache_key: str, digest: bytes
     ) -> Generator[Effect, Any, Credential]:
         key = yield from key_flow
-        return self._verify(token, digest, key, self._clock())
+        return self._verify(token, cache_key, digest, key, self._clock())
 
-    def _verify(self, token: str, digest: bytes, key: Any, now: float) -> Credential:
+    def _verify(self, token: str, cache_key: str, digest: bytes, key: Any, now: float) -> Credential:
         import jwt  # already loaded by __init__: a dict lookup
 
         try:
@@ -370,7 +386,7 @@ class BearerBackend:
         credential = self._credential(claims, digest)
         exp = claims.get("exp")
         expires_at = float(exp) if isinstance(exp, int | float) else now + _UNCACHED_TTL
-        self._cache.set(token, credential, expires_at, size=3 * len(token) + _ENTRY_OVERHEAD)
+        self._cache.set(cache_key, credential, expires_at, size=3 * len(cache_key) + _ENTRY_OVERHEAD)
         return credential
 
     def _credential(self, claims: dict[str, Any], digest: bytes) -> Credential:

@@ -52,9 +52,9 @@ class IssuerBearerBackend:
         found = self._finder.token(request)
         if found is None:
             return None
-        token, from_cookie = found
+        token = found[0]
         issuer = unverified_parts(token)[1].get("iss")
         backend = self._by_issuer.get(issuer) if isinstance(issuer, str) else None
         if backend is None:
             raise AuthenticationError("unknown issuer")
-        return backend.finish(token, from_cookie, request)
+        return backend.finish(*found, request)

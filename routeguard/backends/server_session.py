@@ -14,7 +14,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any, Final, Literal
 
 from ..core.claims import claim_strings
@@ -23,7 +23,7 @@ from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
 from ..runtime.effects import Effect
 from ..stores.base import Store
-from .base import Credential, request_cookie
+from .base import UNSURE, Credential, QuickResult, request_cookie
 
 _ID: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
@@ -64,6 +64,11 @@ class ServerSessionBackend:
         self.same_site = same_site
         self.touch_interval = min(touch_interval, idle_timeout / 4)
         self._clock = clock
+
+    def quick(self, headers: Mapping[str, str]) -> QuickResult:
+        """None without the session cookie; UNSURE with it (only the store can tell)."""
+        raw = headers.get("cookie")
+        return UNSURE if raw and self.cookie in raw else None
 
     def authenticate(self, request: RequestView) -> Generator[Effect, Any, Credential] | None:
         """None without a session cookie; otherwise a flow that loads the session."""

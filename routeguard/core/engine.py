@@ -115,14 +115,15 @@ class Engine:
             if target is not None and target[0].access != "deny":
                 return Decision(Outcome.ALLOW, Reason.PREFLIGHT, target[0])
         # ASGI websocket scopes are GET; a WSGI handshake keeps its own method
-        return self._match(request.method, path)
+        return self.match(request.method, path)
 
     def route_as(self, request: RequestView, method: str) -> Route:
         """The route ``request`` takes under another ``method`` (a method override); the
         firewall has passed it already."""
-        return self._match(method, _judged_path(request))
+        return self.match(method, _judged_path(request))
 
-    def _match(self, method: str, path: str) -> Route:
+    def match(self, method: str, path: str) -> Route:
+        """The route of ``method`` on a judged ``path`` (past the firewall)."""
         found = self.matcher.match(method, path)
         if found is None:
             return Route(None)

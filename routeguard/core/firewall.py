@@ -56,6 +56,12 @@ _ENCODED_CONTROL: Final = frozenset(f"{b:02x}" for b in (*range(0x20), 0x7F))
 _ENCODED_SLASHES: Final = frozenset(("2f", "5c"))
 
 
+def is_plain(path: str) -> bool:
+    """Whether ``path`` is made of unreserved characters only, no segment starting with a dot:
+    nothing in it can be ambiguous, so no class applies (the firewall's fast case)."""
+    return _PLAIN.fullmatch(path) is not None
+
+
 class Firewall:
     """Checks a request path against every class not explicitly relaxed.
 
@@ -78,7 +84,7 @@ class Firewall:
         """Name of the first ambiguity class found in the raw target or decoded path, or None."""
         if path_error is not None and path_error not in self.relaxed:
             return path_error
-        if (raw_path is None or raw_path == path) and _PLAIN.fullmatch(path):
+        if (raw_path is None or raw_path == path) and _PLAIN.fullmatch(path) is not None:
             return None
         for violation in self._violations(raw_path, path):
             if violation not in self.relaxed:

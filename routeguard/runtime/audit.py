@@ -101,14 +101,20 @@ class Recorder:
         with self._lock:
             return dict(self._counts)
 
-    def record(self, decision: Decision, request: RequestView, status: int | None) -> None:
-        """Count, log and publish one decision."""
+    def count(self, decision: Decision) -> CounterKey:
+        """Count one decision (all :meth:`record` does when nothing logs or listens)."""
         rule = decision.rule
-        outcome = decision.outcome
-        key = (rule.index + 1 if rule is not None else None, _VALUES[outcome], decision.report_only)
+        key = (rule.index + 1 if rule is not None else None, _VALUES[decision.outcome], decision.report_only)
         with self._lock:
             counts = self._counts
             counts[key] = counts.get(key, 0) + 1
+        return key
+
+    def record(self, decision: Decision, request: RequestView, status: int | None) -> None:
+        """Count, log and publish one decision."""
+        key = self.count(decision)
+        rule = decision.rule
+        outcome = decision.outcome
         refused = outcome is not Outcome.ALLOW
         if self.on_decision is None and not logger.isEnabledFor(logging.INFO if refused else logging.DEBUG):
             return

@@ -36,6 +36,7 @@ from .cache import PerObject
 from .decision_log import DecisionLog, entry, open_log
 from .effects import Effect, Flow
 from .hooks import AuthorizationHooks, HookRunner
+from .lane import Lane
 from .throttle import Throttle, guess_verdict
 
 if TYPE_CHECKING:  # the model and the composition root load with the first Policy (see __init__)
@@ -78,6 +79,7 @@ class Guard:
         self.method_override = policy.method_override
         self.throttle = Throttle(policy.throttle, self.store, policy.login_url) if policy.throttle.enabled else None
         self.decision_log: DecisionLog | None = open_log(policy.decision_log) if policy.decision_log else None
+        self.lane = Lane.of(self)  # the plain lane, when it can ever answer for this policy
 
     @classmethod
     def for_policy(cls, policy: Policy) -> Guard:
