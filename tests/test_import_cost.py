@@ -21,6 +21,10 @@ LAZY = ["jwt", "cryptography", "werkzeug", "email_validator", "pydantic.networks
 #: What ``import routeguard.asgi`` leaves to the first ``Policy``: the pydantic models and the builder.
 MODEL = ["pydantic", "pydantic_core", "routeguard.policy.model", "routeguard.policy.settings",
          "routeguard.policy.auth", "routeguard.policy.build"]
+#: What only building a policy needs (backends, stores, the guard): ``routeguard check`` loads none.
+BUILD_ONLY = ["routeguard.policy.build", "routeguard.policy.resolve", "routeguard.stores", "routeguard.runtime.guard",
+              "routeguard.backends.jwks", "routeguard.backends.session", "asyncio", "sqlite3", "itsdangerous", "ssl",
+              "jwt", "cryptography", "starlette"]
 CLI_TOOLS = ["routeguard.tools.matrix", "routeguard.tools.matrix_html", "routeguard.tools.explain",
              "routeguard.tools.introspect", "routeguard.tools.diff", "routeguard.tools.suggest",
              "routeguard.tools.traffic", "routeguard.tools.starter", "routeguard.tools.frameworks"]
@@ -136,3 +140,5 @@ def test_routeguard_check_imports_only_the_linter(tmp_path: Path) -> None:
     """)
     assert "routeguard.tools.lint" in loaded
     assert _present(loaded, CLI_TOOLS) == []
+    # linting validates only (resolve_secrets=False): nothing the composition root builds with
+    assert _present(loaded, BUILD_ONLY) == []

@@ -358,13 +358,13 @@ class Policy(_Model):
         resolve_secrets: bool = True,
     ) -> Policy:
         """Load, validate and (unless ``resolve_secrets=False``) build a policy from TOML text."""
-        from .build import runtime_for  # the loader's one step up: validation never builds
-
         data = toml.parse(text, source)
         try:
             with loading(base_dir):
                 policy = cls(**data)
             if resolve_secrets:
+                from .build import runtime_for  # the loader's one step up; not for linting (import cost)
+
                 runtime_for(policy)
         except PolicyError as exc:
             raise PolicyError(f"{source}: {exc}") from None
