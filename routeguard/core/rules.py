@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from ..errors import PatternError
+from ._slots import fast_init
 
 Access = Literal["public", "authenticated", "deny"]
 ACCESS_VALUES: Final = ("public", "authenticated", "deny")
@@ -37,6 +38,26 @@ class Segment:
 
     kind: int
     value: str = ""  # the literal text, or the parameter name ("" for "*")
+
+
+# Equal segments and capture lists are one object each, whatever the number of rules using
+# them (100,000 rules under ``/api/...`` share one ``api`` segment). Bounded: policies built in
+# a loop do not grow them without end; clearing only costs sharing.
+_SHARED_MAX: Final = 4096
+_LITERALS: dict[str, Segment] = {}
+_PARAMS: dict[str, Segment] = {}
+_STAR: Final = Segment(ONE)
+_STARSTAR: Final = Segment(ANY)
+_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _shared_segment(cache: dict[str, Segment], kind: int, value: str) -> Segment:
+    segment = cache.get(value)
+    if segment is None:
+        if len(cache) >= _SHARED_MAX:
+            cache.clear()
+        segment = cache[value] = Segment(kind, value)
+    return segment
 
 
 def split_path(path: str) -> tuple[str, ...]:
@@ -63,9 +84,9 @@ def parse_pattern(pattern: str) -> tuple[Segment, ...]:
         if text == "**":
             if segments and segments[-1].kind == ANY:
                 raise PatternError(f"pattern {pattern!r} repeats '**'; one covers any depth")
-            segments.append(Segment(ANY))
+            segments.append(_STARSTAR)
         elif text == "*":
-            segments.append(Segment(ONE))
+            segments.append(_STAR)
         elif "*" in text:
             raise PatternError(f"pattern {pattern!r}: '*' and '**' must be a whole segment, not {text!r}")
         elif "{" in text or "}" in text:
@@ -78,7 +99,7 @@ def parse_pattern(pattern: str) -> tuple[Segment, ...]:
             if name in names:
                 raise PatternError(f"pattern {pattern!r} captures {{{name}}} twice")
             names.add(name)
-            segments.append(Segment(ONE, name))
+            segments.append(_shared_segment(_PARAMS, ONE, name))
         else:
             bad = _FORBIDDEN_IN_LITERAL.search(text)
             if bad:
@@ -86,13 +107,21 @@ def parse_pattern(pattern: str) -> tuple[Segment, ...]:
                     f"pattern {pattern!r}: character {bad.group()!r} in {text!r} can never match a "
                     "judged path (patterns match the decoded path; no query, no escapes)"
                 )
-            segments.append(Segment(LITERAL, text))
+            segments.append(_shared_segment(_LITERALS, LITERAL, text))
     return tuple(segments)
 
 
 def pattern_params(segments: Sequence[Segment]) -> tuple[str, ...]:
-    """Names of the ``{params}`` a pattern captures, in order."""
-    return tuple(s.value for s in segments if s.kind == ONE and s.value)
+    """Names of the ``{params}`` a pattern captures, in order (equal tuples are one object)."""
+    names = tuple(s.value for s in segments if s.kind == ONE and s.value)
+    if not names:
+        return ()
+    shared = _NAMES.get(names)
+    if shared is None:
+        if len(_NAMES) >= _SHARED_MAX:
+            _NAMES.clear()
+        shared = _NAMES[names] = names
+    return shared
 
 
 def ambiguous_params(segments: Sequence[Segment]) -> tuple[str, ...]:
@@ -146,6 +175,7 @@ def match_segments(segments: Sequence[Segment], path: Sequence[str]) -> dict[str
     return captured
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, eq=False)
 class CompiledRule:
     """A validated rule, ready for matching; ``position`` is 1-based, as users count."""
@@ -185,11 +215,16 @@ class _Node:
     __slots__ = ("any", "literals", "loops", "one", "terminals")
 
     def __init__(self, loops: bool = False) -> None:
-        self.literals: dict[str, _Node] = {}
+        # Most nodes are leaves or have one child: the empty dict and tuple are shared until the
+        # node gets its own (see Matcher.__init__), which halves the trie of a large policy.
+        self.literals: dict[str, _Node] = _NO_LITERALS
         self.one: _Node | None = None
         self.any: _Node | None = None
         self.loops = loops
-        self.terminals: list[CompiledRule] = []  # appended in policy order
+        self.terminals: list[CompiledRule] | tuple[()] = ()  # appended in policy order
+
+
+_NO_LITERALS: Final[dict[str, _Node]] = {}  # never written: a node gets its own dict first
 
 
 class _State:
@@ -266,19 +301,30 @@ class Matcher:
         self.work = 0
         root = _Node()
         self._plans: dict[int, _Captures] = {}
+        plans: dict[_Captures, _Captures] = {}  # equal plans are one tuple
         for rule in self.rules:
             node = root
             for seg in rule.segments:
                 if seg.kind == LITERAL:
-                    node = node.literals.setdefault(seg.value, _Node())
+                    literals = node.literals
+                    if literals is _NO_LITERALS:
+                        literals = node.literals = {}
+                    child = literals.get(seg.value)
+                    if child is None:
+                        child = literals[seg.value] = _Node()
+                    node = child
                 elif seg.kind == ONE:
                     node.one = node.one or _Node()
                     node = node.one
                 else:
                     node.any = node.any or _Node(loops=True)
                     node = node.any
-            node.terminals.append(rule)
-            self._plans[rule.index] = _capture_plan(rule.segments) if rule.params else ()
+            if isinstance(node.terminals, list):
+                node.terminals.append(rule)
+            else:
+                node.terminals = [rule]
+            plan = _capture_plan(rule.segments) if rule.params else ()
+            self._plans[rule.index] = plans.setdefault(plan, plan)
         self._states: dict[tuple[int, ...], _State] = {}
         self._dead = self._intern(())
         self._start = self._intern(_closure([root]))
