@@ -50,7 +50,7 @@ def _counting(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[in
 @pytest.mark.parametrize("resolve", [pytest.param(True, id="resolved"), pytest.param(False, id="lint-only")])
 def test_each_rule_is_parsed_and_compiled_once(monkeypatch: pytest.MonkeyPatch, resolve: bool) -> None:
     parsed = _counting(monkeypatch, model, "parse_pattern")
-    compiled = _counting(monkeypatch, model.Rule, "compile")
+    compiled = _counting(monkeypatch, model, "compile_rule")
     policy = Policy.from_toml_string(_policy_toml(N), resolve_secrets=resolve)
     assert len(policy.compiled_rules) == N + 1
     assert parsed[0] == N + 1
@@ -58,7 +58,7 @@ def test_each_rule_is_parsed_and_compiled_once(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_build_compiles_no_rule_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    compiled = _counting(monkeypatch, model.Rule, "compile")
+    compiled = _counting(monkeypatch, model, "compile_rule")
     policy = Policy.from_toml_string(_policy_toml(N, check=True))
     assert compiled[0] == N + 2  # every rule once: the build imports checks, it compiles nothing
     checks = build(policy).checks

@@ -90,7 +90,7 @@ def test_relative_paths_are_resolved_at_validation_and_read_at_build(tmp_path: P
 def test_one_runtime_per_policy_object_and_none_held_by_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RG_PURE_STORE", "memory://")
     policy = Policy(store={"url_env": "RG_PURE_STORE"})
-    assert set(Policy.__private_attributes__) == {"_compiled"}  # derived from the rules, no runtime
+    assert set(Policy.__private_attributes__) == {"_compiled", "_sources"}  # the rules (compiled, as given); no runtime
     runtime = runtime_for(policy)
     assert runtime_for(policy) is runtime  # the load's build is the guard's
     assert runtime_for(policy.model_copy()) is not runtime

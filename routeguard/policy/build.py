@@ -82,9 +82,8 @@ def build(policy: Policy) -> Runtime:
     return Runtime(
         rules=policy.compiled_rules,
         checks={
-            i: import_ref(rule.check, f"rule #{i + 1} ({rule.path!r}) check")
-            for i, rule in enumerate(policy.rules)
-            if rule.check is not None
+            rule.index: import_ref(check, f"rule #{rule.position} ({rule.pattern!r}) check")
+            for rule, check in policy.rule_checks()
         },
         backends=_auth_backends(policy.auth, store),
         store=store,

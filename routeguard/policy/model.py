@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextvars
 import difflib
+import itertools
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, Field, PrivateAttr, StrictBool, ValidationError, field_validator, model_validator
 
@@ -124,22 +125,12 @@ class Rule(_Model):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise PolicyError(_describe(exc, {"rules": [data]}, single_rule=True)) from None
+            raise PolicyError(_describe(exc.errors(include_url=False), {"rules": [data]}, single_rule=True)) from None
 
     @field_validator("methods")
     @classmethod
     def _methods(cls, methods: list[str] | None) -> list[str] | None:
-        if methods is None:
-            return None
-        if not methods:
-            raise ValueError("methods = [] matches no request; leave the key out for all methods")
-        normalized = []
-        for method in methods:
-            problem = method_problem(method)
-            if problem is not None:
-                raise ValueError(problem)
-            normalized.append(method.upper())
-        return normalized
+        return None if methods is None else _normalized_methods(methods)
 
     @field_validator("roles")
     @classmethod
@@ -158,35 +149,9 @@ class Rule(_Model):
         assert private is not None
         if private["_segments"] is not None:  # pydantic runs this again after the custom __init__ did
             return self
-        try:
-            segments = parse_pattern(self.path)
-        except PatternError as exc:
-            raise ValueError(f"path: {exc}") from None
-        needs_identity = [k for k in ("roles", "permissions", "tenant", "check") if getattr(self, k) is not None]
-        if needs_identity and self.access in ("public", "deny"):
-            raise ValueError(
-                f"{needs_identity[0]} cannot be combined with access = {self.access!r} "
-                "(roles, permissions, tenant and check imply access = 'authenticated')"
-            )
-        if self.tenant is not None and self.tenant not in pattern_params(segments):
-            raise ValueError(f"tenant = {self.tenant!r} does not name a {{parameter}} of the path")
-        ambiguous = ambiguous_params(segments)
-        used = [("tenant", self.tenant)] if self.tenant in ambiguous else []
-        used += [("check", name) for name in ambiguous if self.check is not None and name != self.tenant]
-        if used:
-            key, name = used[0]
-            raise ValueError(
-                f"{key}: {{{name}}} sits between two '**', so which segment it captures depends on how much "
-                "each '**' takes (routers disagree; the app may get another value than the one judged); "
-                "put it before the first '**' or after the last one"
-            )
-        if self.hide and self.access == "public":
-            raise ValueError("hide = true has no effect on a public rule")
-        try:
-            check_ref(self.check)
-        except ValueError as exc:
-            raise ValueError(f"check: {exc}") from None
-        private["_segments"] = segments
+        private["_segments"] = _rule_segments(
+            self.path, self.access, self.roles, self.permissions, self.tenant, self.hide, self.check
+        )
         return self
 
     @property
@@ -196,27 +161,101 @@ class Rule(_Model):
 
     def compile(self, index: int) -> CompiledRule:
         """This rule as the engine and the tools see it, at 0-based ``index``."""
-        methods = None
-        if self.methods is not None:
-            methods = _shared([*self.methods, "HEAD"] if "GET" in self.methods else self.methods)
         assert self.__pydantic_private__ is not None
         segments: tuple[Segment, ...] = self.__pydantic_private__["_segments"]  # set by validation
-        return CompiledRule(
-            index=index,
-            pattern=self.path,
-            segments=segments,
-            methods=methods,
-            access=self.effective_access,
-            roles=_shared(self.roles or ()),
-            permissions=_shared(self.permissions or ()),
-            tenant=self.tenant,
-            hide=self.hide,
-            report=None if self.mode is None else self.mode == "report",
-            check_name=self.check if isinstance(self.check, str) else _callable_name(self.check),
-            params=pattern_params(segments),
-        )
+        return compile_rule(index, self.path, segments, self.methods, self.access, self.roles,
+                            self.permissions, self.tenant, self.hide, self.mode, self.check)
 
 
+def _normalized_methods(methods: Sequence[str]) -> list[str]:
+    if not methods:
+        raise ValueError("methods = [] matches no request; leave the key out for all methods")
+    normalized = []
+    for method in methods:
+        problem = method_problem(method)
+        if problem is not None:
+            raise ValueError(problem)
+        normalized.append(method.upper())
+    return normalized
+
+
+def _rule_segments(
+    path: str,
+    access: str | None,
+    roles: list[str] | None,
+    permissions: list[str] | None,
+    tenant: str | None,
+    hide: bool,
+    check: Any,
+) -> tuple[Segment, ...]:
+    """The rule's parsed pattern, once the fields agree with each other; ValueError otherwise.
+    (The one rule-level check: :class:`Rule` and the policy's fast path both run it.)"""
+    try:
+        segments = parse_pattern(path)
+    except PatternError as exc:
+        raise ValueError(f"path: {exc}") from None
+    if access in ("public", "deny"):
+        given = (("roles", roles), ("permissions", permissions), ("tenant", tenant), ("check", check))
+        needs_identity = [key for key, value in given if value is not None]
+        if needs_identity:
+            raise ValueError(
+                f"{needs_identity[0]} cannot be combined with access = {access!r} "
+                "(roles, permissions, tenant and check imply access = 'authenticated')"
+            )
+    params = pattern_params(segments)
+    if tenant is not None and tenant not in params:
+        raise ValueError(f"tenant = {tenant!r} does not name a {{parameter}} of the path")
+    ambiguous = ambiguous_params(segments) if params else ()
+    if ambiguous:
+        used = [("tenant", tenant)] if tenant in ambiguous else []
+        used += [("check", name) for name in ambiguous if check is not None and name != tenant]
+        if used:
+            key, name = used[0]
+            raise ValueError(
+                f"{key}: {{{name}}} sits between two '**', so which segment it captures depends on how much "
+                "each '**' takes (routers disagree; the app may get another value than the one judged); "
+                "put it before the first '**' or after the last one"
+            )
+    if hide and access == "public":
+        raise ValueError("hide = true has no effect on a public rule")
+    try:
+        check_ref(check)
+    except ValueError as exc:
+        raise ValueError(f"check: {exc}") from None
+    return segments
+
+
+def compile_rule(
+    index: int,
+    path: str,
+    segments: tuple[Segment, ...],
+    methods: Sequence[str] | None,
+    access: Access | None,
+    roles: Sequence[str] | None,
+    permissions: Sequence[str] | None,
+    tenant: str | None,
+    hide: bool,
+    mode: str | None,
+    check: Any,
+) -> CompiledRule:
+    """A validated rule's fields as the engine and the tools see them, at 0-based ``index``."""
+    return CompiledRule(
+        index,
+        path,
+        segments,
+        None if methods is None else _shared([*methods, "HEAD"] if "GET" in methods else methods),
+        access or "authenticated",
+        _shared(roles) if roles else _NONE,
+        _shared(permissions) if permissions else _NONE,
+        tenant,
+        hide,
+        None if mode is None else mode == "report",
+        check if isinstance(check, str) else _callable_name(check),
+        pattern_params(segments),
+    )
+
+
+_NONE: frozenset[str] = frozenset()
 _FROZEN: dict[frozenset[str], frozenset[str]] = {}
 
 
@@ -226,6 +265,131 @@ def _shared(values: Iterable[str]) -> frozenset[str]:
     if len(_FROZEN) > 4096:  # bounded: policies built in a loop do not grow it without end
         _FROZEN.clear()
     return _FROZEN.setdefault(key, key)
+
+
+# -- rules without a model object each ------------------------------------------------------
+#
+# A TOML rule (a dict of plain values) is validated and compiled straight to its CompiledRule:
+# 100,000 pydantic Rule objects would cost ~90 MiB. What an equal Rule needs besides the
+# compiled rule (the keys given, the name lists in their given order) is a record shared by
+# all rules alike. ``policy.rules`` builds the Rule objects on first use. Anything else (a
+# Rule, an unusual value, any invalid rule) goes through the Rule model, whose errors are the
+# ones reported.
+
+_Record = tuple[frozenset[str], "tuple[str, ...] | None", "tuple[str, ...] | None", "tuple[str, ...] | None"]
+_RECORDS: dict[_Record, _Record] = {}
+_MODES = ("enforce", "report")
+
+
+def _names(values: Any, key: str) -> list[str] | None:
+    """``values`` if it is a valid list of names, else None (the model then reports it)."""
+    if type(values) is not list or not all(type(value) is str for value in values):
+        return None
+    try:
+        return _nonempty_strings(values, key)
+    except ValueError:
+        return None
+
+
+def _fast_rule(item: Any, index: int) -> tuple[CompiledRule, _Record] | None:
+    """``item`` validated and compiled, when it is a dict of plain values that the Rule model
+    would take as they are; None for anything else (valid or not: the model decides)."""
+    if type(item) is not dict or not item.keys() <= _RULE_FIELDS or None in item.values():
+        return None
+    path, methods, access = item.get("path"), item.get("methods"), item.get("access")
+    roles, permissions, tenant = item.get("roles"), item.get("permissions"), item.get("tenant")
+    hide, mode, check = item.get("hide", False), item.get("mode"), item.get("check")
+    if (
+        type(path) is not str
+        or (access is not None and (type(access) is not str or access not in ACCESS_VALUES))
+        or (tenant is not None and type(tenant) is not str)
+        or type(hide) is not bool
+        or (mode is not None and (type(mode) is not str or mode not in _MODES))
+        or (check is not None and type(check) is not str)
+        or (roles is not None and (roles := _names(roles, "roles")) is None)
+        or (permissions is not None and (permissions := _names(permissions, "permissions")) is None)
+    ):
+        return None
+    if methods is not None:
+        if type(methods) is not list or not all(type(method) is str for method in methods):
+            return None
+        try:
+            methods = _normalized_methods(methods)
+        except ValueError:
+            return None
+    try:
+        segments = _rule_segments(path, access, roles, permissions, tenant, hide, check)
+    except ValueError:
+        return None
+    compiled = compile_rule(index, path, segments, methods, cast("Access | None", access), roles, permissions,
+                            tenant, hide, mode, check)
+    record: _Record = (
+        frozenset(item),
+        None if methods is None else tuple(methods),
+        None if roles is None else tuple(roles),
+        None if permissions is None else tuple(permissions),
+    )
+    shared = _RECORDS.get(record)
+    if shared is None:
+        if len(_RECORDS) > 4096:  # bounded, like _FROZEN
+            _RECORDS.clear()
+        shared = _RECORDS[record] = record
+    return compiled, shared
+
+
+def _rebuilt(record: _Record, rule: CompiledRule) -> Rule:
+    """The Rule that validating the fast path's input gives: equal fields, fields set, segments."""
+    given, methods, roles, permissions = record
+    built = Rule.model_construct(
+        _fields_set=set(given),
+        path=rule.pattern,
+        methods=None if methods is None else list(methods),
+        access=rule.access if "access" in given else None,
+        roles=None if roles is None else list(roles),
+        permissions=None if permissions is None else list(permissions),
+        tenant=rule.tenant,
+        hide=rule.hide,
+        mode=None if rule.report is None else _MODES[rule.report],
+        check=rule.check_name,
+    )
+    assert built.__pydantic_private__ is not None
+    built.__pydantic_private__["_segments"] = rule.segments
+    return built
+
+
+class _Prepared:
+    """A policy's rules, validated and compiled before the model validates the other fields."""
+
+    __slots__ = ("compiled", "errors", "sources")
+
+    def __init__(self, rules: list[Any] | tuple[Any, ...], consume: bool) -> None:
+        self.compiled: list[CompiledRule] = []
+        self.sources: list[Rule | _Record] = []
+        self.errors: list[Mapping[str, Any]] = []
+        source: Rule | _Record
+        for index, item in enumerate(rules):
+            fast = _fast_rule(item, index)
+            if fast is not None:
+                compiled, source = fast
+            else:
+                try:
+                    rule = item if isinstance(item, Rule) else Rule.model_validate(item)
+                except ValidationError as exc:
+                    self.errors += [{**error, "loc": ("rules", index, *error["loc"])}
+                                    for error in exc.errors(include_url=False)]
+                    continue
+                compiled, source = rule.compile(index), rule
+            if not self.errors:
+                self.compiled.append(compiled)
+                self.sources.append(source)
+            if consume:
+                rules[index] = None  # type: ignore[index]  # the parsed TOML table is not needed any more
+
+
+# The parsed TOML rule list that from_toml hands to the policy: its tables are dropped as they
+# are compiled (a caller's list is never changed). The rules prepared for the model's validator.
+_CONSUMABLE: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("routeguard_consumable", default=None)
+_PREPARED: contextvars.ContextVar[_Prepared | None] = contextvars.ContextVar("routeguard_prepared", default=None)
 
 
 class Policy(_Model):
@@ -255,20 +419,98 @@ class Policy(_Model):
     # Derived by validation from the rules alone (no I/O): the one compiled-rule tuple, which
     # the tools read and the runtime shares (see routeguard.policy.build).
     _compiled: tuple[CompiledRule, ...] = PrivateAttr(default=())
+    # Per rule, in order: the Rule it was given as, or the record of a rule compiled without one.
+    _sources: tuple[Rule | _Record, ...] = PrivateAttr(default=())
 
     def __init__(self, /, **data: Any) -> None:
+        rules = data.get("rules")
+        prepared = None
+        fields = data
         token = _IN_POLICY.set(True)
+        if type(rules) is list or type(rules) is tuple:  # anything else: the model validates it
+            try:
+                prepared = _Prepared(rules, consume=rules is _CONSUMABLE.get())
+            except BaseException:
+                _IN_POLICY.reset(token)
+                raise
+            fields = {**data, "rules": []}
+        prepared_token = _PREPARED.set(prepared)
         try:
-            super().__init__(**data)
+            super().__init__(**fields)
         except ValidationError as exc:
-            raise PolicyError(_describe(exc, data)) from None
+            errors: list[Mapping[str, Any]] = list(exc.errors(include_url=False))
+            if prepared is not None:
+                errors = _in_field_order(errors, prepared.errors)
+            raise PolicyError(_describe(errors, data)) from None
         finally:
+            _PREPARED.reset(prepared_token)
             _IN_POLICY.reset(token)
+        if prepared is not None and prepared.errors:
+            raise PolicyError(_describe(prepared.errors, data))
+
+    def _rule_objects(self) -> list[Rule]:
+        return [source if isinstance(source, Rule) else _rebuilt(source, rule)
+                for source, rule in zip(self._sources, self._compiled, strict=True)]
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            # ``rules`` of a policy whose rules were compiled without Rule objects: built once,
+            # on first use (the engine, the build and the tools read compiled_rules).
+            if name == "rules" and self.__pydantic_private__ is not None:
+                return self._with_rules()
+            return super().__getattr__(name)
+
+    def _with_rules(self) -> list[Rule]:
+        """``rules``, put in the model's dict in field order (pydantic's code reads the dict)."""
+        fields = self.__dict__
+        rules: list[Rule] | None = fields.get("rules")
+        if rules is None:
+            rules = self._rule_objects()
+            after = [(name, fields.pop(name)) for name in _AFTER_RULES if name in fields]
+            fields["rules"] = rules
+            fields.update(after)
+        return rules
+
+    def __eq__(self, other: object) -> bool:
+        self._with_rules()
+        if isinstance(other, Policy):
+            other._with_rules()
+        return super().__eq__(other)
+
+    def __hash__(self) -> int:  # pydantic's frozen-model hash (an __eq__ defined here drops it)
+        fields = self.__dict__
+        self._with_rules()
+        return hash(tuple(fields[name] for name in type(self).model_fields))
+
+    def __iter__(self) -> Any:
+        self._with_rules()
+        return super().__iter__()
+
+    def __repr_args__(self) -> Any:
+        self._with_rules()
+        return super().__repr_args__()
+
+    def model_dump(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self._with_rules()
+        return super().model_dump(*args, **kwargs)
+
+    def model_dump_json(self, *args: Any, **kwargs: Any) -> str:
+        self._with_rules()
+        return super().model_dump_json(*args, **kwargs)
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Policy:
         """A new, fully validated policy with ``update`` applied (never the old runtime)."""
-        data = {name: getattr(self, name) for name in type(self).model_fields}
+        data = {name: getattr(self, name) for name in type(self).model_fields if name != "rules"}
+        data["rules"] = self.__dict__.get("rules") or self._rule_objects()
         return type(self)(**{**data, **(update or {})})
+
+    def rule_checks(self) -> Iterator[tuple[CompiledRule, Any]]:
+        """Each rule that has an ownership ``check``, with the check as given (a
+        ``'package.module:function'`` reference or a callable)."""
+        for source, rule in zip(self._sources, self._compiled, strict=True):
+            if rule.check_name is not None:
+                yield rule, source.check if isinstance(source, Rule) else rule.check_name
 
     def __copy__(self) -> Policy:
         return self.model_copy()
@@ -295,7 +537,16 @@ class Policy(_Model):
 
     @model_validator(mode="after")
     def _compile(self) -> Policy:
-        self._compiled = tuple(rule.compile(i) for i, rule in enumerate(self.rules))
+        prepared = _PREPARED.get()
+        if prepared is None:  # no rules, or not a list: the model validated them
+            rules = self.__dict__["rules"]
+            self._compiled = tuple(rule.compile(i) for i, rule in enumerate(rules))
+            self._sources = tuple(rules)
+        elif prepared.errors:
+            return self  # __init__ reports them (an invalid field stops the other checks here too)
+        else:
+            self._compiled, self._sources = tuple(prepared.compiled), tuple(prepared.sources)
+            del self.__dict__["rules"]  # built on first use from the compiled rules (see __getattr__)
         if self.login_url is not None:
             self._check_login_url(self.login_url)
         store = self.store.model_fields_set
@@ -344,9 +595,9 @@ class Policy(_Model):
             text = file.read_text(encoding="utf-8")
         except OSError as exc:
             raise PolicyError(f"{file}: cannot read policy ({exc.strerror})") from None
-        return cls.from_toml_string(
-            text, base_dir=file.parent, source=str(file), resolve_secrets=resolve_secrets
-        )
+        data = toml.parse(text, str(file))
+        del text  # a large policy's text is not kept while its rules are compiled
+        return cls._from_data(data, base_dir=file.parent, source=str(file), resolve_secrets=resolve_secrets)
 
     @classmethod
     def from_toml_string(
@@ -358,7 +609,12 @@ class Policy(_Model):
         resolve_secrets: bool = True,
     ) -> Policy:
         """Load, validate and (unless ``resolve_secrets=False``) build a policy from TOML text."""
-        data = toml.parse(text, source)
+        return cls._from_data(toml.parse(text, source), base_dir=base_dir, source=source,
+                              resolve_secrets=resolve_secrets)
+
+    @classmethod
+    def _from_data(cls, data: dict[str, Any], *, base_dir: Path | None, source: str, resolve_secrets: bool) -> Policy:
+        token = _CONSUMABLE.set(data.get("rules"))  # parsed here: its tables may go once compiled
         try:
             with loading(base_dir):
                 policy = cls(**data)
@@ -368,6 +624,8 @@ class Policy(_Model):
                 runtime_for(policy)
         except PolicyError as exc:
             raise PolicyError(f"{source}: {exc}") from None
+        finally:
+            _CONSUMABLE.reset(token)
         return policy
 
 
@@ -381,6 +639,10 @@ _MODELS: dict[str, type[BaseModel]] = {
 }  # fmt: skip
 
 
+_RULE_FIELDS = frozenset(Rule.model_fields)
+_BEFORE_RULES = frozenset(itertools.takewhile(lambda name: name != "rules", Policy.model_fields))
+_AFTER_RULES = tuple(name for name in Policy.model_fields if name not in _BEFORE_RULES and name != "rules")
+
 _CHOICES: dict[str, tuple[str, ...]] = {"access": ACCESS_VALUES, "method_override": OVERRIDE_MODES}
 
 
@@ -393,10 +655,16 @@ def _rule_label(data: Mapping[str, Any], index: int) -> str:
     return f"rule #{index + 1} (path {path!r})" if path is not None else f"rule #{index + 1}"
 
 
-def _describe(exc: ValidationError, data: Mapping[str, Any], single_rule: bool = False) -> str:
+def _in_field_order(errors: list[Mapping[str, Any]], rule_errors: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The policy's field errors and its rules' errors (validated apart) in the model's order."""
+    before = [error for error in errors if error["loc"] and error["loc"][0] in _BEFORE_RULES]
+    return [*before, *rule_errors, *(error for error in errors if error not in before)]
+
+
+def _describe(errors: Sequence[Mapping[str, Any]], data: Mapping[str, Any], single_rule: bool = False) -> str:
     """Turn pydantic's errors into lines naming the rule position, path and key."""
     lines = []
-    for error in exc.errors(include_url=False):
+    for error in errors:
         loc = [part for part in error["loc"] if part not in (ONE_TABLE, TABLES)]
         where = ""
         if single_rule:
