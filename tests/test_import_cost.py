@@ -142,3 +142,17 @@ def test_routeguard_check_imports_only_the_linter(tmp_path: Path) -> None:
     assert _present(loaded, CLI_TOOLS) == []
     # linting validates only (resolve_secrets=False): nothing the composition root builds with
     assert _present(loaded, BUILD_ONLY) == []
+
+
+def test_the_import_benchmark_reports_both_ratios() -> None:
+    """``benchmarks/imports.py`` runs every case and prints a verdict per target (not judged here:
+    timings are for the benchmark, never for a test)."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "imports.py"
+    done = subprocess.run([sys.executable, str(script), "--rounds", "1", "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 1), done.stderr
+    verdicts = [line.split(":")[1].strip() for line in done.stdout.splitlines() if line.startswith(("PASS:", "FAIL:"))]
+    assert verdicts == ["import routeguard.asgi", "routeguard check"]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(figures["ratios"]) >= {"import starlette.applications", "import routeguard.asgi", "routeguard check"}
+    assert figures["ratios"]["import starlette.applications"] == 1.0
