@@ -210,21 +210,66 @@ class CompiledRule:
 
 
 class _Node:
-    """A trie node: one pattern prefix. A ``**`` node (its parent's ``any``) loops on any segment."""
+    """A trie node: one pattern prefix. A ``**`` node (its parent's ``any``) loops on any segment.
 
-    __slots__ = ("any", "literals", "loops", "one", "terminals")
+    A child slot (a ``literals`` value, ``one``, ``any``) holds a node, or the one rule that
+    continues there while no other rule shares the prefix: its node is built when a second rule
+    or a request first needs it (:func:`_expand`). 100,000 rules under distinct prefixes cost one
+    dict entry each instead of a chain of nodes.
+    """
 
-    def __init__(self, loops: bool = False) -> None:
-        # Most nodes are leaves or have one child: the empty dict and tuple are shared until the
-        # node gets its own (see Matcher.__init__), which halves the trie of a large policy.
-        self.literals: dict[str, _Node] = _NO_LITERALS
-        self.one: _Node | None = None
-        self.any: _Node | None = None
+    __slots__ = ("any", "depth", "literals", "loops", "one", "terminals")
+
+    def __init__(self, depth: int = 0, loops: bool = False) -> None:
+        # The empty dict and tuple are shared until the node gets its own (see _insert).
+        self.literals: dict[str, _Node | CompiledRule] = _NO_LITERALS
+        self.one: _Node | CompiledRule | None = None
+        self.any: _Node | CompiledRule | None = None
+        self.depth = depth  # segments from the root
         self.loops = loops
-        self.terminals: list[CompiledRule] | tuple[()] = ()  # appended in policy order
+        self.terminals: list[CompiledRule] | tuple[()] = ()  # in any order: states sort them
 
 
-_NO_LITERALS: Final[dict[str, _Node]] = {}  # never written: a node gets its own dict first
+_NO_LITERALS: Final[dict[str, _Node | CompiledRule]] = {}  # never written: a node gets its own dict first
+
+
+def _set_child(node: _Node, seg: Segment, child: _Node | CompiledRule) -> None:
+    if seg.kind == LITERAL:
+        if node.literals is _NO_LITERALS:
+            node.literals = {}
+        node.literals[seg.value] = child
+    elif seg.kind == ONE:
+        node.one = child
+    else:
+        node.any = child
+
+
+def _insert(node: _Node, rule: CompiledRule) -> None:
+    """Put ``rule`` (whose first ``node.depth`` segments lead to ``node``) below ``node``."""
+    segments = rule.segments
+    while node.depth < len(segments):
+        seg = segments[node.depth]
+        kind = seg.kind
+        child = node.literals.get(seg.value) if kind == LITERAL else node.one if kind == ONE else node.any
+        if child is None:
+            _set_child(node, seg, rule)  # pending: no node until another rule or a request needs it
+            return
+        node = child if isinstance(child, _Node) else _expand(node, child)
+    if isinstance(node.terminals, list):
+        node.terminals.append(rule)
+    else:
+        node.terminals = [rule]
+
+
+def _expand(node: _Node, pending: CompiledRule) -> _Node:
+    """Build the child of ``node`` where the rule ``pending`` waits, and return it. The child
+    is complete before it replaces the rule, so a request matching at the same time (another
+    thread) sees the rule or the node, and either answers the same."""
+    seg = pending.segments[node.depth]
+    child = _Node(node.depth + 1, loops=seg.kind == ANY)
+    _insert(child, pending)
+    _set_child(node, seg, child)
+    return child
 
 
 class _State:
@@ -254,8 +299,9 @@ def _closure(nodes: Iterable[_Node]) -> tuple[_Node, ...]:
         node = stack.pop()
         if id(node) not in found:
             found[id(node)] = node
-            if node.any is not None:
-                stack.append(node.any)
+            child = node.any
+            if child is not None:
+                stack.append(child if isinstance(child, _Node) else _expand(node, child))
     return tuple(sorted(found.values(), key=id))
 
 
@@ -303,26 +349,7 @@ class Matcher:
         self._plans: dict[int, _Captures] = {}
         plans: dict[_Captures, _Captures] = {}  # equal plans are one tuple
         for rule in self.rules:
-            node = root
-            for seg in rule.segments:
-                if seg.kind == LITERAL:
-                    literals = node.literals
-                    if literals is _NO_LITERALS:
-                        literals = node.literals = {}
-                    child = literals.get(seg.value)
-                    if child is None:
-                        child = literals[seg.value] = _Node()
-                    node = child
-                elif seg.kind == ONE:
-                    node.one = node.one or _Node()
-                    node = node.one
-                else:
-                    node.any = node.any or _Node(loops=True)
-                    node = node.any
-            if isinstance(node.terminals, list):
-                node.terminals.append(rule)
-            else:
-                node.terminals = [rule]
+            _insert(root, rule)
             plan = _capture_plan(rule.segments) if rule.params else ()
             self._plans[rule.index] = plans.setdefault(plan, plan)
         self._states: dict[tuple[int, ...], _State] = {}
@@ -362,9 +389,10 @@ class Matcher:
                 reached.append(node)  # "**" takes this segment too
             child = node.literals.get(seg)
             if child is not None:
-                reached.append(child)
-            if seg and node.one is not None:
-                reached.append(node.one)
+                reached.append(child if isinstance(child, _Node) else _expand(node, child))
+            one = node.one
+            if seg and one is not None:
+                reached.append(one if isinstance(one, _Node) else _expand(node, one))
         return self._intern(_closure(reached)) if reached else self._dead
 
     def match(self, method: str, path: str) -> tuple[CompiledRule, dict[str, str]] | None:
