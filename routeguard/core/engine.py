@@ -90,7 +90,8 @@ class Engine:
         allow_preflight: bool = False,
     ):
         self.matcher = Matcher(rules)
-        self._public = {rule.index: Decision(Outcome.ALLOW, Reason.PUBLIC, rule) for rule in self.matcher.rules}
+        self._public = {rule.index: Decision(Outcome.ALLOW, Reason.PUBLIC, rule)
+                        for rule in self.matcher.rules if rule.access == "public"}
         self.firewall = firewall or Firewall()
         self.report = report
         self.allow_preflight = allow_preflight
