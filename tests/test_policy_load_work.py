@@ -182,3 +182,46 @@ def test_rule_errors_keep_the_model_s_order_and_wording() -> None:
         "rule #3 (path '/y'): unknown key 'rolez' (did you mean 'roles'?); "
         "auth: unknown key 'bogus'"
     )
+
+
+# -- the matcher: nodes only where rules share a prefix or a request went ------------------------
+
+
+def _trie_nodes(matcher: core_rules.Matcher) -> int:
+    root = matcher._start.nodes[0]
+    count, stack = 0, [root]
+    while stack:
+        node = stack.pop()
+        count += 1
+        children = [*node.literals.values(), node.one, node.any]
+        stack += [child for child in children if isinstance(child, core_rules._Node)]
+    return count
+
+
+def _scale_rules(count: int) -> tuple[core_rules.CompiledRule, ...]:
+    rules = [{"path": "/api/{version}/**", "methods": ["OPTIONS"], "access": "public"}]
+    rules += [{"path": f"/svc{i}/items/{{item}}/detail", "roles": [f"r{i % 7}"]} for i in range(count)]
+    return Policy(rules=rules).compiled_rules
+
+
+def test_matcher_builds_nodes_on_demand_and_work_is_flat() -> None:
+    works = []
+    for count in (10, 10_000):
+        matcher = core_rules.Matcher(_scale_rules(count))
+        assert _trie_nodes(matcher) == 1  # the root: each rule waits in its first slot, no chain per rule
+        before = matcher.work
+        found = matcher.match("GET", "/svc7/items/42/detail")
+        assert found is not None and found[0].pattern == "/svc7/items/{item}/detail" and found[1] == {"item": "42"}
+        assert matcher.match("GET", "/svc7/items/42") is None
+        assert matcher.match("GET", "/svc7/items/42/detail/x") is None
+        works.append(matcher.work - before)
+        assert _trie_nodes(matcher) == 1 + 4  # the chain of the one rule a request reached
+        assert matcher.match("OPTIONS", "/api/v1/x") == (matcher.rules[0], {"version": "v1"})
+    assert works[0] == works[1]  # the same transitions to build, whatever the number of rules
+
+
+def test_engine_prebuilds_decisions_for_public_rules_only() -> None:
+    from routeguard.core.engine import Engine
+
+    engine = Engine(_scale_rules(30))
+    assert set(engine._public) == {0}  # the one public rule; 30 role rules get none
