@@ -11,7 +11,7 @@ from .backends.bearer import SUBPROTOCOL, without_token
 from .core.decision import Decision
 from .core.firewall import is_plain
 from .core.identity import Identity, auth_scopes
-from .core.request import RequestView, route_path, without_cookies
+from .core.request import HeaderMap, RequestView, route_path, without_cookies
 from .core.responses import Response
 from .runtime.cache import Memo
 from .runtime.effects import resume_async
@@ -33,7 +33,7 @@ _DENIAL_EXTENSION = "websocket.http.response"
 _POLICY_VIOLATION = 1008
 
 
-class ScopeHeaders(Mapping[str, str]):
+class ScopeHeaders(HeaderMap):
     """The headers of an ASGI scope by lower-case name, decoded only when looked up.
 
     A guarded request reads several headers (``authorization``, ``cookie``, the three method
@@ -71,6 +71,16 @@ class ScopeHeaders(Mapping[str, str]):
         found = index.get(_NAMES.get(name) or name.lower().encode("latin-1"))
         return default if found is None else found.decode("latin-1")
 
+    def any_of(self, names: frozenset[str]) -> bool:
+        """Whether any header of ``names`` (lower-case) is present: one set operation."""
+        index = self._index
+        if index is None:
+            index = self._scan()
+        encoded = _ENCODED.get(names)
+        if encoded is None:
+            encoded = _ENCODED[names] = frozenset(name.encode("latin-1") for name in names)
+        return not index.keys().isdisjoint(encoded)
+
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
         if value is None:
@@ -96,6 +106,7 @@ class ScopeHeaders(Mapping[str, str]):
         return len(self._decoded())
 
 
+_ENCODED: dict[frozenset[str], frozenset[bytes]] = {}  # the few name sets asked (the lane's)
 _NAMES: dict[str, bytes] = {
     n: n.encode()
     for n in ("authorization", "cookie", "accept", "origin", "host", "x-http-method-override", "x-http-method",
@@ -204,7 +215,7 @@ class ASGIGuard:
                 decision = lane.decide(scope["method"], path, headers, query.decode("latin-1") if query else "")
                 if decision is not None:
                     guard.recorder.count(decision)
-                    await self._allow(decision, scope, receive, send, None)
+                    await self.app(scope, receive, self._admit(decision, scope, send))
                     return
         try:
             request = request_from_scope(scope, headers)
@@ -225,7 +236,11 @@ class ASGIGuard:
             decision = guard.failed(exc)
         response = guard.finish(decision, request)
         if response is None:
-            await self._allow(decision, scope, receive, send, request)
+            send = self._admit(decision, scope, send)
+            if guard.decision_log is None:
+                await self.app(scope, receive, send)
+            else:
+                await _logged(self.app, scope, receive, send, decision, request, guard)
             return
         if guard.decision_log is not None:
             guard.log_decision(decision, request, response.status, response)
@@ -234,15 +249,13 @@ class ASGIGuard:
         else:
             await self._refuse_websocket(response, scope, receive, send)
 
-    async def _allow(self, decision: Decision, scope: Scope, receive: Receive, send: Send,
-                     request: RequestView | None) -> None:
-        """Pass an allowed request to the app, with the identity in its scope (``request``:
-        the view the decision was made on; None from the plain lane, which logs nothing)."""
-        guard = self.guard
+    def _admit(self, decision: Decision, scope: Scope, send: Send) -> Send:
+        """Ready the scope of an allowed request for the app (the identity in it, rejected
+        cookies and a subprotocol token out of it); the ``send`` the app gets."""
         identity = decision.identity
         scope["routeguard.identity"] = identity
         scope["routeguard.decision"] = decision
-        scope["routeguard.guard"] = guard
+        scope["routeguard.guard"] = self.guard
         if decision.withheld:  # rejected cookies never reach the app (RG-2026-14)
             scope["headers"] = _without_cookies(scope.get("headers") or (), decision.withheld)
         if identity is None:
@@ -252,11 +265,8 @@ class ASGIGuard:
             scope["user"] = identity
             scope["auth"] = _auth_credentials(identity)
         if scope["type"] == "websocket" and self._subprotocol and SUBPROTOCOL in (scope.get("subprotocols") or ()):
-            send = _consume_subprotocol(scope, send)
-        if request is None or guard.decision_log is None:
-            await self.app(scope, receive, send)
-        else:
-            await _logged(self.app, scope, receive, send, decision, request, guard)
+            return _consume_subprotocol(scope, send)
+        return send
 
     async def _send_http(self, response: Response, request: RequestView, send: Send) -> None:
         await send(

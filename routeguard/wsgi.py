@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from .backends.bearer import offered_subprotocols, without_token
 from .core.decision import Decision
 from .core.firewall import INVALID_UTF8, NON_ORIGIN_FORM, is_plain
-from .core.request import RequestView, without_cookies
+from .core.request import HeaderMap, RequestView, without_cookies
 from .runtime.effects import run_sync
 from .runtime.guard import Guard
 from .runtime.throttle import wsgi_login_body
@@ -21,7 +21,7 @@ Environ = dict[str, Any]  # PEP 3333 (and typeshed): a builtin dict, so Flask/Dj
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
-class EnvironHeaders(Mapping[str, str]):
+class EnvironHeaders(HeaderMap):
     """The request headers of a WSGI environ under lower-case names, read lazily (no copy)."""
 
     __slots__ = ("_environ",)
@@ -44,6 +44,14 @@ class EnvironHeaders(Mapping[str, str]):
         value = self._environ.get(key)
         return value if isinstance(value, str) else default
 
+    def any_of(self, names: frozenset[str]) -> bool:
+        """Whether any header of ``names`` (lower-case) is present: one set operation."""
+        keys = _ENVIRON_KEYS.get(names)
+        if keys is None:
+            keys = _ENVIRON_KEYS[names] = frozenset(
+                _SPECIAL_KEYS.get(n) or "HTTP_" + n.upper().replace("-", "_") for n in names)
+        return not self._environ.keys().isdisjoint(keys)
+
     def __iter__(self) -> Iterator[str]:
         for key in self._environ:
             if key.startswith("HTTP_"):
@@ -58,6 +66,7 @@ class EnvironHeaders(Mapping[str, str]):
 _SPECIAL_HEADERS = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
 _SPECIAL_KEYS = {v: k for k, v in _SPECIAL_HEADERS.items()}
 _KEYS: dict[str, str] = {}  # header name -> environ key, memoized (a guard reads a few names)
+_ENVIRON_KEYS: dict[frozenset[str], frozenset[str]] = {}  # the few name sets asked (the lane's)
 
 
 def _wsgi_str(value: str) -> tuple[str, str | None]:

@@ -6,6 +6,7 @@ stays silent and the pipeline decides."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from routeguard import ASGIGuard, Policy, WSGIGuard
+from routeguard.asgi import ScopeHeaders
 from routeguard.core.decision import Decision, Outcome
 from routeguard.core.request import RequestView
+from routeguard.runtime.audit import Recorder
 from routeguard.runtime.authenticate import revocation_entry
 from routeguard.runtime.effects import run_sync
 from routeguard.runtime.guard import Guard
@@ -85,6 +88,11 @@ def guards() -> Iterator[dict[str, Guard]]:
     yield built
 
 
+def _h(headers: dict[str, str]) -> ScopeHeaders:
+    """Headers as the ASGI adapter hands them to the lane."""
+    return ScopeHeaders([(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()])
+
+
 def _same(lane: Decision, pipeline: Decision) -> bool:
     fields = ("outcome", "reason", "rule", "identity", "params", "credential", "withheld", "report_only",
               "invalid_credentials", "retry_after")
@@ -112,7 +120,7 @@ def test_the_lane_answers_only_as_the_pipeline_decides(
     pairs = (("authorization", authorization), ("cookie", cookie), ("x-http-method-override", override),
              ("origin", origin), ("access-control-request-method", "GET" if preflight else None))
     headers = {name: value for name, value in pairs if value is not None}
-    quick = guard.lane.decide(method, path, headers, query)
+    quick = guard.lane.decide(method, path, _h(headers), query)
     pipeline = run_sync(guard.evaluate(RequestView(method.upper(), path, path, query, headers)))
     if quick is not None:
         assert quick.outcome is Outcome.ALLOW
@@ -131,7 +139,7 @@ def test_every_plain_request_the_lane_answers_matches_the_pipeline(guards: dict[
                 for cookie in COOKIE:
                     pairs = (("authorization", authorization), ("cookie", cookie))
                     headers = {name: value for name, value in pairs if value is not None}
-                    quick = guard.lane.decide(method, path, headers, "")
+                    quick = guard.lane.decide(method, path, _h(headers), "")
                     if quick is None:
                         continue
                     answered += 1
@@ -161,7 +169,7 @@ def test_the_lane_answers_only_safe_requests(guards: dict[str, Guard], headers: 
                                              answered: bool) -> None:
     lane = guards["default"].lane
     assert lane is not None
-    assert (lane.decide("GET", path, headers, "") is not None) is answered
+    assert (lane.decide("GET", path, _h(headers), "") is not None) is answered
 
 
 def test_an_unsafe_method_with_a_cookie_is_left_to_the_csrf_check(guards: dict[str, Guard]) -> None:
@@ -169,7 +177,7 @@ def test_an_unsafe_method_with_a_cookie_is_left_to_the_csrf_check(guards: dict[s
     for variant, answered in (("default", False), ("no-csrf", True)):
         lane = guards[variant].lane
         assert lane is not None
-        assert (lane.decide("POST", "/admin/x", headers, "") is not None) is answered
+        assert (lane.decide("POST", "/admin/x", _h(headers), "") is not None) is answered
         pipeline = run_sync(guards[variant].evaluate(RequestView("POST", "/admin/x", "/admin/x", "", headers)))
         assert pipeline.allowed is answered
 
@@ -181,10 +189,10 @@ def test_the_lane_steps_aside_while_allowed_decisions_are_logged(guards: dict[st
     before = logger.level
     logger.setLevel(logging.DEBUG)
     try:
-        assert lane.decide("GET", "/health", {}, "") is None
+        assert lane.decide("GET", "/health", _h({}), "") is None
     finally:
         logger.setLevel(before)
-    assert lane.decide("GET", "/health", {}, "") is not None
+    assert lane.decide("GET", "/health", _h({}), "") is not None
 
 
 @pytest.mark.parametrize(
@@ -258,3 +266,33 @@ def test_both_adapters_give_the_app_the_same_request_through_the_lane(policy: Po
         assert laned == piped
         after = guard.counters()
         assert sum(after.values()) == sum(before.values()) + 1  # the lane counts its decisions too
+
+
+def test_counters_are_exact_across_threads_without_a_lock() -> None:
+    """Each thread counts in its own dict; the sum is exact while readers add them up."""
+    recorder = Recorder()
+    allowed = Decision(Outcome.ALLOW, "public")
+    refused = Decision(Outcome.FORBIDDEN, "missing role")
+    threads, each = 8, 5_000
+    start = threading.Barrier(threads + 1)
+    snapshots: list[int] = []
+
+    def work() -> None:
+        start.wait()
+        for i in range(each):
+            recorder.count(allowed if i % 2 else refused)
+
+    def read() -> None:
+        start.wait()
+        for _ in range(200):
+            snapshots.append(sum(recorder.counters().values()))
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    reader = threading.Thread(target=read)
+    for thread in [*workers, reader]:
+        thread.start()
+    for thread in [*workers, reader]:
+        thread.join()
+    assert recorder.counters() == {(None, "allow", False): threads * each // 2,
+                                   (None, "forbidden", False): threads * each // 2}
+    assert snapshots == sorted(snapshots)  # a reader never sees a count go back

@@ -64,6 +64,7 @@ class APIKeyBackend:
 
     def __init__(self, *, keys: Sequence[APIKey], header: str = "X-API-Key") -> None:
         self.header = header.lower()
+        self.credential_headers = frozenset({self.header})
         self._entries = [(APIKey.parse_digest(k.digest), k.identity) for k in keys]
         if len({digest for digest, _ in self._entries}) != len(self._entries):
             raise PolicyError("auth.api_key: the same key hash is listed twice")

@@ -52,6 +52,8 @@ UNSURE: Literal[Quick.UNSURE] = Quick.UNSURE
 #: What a backend's optional ``quick(headers)`` returns (the guard's plain lane,
 #: :mod:`routeguard.runtime.lane`): None when the headers carry none of its credentials, a
 #: credential it already verified (cached), or UNSURE. It never verifies, raises or does I/O.
+#: A backend with ``quick`` also names ``credential_headers``: the (lower-case) headers its
+#: credentials come in; without any of them, ``quick`` (and ``authenticate``) find nothing.
 QuickResult = Credential | None | Literal[Quick.UNSURE]
 
 

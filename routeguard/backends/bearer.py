@@ -237,6 +237,8 @@ class BearerBackend:
         self.jti_prefix = "jti:"
         self.cookie = cookie
         self.websocket_subprotocol = websocket_subprotocol
+        # (a websocket's subprotocol token is not among them: the plain lane takes no websocket)
+        self.credential_headers = frozenset({"authorization", *(["cookie"] if cookie is not None else [])})
         self.csrf_cookie = csrf_cookie
         self.csrf_header = csrf_header.lower() if csrf_header is not None else None
         self.algorithms = list(algorithms)

@@ -65,6 +65,8 @@ class ServerSessionBackend:
         self.touch_interval = min(touch_interval, idle_timeout / 4)
         self._clock = clock
 
+    credential_headers: Final = frozenset({"cookie"})
+
     def quick(self, headers: Mapping[str, str]) -> QuickResult:
         """None without the session cookie; UNSURE with it (only the store can tell)."""
         raw = headers.get("cookie")

@@ -102,6 +102,8 @@ class SessionCookieBackend:
                 signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha1},
             )
 
+    credential_headers: Final = frozenset({"cookie"})
+
     def quick(self, headers: Mapping[str, str]) -> QuickResult:
         """The cached credential of the cookie in ``headers`` (see :data:`QuickResult`)."""
         return cached_cookie(headers, self.cookie, self._cache, self._clock())

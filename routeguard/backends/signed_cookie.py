@@ -87,6 +87,8 @@ class SignedCookieBackend:
             signer_kwargs={"key_derivation": key_derivation, "digest_method": getattr(hashlib, digest)},
         )
 
+    credential_headers: Final = frozenset({"cookie"})
+
     def quick(self, headers: Mapping[str, str]) -> QuickResult:
         """The cached credential of the cookie in ``headers`` (see :data:`QuickResult`)."""
         return cached_cookie(headers, self.cookie, self._cache, self._clock())

@@ -80,7 +80,7 @@ class Engine:
     call :meth:`route` first so that a firewall rejection costs no authentication.
     """
 
-    __slots__ = ("_public", "allow_preflight", "firewall", "matcher", "report")
+    __slots__ = ("allow_preflight", "firewall", "matcher", "public", "report")
 
     def __init__(
         self,
@@ -90,8 +90,10 @@ class Engine:
         allow_preflight: bool = False,
     ):
         self.matcher = Matcher(rules)
-        self._public = {rule.index: Decision(Outcome.ALLOW, Reason.PUBLIC, rule)
-                        for rule in self.matcher.rules if rule.access == "public"}
+        #: The decision of each public rule for an anonymous request without parameters: immutable,
+        #: so one per rule serves every request.
+        self.public = {rule.index: Decision(Outcome.ALLOW, Reason.PUBLIC, rule) for rule in self.matcher.rules
+                       if rule.access == "public"}
         self.firewall = firewall or Firewall()
         self.report = report
         self.allow_preflight = allow_preflight
@@ -168,7 +170,7 @@ class Engine:
         identity = auth.identity
         if rule is not None and rule.access == "public":
             if identity is None and not params and auth.credential is None:
-                return self._public[rule.index]  # immutable, so one per rule serves every request
+                return self.public[rule.index]
             return Decision(Outcome.ALLOW, Reason.PUBLIC, rule, identity, params, credential=auth.credential)
         if identity is None:
             reason = f"invalid credentials: {auth.invalid}" if auth.invalid else Reason.NO_CREDENTIALS

@@ -56,10 +56,10 @@ _ENCODED_CONTROL: Final = frozenset(f"{b:02x}" for b in (*range(0x20), 0x7F))
 _ENCODED_SLASHES: Final = frozenset(("2f", "5c"))
 
 
-def is_plain(path: str) -> bool:
-    """Whether ``path`` is made of unreserved characters only, no segment starting with a dot:
-    nothing in it can be ambiguous, so no class applies (the firewall's fast case)."""
-    return _PLAIN.fullmatch(path) is not None
+#: ``is_plain(path)``: whether ``path`` is made of unreserved characters only, no segment
+#: starting with a dot: nothing in it can be ambiguous, no class applies (the fast case). A
+#: C-level call (the adapters ask it on every request).
+is_plain: Final = _PLAIN.fullmatch
 
 
 class Firewall:

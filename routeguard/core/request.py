@@ -7,6 +7,7 @@ two agree for the same request mounted under the same prefix.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
@@ -14,6 +15,17 @@ from typing import Any
 
 from ..errors import AmbiguousCookieError
 from ._slots import fast_init, slot_setter
+
+
+class HeaderMap(Mapping[str, str]):
+    """Request headers by lower-case name, as an adapter indexes them (``ScopeHeaders``,
+    ``EnvironHeaders``), with one set test for several names."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def any_of(self, names: frozenset[str]) -> bool:
+        """Whether any header of ``names`` (lower-case) is present."""
 
 
 def route_path(full_path: str, prefix: str) -> str:

@@ -19,24 +19,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
 from ..backends.base import UNSURE, QuickResult
 from ..core.csrf import SAFE_METHODS
 from ..core.decision import Decision, Outcome
-from ..core.engine import ANONYMOUS, AuthResult, Engine
+from ..core.engine import ANONYMOUS, AuthResult, Route
 from ..core.identity import Credential
 from ..core.override import OVERRIDE_HEADERS
+from ..core.request import HeaderMap
 from .audit import logger
 from .authenticate import revocation_entry
 
 if TYPE_CHECKING:
     from .guard import Guard
 
-_HEADER_1, _HEADER_2, _HEADER_3 = OVERRIDE_HEADERS
+_OVERRIDES: Final = frozenset(OVERRIDE_HEADERS)
 _DEBUG: Final = logging.DEBUG
 
 Quick = Callable[[Mapping[str, str]], QuickResult]
+#: A credential the lane saw: itself, its revocation entry in the store, decisions by rule.
+_Ready = tuple[Credential, str | None, dict[int, Decision]]
+_READY_SIZE: Final = 4096
 
 
 class Lane:
@@ -47,89 +52,115 @@ class Lane:
     """
 
     __slots__ = (
+        "_credential_headers",
         "_csrf",
         "_engine",
-        "_hooks",
         "_loader",
         "_login_paths",
+        "_match",
         "_overrides",
         "_preflight",
+        "_public",
         "_quick",
+        "_ready",
         "_store",
         "_throttled",
     )
 
-    def __init__(self, guard: Guard, quick: tuple[Quick, ...]) -> None:
-        self._engine: Engine = guard.engine
-        self._hooks = guard.authorization
+    def __init__(self, guard: Guard, quick: tuple[Quick, ...], credential_headers: frozenset[str]) -> None:
+        engine = guard.engine
+        self._engine = engine
+        self._match = engine.matcher.match
+        self._public = engine.public
         self._quick = quick
+        self._credential_headers = credential_headers
         self._store = guard.store if guard.store.local else None  # a shared store means I/O
         self._loader = guard.authenticator.loader is not None
         self._overrides = guard.method_override != "ignored"
-        self._preflight = guard.engine.allow_preflight
+        self._preflight = engine.allow_preflight
         throttle = guard.throttle
         self._throttled = throttle is not None  # a public page's identity is a throttle guess
         self._login_paths = throttle.login_paths if throttle is not None else frozenset()
         self._csrf = guard.csrf_origins is not None
+        self._ready: dict[int, _Ready] = {}
 
     @classmethod
     def of(cls, guard: Guard) -> Lane | None:
         """The lane of ``guard``, or None when the lane could never answer for it."""
-        quick = tuple(getattr(source.backend, "quick", None) for source in guard.sources)
-        if any(q is None for q in quick) or guard.recorder.on_decision is not None or guard.decision_log is not None:
+        backends = [source.backend for source in guard.sources]
+        if (any(getattr(b, "quick", None) is None or getattr(b, "credential_headers", None) is None for b in backends)
+                or guard.recorder.on_decision is not None or guard.decision_log is not None):
             return None
-        return cls(guard, quick)  # type: ignore[arg-type]
+        names = frozenset().union(*(b.credential_headers for b in backends))  # type: ignore[attr-defined]
+        return cls(guard, tuple(b.quick for b in backends), names)  # type: ignore[attr-defined]
 
-    def decide(self, method: str, path: str, headers: Mapping[str, str], query: str) -> Decision | None:
+    def decide(self, method: str, path: str, headers: HeaderMap, query: str) -> Decision | None:
         """The allow decision the full pipeline would reach, or None when it must run."""
         if logger.isEnabledFor(_DEBUG):  # an allowed request is logged at DEBUG, with the request view
             return None
         if not method.isupper() or (method == "OPTIONS" and self._preflight):
             return None
-        if self._overrides:
-            get = headers.get
-            if (get(_HEADER_1) is not None or get(_HEADER_2) is not None or get(_HEADER_3) is not None
-                    or (query and ("_method" in query or "%" in query))):
-                return None
+        if self._overrides and (headers.any_of(_OVERRIDES) or (query and ("_method" in query or "%" in query))):
+            return None
         if self._login_paths and (path.rstrip("/") or "/") in self._login_paths:
             return None
-        engine = self._engine
-        route = engine.match(method, path)
-        rule = route.rule
-        if rule is None:
+        found = self._match(method, path)
+        if found is None:
             return None  # default deny: the pipeline refuses and renders
+        rule, params = found
         credential: Credential | None = None
-        for quick in self._quick:
-            found = quick(headers)
-            if found is None:
-                continue
-            if found is UNSURE or credential is not None:
-                return None  # to verify, or a second credential (the pipeline checks they agree)
-            credential = found
+        if headers.any_of(self._credential_headers):
+            for quick in self._quick:
+                result = quick(headers)
+                if result is None:
+                    continue
+                if result is UNSURE or credential is not None:
+                    return None  # to verify, or a second credential (the pipeline checks they agree)
+                credential = result
         if credential is None:
-            decision = engine.authorize(route, ANONYMOUS)
-        else:
-            if self._loader or (self._throttled and rule.access == "public") or not self._current(credential):
-                return None
-            cookies = headers.get("cookie") is not None
-            if cookies and self._csrf and method not in SAFE_METHODS:
-                return None  # perhaps a cookie credential on an unsafe method: the CSRF check
-            decision = engine.authorize(route, AuthResult(identity=credential.identity, credential=credential,
-                                                          cookie_based=cookies))
-        if decision.outcome is not Outcome.ALLOW or self._hooks.wanted(decision, route):
+            if rule.access != "public":
+                return None  # refused: the pipeline renders the answer
+            if not params:
+                return self._public[rule.index]  # what Engine.authorize gives, shared
+            return self._engine.authorize(Route(rule, MappingProxyType(params)), ANONYMOUS)
+        if self._loader or (self._throttled and rule.access == "public"):
             return None
+        ready = self._ready.get(id(credential))
+        if ready is None or ready[0] is not credential:  # (held here, so its id is not reused)
+            ready = self._remember(credential)
+        if not self._current(credential, ready[1]):
+            return None
+        if self._csrf and method not in SAFE_METHODS and headers.get("cookie") is not None:
+            return None  # perhaps a cookie credential on an unsafe method: the CSRF check
+        decision = ready[2].get(rule.index) if not params else None
+        if decision is None:
+            route = Route(rule, MappingProxyType(params)) if params else Route(rule)
+            decision = self._engine.authorize(route, AuthResult(identity=credential.identity, credential=credential))
+            if decision.outcome is not Outcome.ALLOW or rule.check_name is not None:
+                return None  # a refusal is rendered by the pipeline; an ownership check is a hook
+            if not params:
+                ready[2][rule.index] = decision  # immutable, and the same for every request
         return decision
 
-    def _current(self, credential: Credential) -> bool:
-        """Whether the in-process store knows the credential as neither revoked nor logged
-        out (False: ask the pipeline, which says why)."""
+    def _remember(self, credential: Credential) -> _Ready:
+        """What the lane keeps of a credential it saw: its revocation key in the store and its
+        decisions by rule (for rules without parameters)."""
+        ready = self._ready
+        if len(ready) >= _READY_SIZE:
+            ready.clear()
+        key = credential.revocation_key
+        entry = ready[id(credential)] = (credential, revocation_entry(key) if key is not None else None, {})
+        return entry
+
+    def _current(self, credential: Credential, revoked: str | None) -> bool:
+        """Whether the in-process store knows the credential as neither revoked (listed under
+        ``revoked``) nor logged out (False: ask the pipeline, which says why)."""
         store = self._store
         if store is None:
             return credential.revocation_key is None and credential.logout_key is None
-        key = credential.revocation_key
         issued_at = credential.issued_at
-        if key is not None:
-            if store.get(revocation_entry(key)) is not None:
+        if revoked is not None:
+            if store.get(revoked) is not None:
                 return False
             if issued_at is not None and issued_at < store.not_before:
                 return False
