@@ -44,9 +44,9 @@ class ScopeHeaders(HeaderMap):
 
     __slots__ = ("_all", "_index", "_raw")
 
-    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]], index: dict[bytes, bytes] | None = None) -> None:
         self._raw = raw
-        self._index: dict[bytes, bytes] | None = None
+        self._index = index  # given: already scanned (lower-case, unrepeated names)
         self._all: dict[str, str] | None = None
 
     def _scan(self) -> dict[bytes, bytes]:
@@ -191,6 +191,8 @@ class ASGIGuard:
         self.app = app
         self.policy = policy
         self.guard = Guard.for_policy(policy)
+        lane = self.guard.lane  # the headers the plain lane must see, as the server names them
+        self._watched = frozenset(name.encode("latin-1") for name in lane.watched) if lane is not None else frozenset()
         # A bearer token offered as a websocket subprotocol is the guard's: the app never sees it.
         self._subprotocol = any(getattr(b, "websocket_subprotocol", False) is True for b in self.guard.backends)
 
@@ -209,10 +211,16 @@ class ASGIGuard:
         if lane is not None and kind == "http" and not scope.get("root_path"):
             path = scope["path"]
             raw = scope.get("raw_path")
-            if is_plain(path) and (raw is None or raw == path.encode("ascii")):
-                headers = ScopeHeaders(scope.get("headers") or ())
+            listed = scope.get("headers")
+            if is_plain(path) and (raw is None or raw == path.encode("ascii")) and type(listed) is list:
+                index = dict(listed)
+                # as servers send them (lower-case names, none repeated), else the pipeline reads them
+                plain = len(index) == len(listed) and b"".join(index).islower()
+                if plain and not index.keys().isdisjoint(self._watched):
+                    headers = ScopeHeaders(listed, index)
                 query = scope.get("query_string")
-                decision = lane.decide(scope["method"], path, headers, query.decode("latin-1") if query else "")
+                decision = lane.decide(scope["method"], path, headers, query.decode("latin-1") if query else "") \
+                    if plain else None
                 if decision is not None:
                     guard.recorder.count(decision)
                     await self.app(scope, receive, self._admit(decision, scope, send))

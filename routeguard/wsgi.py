@@ -38,7 +38,7 @@ class EnvironHeaders(HeaderMap):
     def get(self, name: str, default: Any = None) -> Any:
         key = _KEYS.get(name)
         if key is None:
-            key = _SPECIAL_KEYS.get(name) or "HTTP_" + name.upper().replace("-", "_")
+            key = _environ_key(name)
             if len(_KEYS) < 1024:
                 _KEYS[name] = key
         value = self._environ.get(key)
@@ -48,8 +48,7 @@ class EnvironHeaders(HeaderMap):
         """Whether any header of ``names`` (lower-case) is present: one set operation."""
         keys = _ENVIRON_KEYS.get(names)
         if keys is None:
-            keys = _ENVIRON_KEYS[names] = frozenset(
-                _SPECIAL_KEYS.get(n) or "HTTP_" + n.upper().replace("-", "_") for n in names)
+            keys = _ENVIRON_KEYS[names] = frozenset(map(_environ_key, names))
         return not self._environ.keys().isdisjoint(keys)
 
     def __iter__(self) -> Iterator[str]:
@@ -65,6 +64,13 @@ class EnvironHeaders(HeaderMap):
 
 _SPECIAL_HEADERS = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
 _SPECIAL_KEYS = {v: k for k, v in _SPECIAL_HEADERS.items()}
+
+
+def _environ_key(name: str) -> str:
+    """The environ key of header ``name`` (``HTTP_X_API_KEY``, ``CONTENT_TYPE``)."""
+    return _SPECIAL_KEYS.get(name) or "HTTP_" + name.upper().replace("-", "_")
+
+
 _KEYS: dict[str, str] = {}  # header name -> environ key, memoized (a guard reads a few names)
 _ENVIRON_KEYS: dict[frozenset[str], frozenset[str]] = {}  # the few name sets asked (the lane's)
 
@@ -155,6 +161,8 @@ class WSGIGuard:
         self.app = app
         self.policy = policy
         self.guard = Guard.for_policy(policy)
+        lane = self.guard.lane  # the headers the plain lane must see, as environ keys
+        self._watched = frozenset(_environ_key(name) for name in lane.watched) if lane is not None else frozenset()
         self._subprotocol = any(getattr(b, "websocket_subprotocol", False) is True for b in self.guard.backends)
 
     def counters(self) -> dict[tuple[int | None, str, bool], int]:
@@ -168,7 +176,8 @@ class WSGIGuard:
             path = environ.get("PATH_INFO")
             raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
             if path and is_plain(path) and (not raw or raw == path or raw.partition("?")[0] == path):
-                decision = lane.decide(environ.get("REQUEST_METHOD") or "GET", path, EnvironHeaders(environ),
+                headers = None if environ.keys().isdisjoint(self._watched) else EnvironHeaders(environ)
+                decision = lane.decide(environ.get("REQUEST_METHOD") or "GET", path, headers,
                                        environ.get("QUERY_STRING") or "")
                 if decision is not None:
                     guard.recorder.count(decision)

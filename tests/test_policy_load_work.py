@@ -224,4 +224,4 @@ def test_engine_prebuilds_decisions_for_public_rules_only() -> None:
     from routeguard.core.engine import Engine
 
     engine = Engine(_scale_rules(30))
-    assert set(engine._public) == {0}  # the one public rule; 30 role rules get none
+    assert set(engine.public) == {0}  # the one public rule; 30 role rules get none

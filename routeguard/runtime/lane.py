@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 _OVERRIDES: Final = frozenset(OVERRIDE_HEADERS)
 _DEBUG: Final = logging.DEBUG
+# logging's own memo of isEnabledFor by level (emptied in place when a level changes): one dict
+# lookup per request instead of a call; another Python without it asks isEnabledFor each time.
+_ENABLED: dict[int, bool] = getattr(logger, "_cache", {})
 
 Quick = Callable[[Mapping[str, str]], QuickResult]
 #: A credential the lane saw: itself, its revocation entry in the store, decisions by rule.
@@ -65,6 +68,7 @@ class Lane:
         "_ready",
         "_store",
         "_throttled",
+        "watched",
     )
 
     def __init__(self, guard: Guard, quick: tuple[Quick, ...], credential_headers: frozenset[str]) -> None:
@@ -83,6 +87,9 @@ class Lane:
         self._login_paths = throttle.login_paths if throttle is not None else frozenset()
         self._csrf = guard.csrf_origins is not None
         self._ready: dict[int, _Ready] = {}
+        #: The headers whose presence the lane must see (credentials, method overrides); a request
+        #: with none of them may be decided with ``headers=None``.
+        self.watched = credential_headers | (_OVERRIDES if self._overrides else frozenset())
 
     @classmethod
     def of(cls, guard: Guard) -> Lane | None:
@@ -94,13 +101,19 @@ class Lane:
         names = frozenset().union(*(b.credential_headers for b in backends))  # type: ignore[attr-defined]
         return cls(guard, tuple(b.quick for b in backends), names)  # type: ignore[attr-defined]
 
-    def decide(self, method: str, path: str, headers: HeaderMap, query: str) -> Decision | None:
-        """The allow decision the full pipeline would reach, or None when it must run."""
-        if logger.isEnabledFor(_DEBUG):  # an allowed request is logged at DEBUG, with the request view
-            return None
+    def decide(self, method: str, path: str, headers: HeaderMap | None, query: str) -> Decision | None:
+        """The allow decision the full pipeline would reach, or None when it must run.
+
+        ``headers`` None: the request carries none of the :attr:`watched` headers (the adapter
+        checked it in one set operation).
+        """
+        debug = _ENABLED.get(_DEBUG)
+        if debug or (debug is None and logger.isEnabledFor(_DEBUG)):
+            return None  # an allowed request is logged at DEBUG, with the request view
         if not method.isupper() or (method == "OPTIONS" and self._preflight):
             return None
-        if self._overrides and (headers.any_of(_OVERRIDES) or (query and ("_method" in query or "%" in query))):
+        if self._overrides and ((headers is not None and headers.any_of(_OVERRIDES))
+                                or (query and ("_method" in query or "%" in query))):
             return None
         if self._login_paths and (path.rstrip("/") or "/") in self._login_paths:
             return None
@@ -109,7 +122,7 @@ class Lane:
             return None  # default deny: the pipeline refuses and renders
         rule, params = found
         credential: Credential | None = None
-        if headers.any_of(self._credential_headers):
+        if headers is not None and headers.any_of(self._credential_headers):
             for quick in self._quick:
                 result = quick(headers)
                 if result is None:
@@ -130,7 +143,7 @@ class Lane:
             ready = self._remember(credential)
         if not self._current(credential, ready[1]):
             return None
-        if self._csrf and method not in SAFE_METHODS and headers.get("cookie") is not None:
+        if self._csrf and method not in SAFE_METHODS and headers is not None and headers.get("cookie") is not None:
             return None  # perhaps a cookie credential on an unsafe method: the CSRF check
         decision = ready[2].get(rule.index) if not params else None
         if decision is None:
