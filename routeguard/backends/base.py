@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import enum
-import hashlib
-from collections.abc import Generator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from ..core.identity import Credential as Credential  # re-exported: routeguard.backends.base.Credential
-from ..core.request import RequestView, cookie_values
+from ..core.request import RequestView
 from ..errors import AmbiguousCookieError, AuthenticationError
+from ..runtime.cache import TTLCache
 from ..runtime.effects import Effect
-
-if TYPE_CHECKING:
-    from ..runtime.cache import TTLCache
 
 #: What a backend's ``authenticate`` returns: no credentials (None), a verified credential,
 #: or a flow that performs I/O (key fetch, store lookup) before returning one of those.
@@ -57,18 +54,29 @@ UNSURE: Literal[Quick.UNSURE] = Quick.UNSURE
 QuickResult = Credential | None | Literal[Quick.UNSURE]
 
 
-def cached_cookie(headers: Mapping[str, str], name: str, cache: TTLCache[tuple[Credential | None]],
-                  now: float) -> QuickResult:
-    """``quick`` for a backend that caches its verified cookies by SHA-256 digest of the value,
-    wrapped in a 1-tuple ((None,): a genuine cookie without a user). A cookie sent twice is
-    left to ``authenticate`` (it may be ambiguous)."""
+#: What a signed-cookie backend's cache holds per ``Cookie`` header: the credential of its
+#: cookie, in a 1-tuple ((None,): a genuine cookie without a user).
+CookieCache = TTLCache[tuple[Credential | None]]
+COOKIE_ENTRY_OVERHEAD: Final = 512  # bytes a cached cookie credential costs besides the header
+
+
+def cookie_cache(entries: int, max_bytes: int, clock: Callable[[], float]) -> CookieCache:
+    """The verified-cookie cache of a signed-cookie backend: keyed on the whole ``Cookie``
+    header value (what a request's cookies prove depends on that header alone, and ``quick``
+    then finds it with one lookup), until the cookie's signing time plus ``max_age``; bounded in
+    entries and bytes."""
+    return TTLCache(entries, clock, maxbytes=max_bytes)
+
+
+def remember_cookie(cache: CookieCache, header: str, credential: Credential | None, until: float) -> None:
+    """Cache what ``header`` (a whole ``Cookie`` header) proved, until ``until``."""
+    cache.set(header, (credential,), until, size=2 * len(header) + COOKIE_ENTRY_OVERHEAD)
+
+
+def cached_cookie(headers: Mapping[str, str], name: str, cache: CookieCache, now: float) -> QuickResult:
+    """``quick`` for a signed-cookie backend (see :func:`cookie_cache`)."""
     raw = headers.get("cookie")
     if not raw or name not in raw:  # as RequestView.cookie reads it
         return None
-    values = cookie_values(raw, name)
-    if not values:
-        return None
-    if len(values) > 1:
-        return UNSURE
-    cached = cache.get(hashlib.sha256(values[0].encode("utf-8", "surrogateescape")).digest(), now)
+    cached = cache.get(raw, now)
     return UNSURE if cached is None else cached[0]

@@ -6,9 +6,9 @@ itsdangerous, key rotation through several secrets), replay of old cookies (``ma
 signed timestamp) and ambiguous duplicates (a cookie sent twice with different values).
 A valid cookie with no user in it is not a credential: the request is anonymous.
 
-A verified cookie is cached by the SHA-256 digest of its text until its signing time plus
-``max_age``, so a repeated cookie costs no signature check; revocation and logout are still
-checked by the guard on every request.
+A verified cookie is cached (keyed on the whole ``Cookie`` header, bounded in entries and
+bytes) until its signing time plus ``max_age``, so a repeated cookie costs no signature check;
+revocation and logout are still checked by the guard on every request.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ import itsdangerous
 from ..core.claims import ClaimMap
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
-from ..runtime.cache import TTLCache
-from .base import Credential, QuickResult, cached_cookie, request_cookie
+from .base import Credential, QuickResult, cached_cookie, cookie_cache, remember_cookie, request_cookie
 
 SessionFormat = Literal["starlette", "flask"]
 
@@ -74,6 +73,7 @@ class SessionCookieBackend:
         permissions_key: str = "permissions",
         tenants_key: str = "tenants",
         cache_size: int = 10_000,
+        cache_bytes: int = 32 << 20,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not secrets or any(not s for s in secrets):
@@ -85,10 +85,10 @@ class SessionCookieBackend:
         self.max_age = DEFAULT_MAX_AGE[format] if max_age is None else max_age
         self.claim_map = ClaimMap(user_key, roles_key, permissions_key, tenants_key)
         self._clock = clock
-        # Verified cookies by SHA-256 digest of the cookie text, until signing time + max_age:
-        # a repeated cookie costs no HMAC, base64 or JSON work. (None,) is a genuine session
-        # without a user. Revocation and logout are still checked by the guard on every request.
-        self._cache: TTLCache[tuple[Credential | None]] = TTLCache(cache_size, clock)
+        # Verified cookies by the whole Cookie header, until signing time + max_age: a repeated
+        # cookie costs no HMAC, base64 or JSON work. Revocation and logout are still checked by
+        # the guard on every request.
+        self._cache = cookie_cache(cache_size, cache_bytes, clock)
         # itsdangerous takes the newest key last.
         keys = [s if isinstance(s, bytes) else s.encode() for s in reversed(secrets)]
         if format == "starlette":
@@ -113,13 +113,13 @@ class SessionCookieBackend:
         value = request_cookie(request, self.cookie)
         if value is None:
             return None
-        key = hashlib.sha256(value.encode("utf-8", "surrogateescape")).digest()
-        cached = self._cache.get(key, self._clock())
+        header = request.headers["cookie"]
+        cached = self._cache.get(header, self._clock())
         if cached is not None:
             return cached[0]
         session, signed_at = self.load(value)
         credential = self._credential(session, value, signed_at)
-        self._cache.set(key, (credential,), signed_at + self.max_age)
+        remember_cookie(self._cache, header, credential, signed_at + self.max_age)
         return credential
 
     def _credential(self, session: dict[str, Any], value: str, signed_at: float) -> Credential | None:

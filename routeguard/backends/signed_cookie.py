@@ -25,8 +25,7 @@ import itsdangerous
 from ..core.claims import ClaimMap
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
-from ..runtime.cache import TTLCache
-from .base import Credential, QuickResult, cached_cookie, request_cookie
+from .base import Credential, QuickResult, cached_cookie, cookie_cache, remember_cookie, request_cookie
 
 Serializer = Literal["url_safe", "url_safe_timed"]
 KeyDerivation = Literal["django-concat", "concat", "hmac", "none"]
@@ -63,6 +62,7 @@ class SignedCookieBackend:
         permissions: str = "permissions",
         tenants: str = "tenants",
         cache_size: int = 10_000,
+        cache_bytes: int = 32 << 20,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not secrets or any(not s for s in secrets):
@@ -78,7 +78,7 @@ class SignedCookieBackend:
         self.max_age = max_age
         self.claim_map = ClaimMap(subject, roles, permissions, tenants)
         self._clock = clock
-        self._cache: TTLCache[tuple[Credential | None]] = TTLCache(cache_size, clock)
+        self._cache = cookie_cache(cache_size, cache_bytes, clock)
         keys = [s if isinstance(s, bytes) else s.encode() for s in reversed(secrets)]  # newest last
         kind = itsdangerous.URLSafeTimedSerializer if self.timed else itsdangerous.URLSafeSerializer
         self._serializer = kind(
@@ -98,15 +98,15 @@ class SignedCookieBackend:
         value = request_cookie(request, self.cookie)
         if value is None:
             return None
-        key = hashlib.sha256(value.encode("utf-8", "surrogateescape")).digest()
+        header = request.headers["cookie"]
         now = self._clock()
-        cached = self._cache.get(key, now)
+        cached = self._cache.get(header, now)
         if cached is not None:
             return cached[0]
         data, signed_at = self.load(value)
         credential = self._credential(data, value, signed_at, now)
         until = signed_at + self.max_age if signed_at is not None and self.max_age is not None else now + _UNTIMED_CACHE
-        self._cache.set(key, (credential,), until)
+        remember_cookie(self._cache, header, credential, until)
         return credential
 
     def load(self, value: str) -> tuple[dict[str, Any], float | None]:

@@ -172,6 +172,8 @@ class Lane:
         if store is None:
             return credential.revocation_key is None and credential.logout_key is None
         issued_at = credential.issued_at
+        if not store.holds_values:  # nothing was ever revoked nor logged out here
+            return issued_at is None or issued_at >= store.not_before
         if revoked is not None:
             if store.get(revoked) is not None:
                 return False

@@ -29,6 +29,9 @@ class Store(abc.ABC):
 
     url: str = ""
     local: bool = False  # True for an in-process store (no I/O): the guard reads it directly
+    #: False while the store has never been given a value (``set``): no credential can be
+    #: revoked or logged out yet, so the guard skips those lookups. Only a local store says so.
+    holds_values: bool = True
     #: Epoch seconds: credentials issued before this are refused as logged out (set when the
     #: store detects that it lost its revocations; 0 while nothing was lost).
     not_before: float = 0.0

@@ -30,6 +30,7 @@ class MemoryStore(Store):
         self.max_counters = max_counters
         self._lock = threading.Lock()
         self._writes = 0
+        self.holds_values = False  # until the first set(): revocations and logouts are sets
 
     def _live(self, key: str, now: float) -> bytes | int | None:
         entry = self._data.get(key)
@@ -63,6 +64,7 @@ class MemoryStore(Store):
                 self._data.pop(key, None)
             else:
                 self._data[key] = (now + ttl, value)
+                self.holds_values = True
             self._sweep(now)
 
     def delete(self, key: str) -> None:
