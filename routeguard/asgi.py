@@ -10,7 +10,7 @@ from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from .backends.bearer import SUBPROTOCOL, without_token
 from .core.decision import Decision
 from .core.firewall import is_plain
-from .core.identity import Identity, auth_scopes
+from .core.identity import auth_scopes
 from .core.request import HeaderMap, RequestView, route_path, without_cookies
 from .core.responses import Response
 from .runtime.cache import Memo
@@ -76,10 +76,7 @@ class ScopeHeaders(HeaderMap):
         index = self._index
         if index is None:
             index = self._scan()
-        encoded = _ENCODED.get(names)
-        if encoded is None:
-            encoded = _ENCODED[names] = frozenset(name.encode("latin-1") for name in names)
-        return not index.keys().isdisjoint(encoded)
+        return not index.keys().isdisjoint(_ENCODED(names))
 
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
@@ -106,7 +103,7 @@ class ScopeHeaders(HeaderMap):
         return len(self._decoded())
 
 
-_ENCODED: dict[frozenset[str], frozenset[bytes]] = {}  # the few name sets asked (the lane's)
+_ENCODED: Memo[frozenset[str], frozenset[bytes]] = Memo(lambda names: frozenset(n.encode("latin-1") for n in names))
 _NAMES: dict[str, bytes] = {
     n: n.encode()
     for n in ("authorization", "cookie", "accept", "origin", "host", "x-http-method-override", "x-http-method",
@@ -131,11 +128,6 @@ def request_from_scope(scope: Mapping[str, Any], headers: ScopeHeaders | None = 
         scheme=scope.get("scheme") or ("ws" if websocket else "http"),
         websocket=websocket,
     )
-
-
-def _auth_credentials(identity: Identity) -> AuthCredentials:
-    """Starlette's ``scope["auth"]``; the sorted scope list is computed once per role set."""
-    return AuthCredentials(_SCOPES((identity.roles, identity.permissions)))
 
 
 _SCOPES: Memo[tuple[frozenset[str], frozenset[str]], tuple[str, ...]] = Memo(auth_scopes)
@@ -271,7 +263,8 @@ class ASGIGuard:
             scope["auth"] = _NO_CREDENTIALS
         else:
             scope["user"] = identity
-            scope["auth"] = _auth_credentials(identity)
+            # Starlette's: the sorted scopes computed once per role set, a fresh object per request
+            scope["auth"] = AuthCredentials(_SCOPES((identity.roles, identity.permissions)))
         if scope["type"] == "websocket" and self._subprotocol and SUBPROTOCOL in (scope.get("subprotocols") or ()):
             return _consume_subprotocol(scope, send)
         return send

@@ -10,6 +10,7 @@ from .backends.bearer import offered_subprotocols, without_token
 from .core.decision import Decision
 from .core.firewall import INVALID_UTF8, NON_ORIGIN_FORM, is_plain
 from .core.request import HeaderMap, RequestView, without_cookies
+from .runtime.cache import Memo
 from .runtime.effects import run_sync
 from .runtime.guard import Guard
 from .runtime.throttle import wsgi_login_body
@@ -46,10 +47,7 @@ class EnvironHeaders(HeaderMap):
 
     def any_of(self, names: frozenset[str]) -> bool:
         """Whether any header of ``names`` (lower-case) is present: one set operation."""
-        keys = _ENVIRON_KEYS.get(names)
-        if keys is None:
-            keys = _ENVIRON_KEYS[names] = frozenset(map(_environ_key, names))
-        return not self._environ.keys().isdisjoint(keys)
+        return not self._environ.keys().isdisjoint(_ENVIRON_KEYS(names))
 
     def __iter__(self) -> Iterator[str]:
         for key in self._environ:
@@ -71,8 +69,8 @@ def _environ_key(name: str) -> str:
     return _SPECIAL_KEYS.get(name) or "HTTP_" + name.upper().replace("-", "_")
 
 
+_ENVIRON_KEYS: Memo[frozenset[str], frozenset[str]] = Memo(lambda names: frozenset(map(_environ_key, names)))
 _KEYS: dict[str, str] = {}  # header name -> environ key, memoized (a guard reads a few names)
-_ENVIRON_KEYS: dict[frozenset[str], frozenset[str]] = {}  # the few name sets asked (the lane's)
 
 
 def _wsgi_str(value: str) -> tuple[str, str | None]:

@@ -73,10 +73,10 @@ def remember_cookie(cache: CookieCache, header: str, credential: Credential | No
     cache.set(header, (credential,), until, size=2 * len(header) + COOKIE_ENTRY_OVERHEAD)
 
 
-def cached_cookie(headers: Mapping[str, str], name: str, cache: CookieCache, now: float) -> QuickResult:
+def cached_cookie(headers: Mapping[str, str], *, name: str, cache: CookieCache) -> QuickResult:
     """``quick`` for a signed-cookie backend (see :func:`cookie_cache`)."""
     raw = headers.get("cookie")
     if not raw or name not in raw:  # as RequestView.cookie reads it
         return None
-    cached = cache.get(raw, now)
+    cached = cache.get(raw)
     return UNSURE if cached is None else cached[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import time
@@ -89,6 +90,9 @@ class SessionCookieBackend:
         # cookie costs no HMAC, base64 or JSON work. Revocation and logout are still checked by
         # the guard on every request.
         self._cache = cookie_cache(cache_size, cache_bytes, clock)
+        #: The cached credential of the cookie in a request's headers (see ``QuickResult``).
+        self.quick: Callable[[Mapping[str, str]], QuickResult] = functools.partial(
+            cached_cookie, name=cookie, cache=self._cache)
         # itsdangerous takes the newest key last.
         keys = [s if isinstance(s, bytes) else s.encode() for s in reversed(secrets)]
         if format == "starlette":
@@ -103,10 +107,6 @@ class SessionCookieBackend:
             )
 
     credential_headers: Final = frozenset({"cookie"})
-
-    def quick(self, headers: Mapping[str, str]) -> QuickResult:
-        """The cached credential of the cookie in ``headers`` (see :data:`QuickResult`)."""
-        return cached_cookie(headers, self.cookie, self._cache, self._clock())
 
     def authenticate(self, request: RequestView) -> Credential | None:
         """The session's user as a credential, None when there is no user in a valid session."""

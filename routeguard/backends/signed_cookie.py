@@ -15,6 +15,7 @@ expires by itself: its revocation lasts :data:`UNTIMED_REVOCATION` seconds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -79,6 +80,9 @@ class SignedCookieBackend:
         self.claim_map = ClaimMap(subject, roles, permissions, tenants)
         self._clock = clock
         self._cache = cookie_cache(cache_size, cache_bytes, clock)
+        #: The cached credential of the cookie in a request's headers (see ``QuickResult``).
+        self.quick: Callable[[Mapping[str, str]], QuickResult] = functools.partial(
+            cached_cookie, name=cookie, cache=self._cache)
         keys = [s if isinstance(s, bytes) else s.encode() for s in reversed(secrets)]  # newest last
         kind = itsdangerous.URLSafeTimedSerializer if self.timed else itsdangerous.URLSafeSerializer
         self._serializer = kind(
@@ -88,10 +92,6 @@ class SignedCookieBackend:
         )
 
     credential_headers: Final = frozenset({"cookie"})
-
-    def quick(self, headers: Mapping[str, str]) -> QuickResult:
-        """The cached credential of the cookie in ``headers`` (see :data:`QuickResult`)."""
-        return cached_cookie(headers, self.cookie, self._cache, self._clock())
 
     def authenticate(self, request: RequestView) -> Credential | None:
         """The cookie's subject as a credential; None without the cookie or without a subject."""

@@ -122,7 +122,7 @@ class Lane:
             return None  # default deny: the pipeline refuses and renders
         rule, params = found
         credential: Credential | None = None
-        if headers is not None and headers.any_of(self._credential_headers):
+        if headers is not None:  # a watched header is present: an override (refused above) or a credential
             for quick in self._quick:
                 result = quick(headers)
                 if result is None:
@@ -141,7 +141,10 @@ class Lane:
         ready = self._ready.get(id(credential))
         if ready is None or ready[0] is not credential:  # (held here, so its id is not reused)
             ready = self._remember(credential)
-        if not self._current(credential, ready[1]):
+        store = self._store
+        if store is not None and not store.holds_values and (credential.issued_at or 0.0) >= store.not_before:
+            pass  # nothing was ever revoked nor logged out in this store: nothing to look up
+        elif not self._current(credential, ready[1]):
             return None
         if self._csrf and method not in SAFE_METHODS and headers is not None and headers.get("cookie") is not None:
             return None  # perhaps a cookie credential on an unsafe method: the CSRF check
@@ -172,8 +175,6 @@ class Lane:
         if store is None:
             return credential.revocation_key is None and credential.logout_key is None
         issued_at = credential.issued_at
-        if not store.holds_values:  # nothing was ever revoked nor logged out here
-            return issued_at is None or issued_at >= store.not_before
         if revoked is not None:
             if store.get(revoked) is not None:
                 return False
