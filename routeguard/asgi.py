@@ -130,7 +130,25 @@ def request_from_scope(scope: Mapping[str, Any], headers: ScopeHeaders | None = 
     )
 
 
-_SCOPES: Memo[tuple[frozenset[str], frozenset[str]], tuple[str, ...]] = Memo(auth_scopes)
+class _Credentials(AuthCredentials):
+    """Starlette's ``request.auth`` for one role and permission set, shared by the requests of
+    every identity that has it: so it is frozen (its scopes a tuple, no attribute assignable),
+    and no request can change what another one sees."""
+
+    __slots__ = ()
+
+    def __init__(self, scopes: tuple[str, ...]) -> None:
+        object.__setattr__(self, "scopes", scopes)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"routeguard's request.auth is read-only (set {name!r} on a copy)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("routeguard's request.auth is read-only")
+
+
+#: ``scope["auth"]`` by (roles, permissions): the sorted scopes computed once per role set.
+_AUTH: Memo[tuple[frozenset[str], frozenset[str]], AuthCredentials] = Memo(lambda key: _Credentials(auth_scopes(key)))
 
 
 def _without_cookies(raw: Iterable[tuple[bytes, bytes]], names: tuple[str, ...]) -> list[tuple[bytes, bytes]]:
@@ -263,8 +281,7 @@ class ASGIGuard:
             scope["auth"] = _NO_CREDENTIALS
         else:
             scope["user"] = identity
-            # Starlette's: the sorted scopes computed once per role set, a fresh object per request
-            scope["auth"] = AuthCredentials(_SCOPES((identity.roles, identity.permissions)))
+            scope["auth"] = _AUTH((identity.roles, identity.permissions))
         if scope["type"] == "websocket" and self._subprotocol and SUBPROTOCOL in (scope.get("subprotocols") or ()):
             return _consume_subprotocol(scope, send)
         return send

@@ -298,3 +298,30 @@ def test_counters_are_exact_across_threads_without_a_lock() -> None:
     assert recorder.counters() == {(None, "allow", False): threads * each // 2,
                                    (None, "forbidden", False): threads * each // 2}
     assert snapshots == sorted(snapshots)  # a reader never sees a count go back
+
+
+def test_starlette_request_auth_is_shared_but_read_only(policy: Policy) -> None:
+    """``scope["auth"]`` is one object per role set (built once): no request can change it for
+    the next one, and Starlette's ``requires`` still reads it."""
+    from starlette.authentication import AuthCredentials, has_required_scope
+
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        auth = scope["auth"]
+        seen.append(auth)
+        with pytest.raises(AttributeError):
+            auth.scopes = ["admin"]
+        with pytest.raises(AttributeError):
+            auth.scopes.append("admin")  # a tuple
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    guarded = ASGIGuard(app, policy=policy)
+    for _ in range(2):
+        assert call_asgi(guarded, "GET", "/api/x", {"Authorization": f"Bearer {USER}"}).status == 204
+    first, second = seen
+    assert first is second and isinstance(first, AuthCredentials)
+    assert "admin" not in first.scopes and "user" in first.scopes
+    request = type("Conn", (), {"auth": first})()
+    assert has_required_scope(request, ["user"]) and not has_required_scope(request, ["admin"])
