@@ -7,12 +7,11 @@ outcome, a short reason and the subject. Paths are escaped so a request cannot f
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
-import threading
 import time
 import traceback
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -84,7 +83,6 @@ class AuditEvent:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-_VALUES: Final = {outcome: outcome.value for outcome in Outcome}  # Enum.value is a slow descriptor
 CounterKey = tuple[int | None, str, bool]  # (rule position, outcome, report_only)
 
 
@@ -93,28 +91,24 @@ class Recorder:
 
     def __init__(self, on_decision: Callable[[AuditEvent], object] | None = None) -> None:
         self.on_decision = on_decision
-        # Lock-free counting: each thread counts in its own dict (only that thread writes it);
-        # counters() adds them up. A dict copy is one C call, so a reader never sees one torn.
-        self._mine = threading.local()
-        self._all: list[dict[CounterKey, int]] = []
+        # Lock-free counting: one itertools.count per key, advanced by next() (one C call under
+        # the GIL, never interleaved); a new key's counter is created once (dict.setdefault).
+        self._counts: dict[CounterKey, itertools.count[int]] = {}
 
     def counters(self) -> dict[CounterKey, int]:
         """Decisions so far by (rule position or None, outcome, report_only), for dashboards."""
-        total: Counter[CounterKey] = Counter()
-        for counts in list(self._all):
-            total.update(dict(counts))
-        return dict(total)
+        return {key: int(repr(counter)[6:-1]) for key, counter in list(self._counts.items())}  # "count(N)"
 
     def count(self, decision: Decision) -> CounterKey:
         """Count one decision (all :meth:`record` does when nothing logs or listens)."""
         rule = decision.rule
-        key = (rule.index + 1 if rule is not None else None, _VALUES[decision.outcome], decision.report_only)
-        try:
-            counts: dict[CounterKey, int] = self._mine.counts
-        except AttributeError:
-            counts = self._mine.counts = {}
-            self._all.append(counts)  # list.append is atomic
-        counts[key] = counts.get(key, 0) + 1
+        # Enum's ``value`` is a slow descriptor and hashing a member a Python call: ``_value_``
+        # (Enum's documented sunder attribute) is a plain instance attribute.
+        key = (rule.index + 1 if rule is not None else None, decision.outcome._value_, decision.report_only)
+        counter = self._counts.get(key)
+        if counter is None:
+            counter = self._counts.setdefault(key, itertools.count())
+        next(counter)
         return key
 
     def record(self, decision: Decision, request: RequestView, status: int | None) -> None:
