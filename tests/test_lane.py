@@ -218,7 +218,8 @@ def test_no_lane_with_a_custom_backend_or_an_audit_hook() -> None:
     rules = [{"path": "/health", "access": "public"}]
     assert Guard(Policy(rules=rules)).lane is not None
     assert Guard(Policy(rules=rules, auth={"custom": [Custom()]})).lane is None
-    assert Lane.of(Guard(Policy(rules=rules, on_decision=lambda event: None))) is None
+    assert Guard(Policy(rules=rules, on_decision=lambda event: None)).lane is None
+    assert not Lane.serves([Custom()])
 
 
 @pytest.mark.parametrize("kind", ["asgi", "wsgi"])

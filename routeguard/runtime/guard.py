@@ -79,7 +79,13 @@ class Guard:
         self.method_override = policy.method_override
         self.throttle = Throttle(policy.throttle, self.store, policy.login_url) if policy.throttle.enabled else None
         self.decision_log: DecisionLog | None = open_log(policy.decision_log) if policy.decision_log else None
-        self.lane = Lane.of(self)  # the plain lane, when it can ever answer for this policy
+        # The plain lane, when it can ever answer for this policy: never while a hook or the
+        # decision log wants every request's view.
+        self.lane = Lane(self.engine, self.backends, self.store, loader=loader is not None,
+                         overrides=self.method_override != "ignored",
+                         login_paths=self.throttle.login_paths if self.throttle is not None else None,
+                         csrf=self.csrf_origins is not None) \
+            if Lane.serves(self.backends) and runtime.on_decision is None and self.decision_log is None else None
 
     @classmethod
     def for_policy(cls, policy: Policy) -> Guard:

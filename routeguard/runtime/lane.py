@@ -18,14 +18,14 @@ backend has no ``quick`` (custom and framework backends), when a decision log or
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..backends.base import UNSURE, QuickResult
 from ..core.csrf import SAFE_METHODS
 from ..core.decision import Decision, Outcome
-from ..core.engine import ANONYMOUS, AuthResult, Route
+from ..core.engine import ANONYMOUS, AuthResult, Engine, Route
 from ..core.identity import Credential
 from ..core.override import OVERRIDE_HEADERS
 from ..core.request import HeaderMap
@@ -33,7 +33,7 @@ from .audit import logger
 from .authenticate import revocation_entry
 
 if TYPE_CHECKING:
-    from .guard import Guard
+    from ..stores.base import Store
 
 _OVERRIDES: Final = frozenset(OVERRIDE_HEADERS)
 _DEBUG: Final = logging.DEBUG
@@ -55,7 +55,6 @@ class Lane:
     """
 
     __slots__ = (
-        "_credential_headers",
         "_csrf",
         "_engine",
         "_loader",
@@ -71,35 +70,34 @@ class Lane:
         "watched",
     )
 
-    def __init__(self, guard: Guard, quick: tuple[Quick, ...], credential_headers: frozenset[str]) -> None:
-        engine = guard.engine
+    def __init__(self, engine: Engine, backends: Sequence[Any], store: Store, *, loader: bool, overrides: bool,
+                 login_paths: frozenset[str] | None, csrf: bool) -> None:
+        """``backends`` all answer ``quick`` (:meth:`serves`); ``loader``: an identity loader is
+        configured; ``overrides``: method overrides are judged or refused; ``login_paths``: the
+        throttled login paths (None: no throttle); ``csrf``: the CSRF check is on."""
         self._engine = engine
         self._match = engine.matcher.match
         self._public = engine.public
-        self._quick = quick
-        self._credential_headers = credential_headers
-        self._store = guard.store if guard.store.local else None  # a shared store means I/O
-        self._loader = guard.authenticator.loader is not None
-        self._overrides = guard.method_override != "ignored"
+        self._quick: tuple[Quick, ...] = tuple(backend.quick for backend in backends)
+        self._store = store if store.local else None  # a shared store means I/O
+        self._loader = loader
+        self._overrides = overrides
         self._preflight = engine.allow_preflight
-        throttle = guard.throttle
-        self._throttled = throttle is not None  # a public page's identity is a throttle guess
-        self._login_paths = throttle.login_paths if throttle is not None else frozenset()
-        self._csrf = guard.csrf_origins is not None
+        self._throttled = login_paths is not None  # a public page's identity is a throttle guess
+        self._login_paths = login_paths or frozenset()
+        self._csrf = csrf
         self._ready: dict[int, _Ready] = {}
         #: The headers whose presence the lane must see (credentials, method overrides); a request
         #: with none of them may be decided with ``headers=None``.
-        self.watched = credential_headers | (_OVERRIDES if self._overrides else frozenset())
+        credentials: frozenset[str] = frozenset().union(*(backend.credential_headers for backend in backends))
+        self.watched = credentials | (_OVERRIDES if overrides else frozenset())
 
-    @classmethod
-    def of(cls, guard: Guard) -> Lane | None:
-        """The lane of ``guard``, or None when the lane could never answer for it."""
-        backends = [source.backend for source in guard.sources]
-        if (any(getattr(b, "quick", None) is None or getattr(b, "credential_headers", None) is None for b in backends)
-                or guard.recorder.on_decision is not None or guard.decision_log is not None):
-            return None
-        names = frozenset().union(*(b.credential_headers for b in backends))  # type: ignore[attr-defined]
-        return cls(guard, tuple(b.quick for b in backends), names)  # type: ignore[attr-defined]
+    @staticmethod
+    def serves(backends: Sequence[Any]) -> bool:
+        """Whether every backend answers ``quick`` and names its ``credential_headers`` (custom
+        and framework backends do not: the lane could never answer for their policy)."""
+        return all(getattr(backend, "quick", None) is not None
+                   and getattr(backend, "credential_headers", None) is not None for backend in backends)
 
     def decide(self, method: str, path: str, headers: HeaderMap | None, query: str) -> Decision | None:
         """The allow decision the full pipeline would reach, or None when it must run.
