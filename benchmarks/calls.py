@@ -99,7 +99,12 @@ def run_wsgi_once(app: WSGIApp, environ: dict[str, Any]) -> int:
     def start_response(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         status.append(line)
 
-    body = app(dict(environ), start_response)
+    drain(app(dict(environ), start_response))
+    return int(status[0].split()[0])
+
+
+def drain(body: Iterable[bytes]) -> None:
+    """Consume a WSGI body iterable and close it, as a server does."""
     try:
         for _ in body:
             pass
@@ -107,7 +112,6 @@ def run_wsgi_once(app: WSGIApp, environ: dict[str, Any]) -> int:
         close = getattr(body, "close", None)
         if close is not None:
             close()
-    return int(status[0].split()[0])
 
 
 def asgi_batch(app: ASGIApp, scope: dict[str, Any], loop: asyncio.AbstractEventLoop) -> Callable[[int], int]:
@@ -134,12 +138,7 @@ def wsgi_batch(app: WSGIApp, environ: dict[str, Any]) -> Callable[[int], int]:
     def batch(n: int) -> int:
         start = perf_counter_ns()
         for _ in range(n):
-            body = app(environ.copy(), start_response)
-            for _chunk in body:
-                pass
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
+            drain(app(environ.copy(), start_response))
         return perf_counter_ns() - start
 
     return batch

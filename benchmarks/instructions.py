@@ -42,7 +42,7 @@ _WARMUP = 200
 
 def _one_call(config: Any) -> Callable[[], None]:
     """A function making one request of ``config`` (synchronously: nothing here suspends)."""
-    from .calls import _discard, _receive
+    from .calls import _discard, _receive, drain
 
     request = config.request
     app = config.app
@@ -61,12 +61,7 @@ def _one_call(config: Any) -> Callable[[], None]:
         return None
 
     def wsgi_call() -> None:
-        body = app(request.copy(), start_response)
-        for _chunk in body:
-            pass
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
+        drain(app(request.copy(), start_response))
     return wsgi_call
 
 
