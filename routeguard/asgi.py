@@ -217,6 +217,8 @@ class ASGIGuard:
             return
         guard = self.guard
         headers = None
+        decision = None
+        request: RequestView | None = None  # the view the pipeline judged (None: the lane decided)
         lane = guard.lane
         if lane is not None and kind == "http" and not scope.get("root_path"):
             path = scope["path"]
@@ -225,55 +227,43 @@ class ASGIGuard:
             if is_plain(path) and (raw is None or raw == path.encode("ascii")) and type(listed) is list:
                 index = dict(listed)
                 # as servers send them (lower-case names, none repeated), else the pipeline reads them
-                plain = len(index) == len(listed) and b"".join(index).islower()
-                if plain and not index.keys().isdisjoint(self._watched):
-                    headers = ScopeHeaders(listed, index)
-                query = scope.get("query_string")
-                decision = lane.decide(scope["method"], path, headers, query.decode("latin-1") if query else "") \
-                    if plain else None
-                if decision is not None:
-                    guard.recorder.count(decision)
-                    await self.app(scope, receive, self._admit(decision, scope, send))
-                    return
-        try:
-            request = request_from_scope(scope, headers)
-            usernames: tuple[str, ...] | None = ()
-            throttle = guard.throttle
-            if throttle is not None and kind == "http" and throttle.reads_body(request):
-                body, receive = await asgi_login_body(receive)  # replayed to the app
-                usernames = throttle.usernames(request, body)
-            flow = guard.evaluate(request, usernames)
+                if len(index) == len(listed) and b"".join(index).islower():
+                    if not index.keys().isdisjoint(self._watched):
+                        headers = ScopeHeaders(listed, index)
+                    query = scope.get("query_string")
+                    decision = lane.decide(scope["method"], path, headers, query.decode("latin-1") if query else "")
+        if decision is None:
             try:
-                effect = next(flow)
-            except StopIteration as done:  # decided without I/O: no coroutine to await
-                decision = done.value
-            else:
-                decision = await resume_async(flow, effect)
-        except Exception as exc:
-            request = RequestView(method=str(scope.get("method", "GET")), path="?")
-            decision = guard.failed(exc)
-        response = guard.finish(decision, request)
-        if response is None:
-            send = self._admit(decision, scope, send)
-            if guard.decision_log is None:
-                await self.app(scope, receive, send)
-            else:
-                await _logged(self.app, scope, receive, send, decision, request, guard)
-            return
-        if guard.decision_log is not None:
-            guard.log_decision(decision, request, response.status, response)
-        if kind == "http":
-            await self._send_http(response, request, send)
-        else:
-            await self._refuse_websocket(response, scope, receive, send)
-
-    def _admit(self, decision: Decision, scope: Scope, send: Send) -> Send:
-        """Ready the scope of an allowed request for the app (the identity in it, rejected
-        cookies and a subprotocol token out of it); the ``send`` the app gets."""
+                request = request_from_scope(scope, headers)
+                usernames: tuple[str, ...] | None = ()
+                throttle = guard.throttle
+                if throttle is not None and kind == "http" and throttle.reads_body(request):
+                    body, receive = await asgi_login_body(receive)  # replayed to the app
+                    usernames = throttle.usernames(request, body)
+                flow = guard.evaluate(request, usernames)
+                try:
+                    effect = next(flow)
+                except StopIteration as done:  # decided without I/O: no coroutine to await
+                    decision = done.value
+                else:
+                    decision = await resume_async(flow, effect)
+            except Exception as exc:
+                request = RequestView(method=str(scope.get("method", "GET")), path="?")
+                decision = guard.failed(exc)
+            response = guard.finish(decision, request)
+            if response is not None:
+                if guard.decision_log is not None:
+                    guard.log_decision(decision, request, response.status, response)
+                if kind == "http":
+                    await self._send_http(response, request, send)
+                else:
+                    await self._refuse_websocket(response, scope, receive, send)
+                return
+        # Allowed: the identity into the scope; rejected cookies and a subprotocol token out of it.
         identity = decision.identity
         scope["routeguard.identity"] = identity
         scope["routeguard.decision"] = decision
-        scope["routeguard.guard"] = self.guard
+        scope["routeguard.guard"] = guard
         if decision.withheld:  # rejected cookies never reach the app (RG-2026-14)
             scope["headers"] = _without_cookies(scope.get("headers") or (), decision.withheld)
         if identity is None:
@@ -282,9 +272,12 @@ class ASGIGuard:
         else:
             scope["user"] = identity
             scope["auth"] = _AUTH((identity.roles, identity.permissions))
-        if scope["type"] == "websocket" and self._subprotocol and SUBPROTOCOL in (scope.get("subprotocols") or ()):
-            return _consume_subprotocol(scope, send)
-        return send
+        if kind == "websocket" and self._subprotocol and SUBPROTOCOL in (scope.get("subprotocols") or ()):
+            send = _consume_subprotocol(scope, send)
+        if request is None or guard.decision_log is None:
+            await self.app(scope, receive, send)
+        else:
+            await _logged(self.app, scope, receive, send, decision, request, guard)
 
     async def _send_http(self, response: Response, request: RequestView, send: Send) -> None:
         await send(

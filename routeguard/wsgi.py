@@ -169,6 +169,8 @@ class WSGIGuard:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         guard = self.guard
+        decision = None
+        request: RequestView | None = None  # the view the pipeline judged (None: the lane decided)
         lane = guard.lane
         if lane is not None and not environ.get("SCRIPT_NAME") and "HTTP_UPGRADE" not in environ:
             path = environ.get("PATH_INFO")
@@ -177,32 +179,24 @@ class WSGIGuard:
                 headers = None if environ.keys().isdisjoint(self._watched) else EnvironHeaders(environ)
                 decision = lane.decide(environ.get("REQUEST_METHOD") or "GET", path, headers,
                                        environ.get("QUERY_STRING") or "")
-                if decision is not None:
-                    guard.recorder.count(decision)
-                    return self._allow(decision, environ, start_response, None)
-        try:
-            request = request_from_environ(environ)
-            usernames: tuple[str, ...] | None = ()
-            throttle = guard.throttle
-            if throttle is not None and throttle.reads_body(request):
-                usernames = throttle.usernames(request, wsgi_login_body(environ))  # the body is put back
-            decision = run_sync(guard.evaluate(request, usernames))
-        except Exception as exc:
-            request = RequestView(method=str(environ.get("REQUEST_METHOD", "GET")), path="?")
-            decision = guard.failed(exc)
-        response = guard.finish(decision, request)
-        if response is None:
-            return self._allow(decision, environ, start_response, request)
-        if guard.decision_log is not None:
-            guard.log_decision(decision, request, response.status, response)
-        start_response(f"{response.status} {HTTPStatus(response.status).phrase}", list(response.headers))
-        return [] if request.method == "HEAD" else [response.body]
-
-    def _allow(self, decision: Decision, environ: Environ, start_response: StartResponse,
-               request: RequestView | None) -> Iterable[bytes]:
-        """Call the app for an allowed request, with the identity in its environ (``request``:
-        the view the decision was made on; None from the plain lane, which logs nothing)."""
-        guard = self.guard
+        if decision is None:
+            try:
+                request = request_from_environ(environ)
+                usernames: tuple[str, ...] | None = ()
+                throttle = guard.throttle
+                if throttle is not None and throttle.reads_body(request):
+                    usernames = throttle.usernames(request, wsgi_login_body(environ))  # the body is put back
+                decision = run_sync(guard.evaluate(request, usernames))
+            except Exception as exc:
+                request = RequestView(method=str(environ.get("REQUEST_METHOD", "GET")), path="?")
+                decision = guard.failed(exc)
+            response = guard.finish(decision, request)
+            if response is not None:
+                if guard.decision_log is not None:
+                    guard.log_decision(decision, request, response.status, response)
+                start_response(f"{response.status} {HTTPStatus(response.status).phrase}", list(response.headers))
+                return [] if request.method == "HEAD" else [response.body]
+        # Allowed: the identity into the environ; rejected cookies and a subprotocol token out of it.
         environ["routeguard.identity"] = decision.identity
         environ["routeguard.decision"] = decision
         environ["routeguard.guard"] = guard

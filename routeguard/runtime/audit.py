@@ -99,15 +99,21 @@ class Recorder:
         """Decisions so far by (rule position or None, outcome, report_only), for dashboards."""
         return {key: int(repr(counter)[6:-1]) for key, counter in list(self._counts.items())}  # "count(N)"
 
-    def count(self, decision: Decision) -> CounterKey:
-        """Count one decision (all :meth:`record` does when nothing logs or listens)."""
+    def counter(self, decision: Decision) -> tuple[CounterKey, itertools.count[int]]:
+        """The key of ``decision`` and its counter (``next()`` counts one; the plain lane keeps
+        the counter of a decision it hands out again)."""
         rule = decision.rule
         # Enum's ``value`` is a slow descriptor and hashing a member a Python call: ``_value_``
         # (Enum's documented sunder attribute) is a plain instance attribute.
         key = (rule.index + 1 if rule is not None else None, decision.outcome._value_, decision.report_only)
         counter = self._counts.get(key)
         if counter is None:
-            counter = self._counts.setdefault(key, itertools.count())
+            counter = self._counts.setdefault(key, itertools.count())  # once per key, even in a race
+        return key, counter
+
+    def count(self, decision: Decision) -> CounterKey:
+        """Count one decision (all :meth:`record` does when nothing logs or listens)."""
+        key, counter = self.counter(decision)
         next(counter)
         return key
 

@@ -81,7 +81,7 @@ class Guard:
         self.decision_log: DecisionLog | None = open_log(policy.decision_log) if policy.decision_log else None
         # The plain lane, when it can ever answer for this policy: never while a hook or the
         # decision log wants every request's view.
-        self.lane = Lane(self.engine, self.backends, self.store, loader=loader is not None,
+        self.lane = Lane(self.engine, self.backends, self.store, self.recorder, loader=loader is not None,
                          overrides=self.method_override != "ignored",
                          login_paths=self.throttle.login_paths if self.throttle is not None else None,
                          csrf=self.csrf_origins is not None) \

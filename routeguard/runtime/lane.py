@@ -17,6 +17,7 @@ backend has no ``quick`` (custom and framework backends), when a decision log or
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
@@ -29,7 +30,7 @@ from ..core.engine import ANONYMOUS, AuthResult, Engine, Route
 from ..core.identity import Credential
 from ..core.override import OVERRIDE_HEADERS
 from ..core.request import HeaderMap
-from .audit import logger
+from .audit import Recorder, logger
 from .authenticate import revocation_entry
 
 if TYPE_CHECKING:
@@ -42,8 +43,10 @@ _DEBUG: Final = logging.DEBUG
 _ENABLED: dict[int, bool] = getattr(logger, "_cache", {})
 
 Quick = Callable[[Mapping[str, str]], QuickResult]
+#: A decision the lane hands out again, with its counter (``next()`` counts one).
+_Counted = tuple[Decision, "itertools.count[int]"]
 #: A credential the lane saw: itself, its revocation entry in the store, decisions by rule.
-_Ready = tuple[Credential, str | None, dict[int, Decision]]
+_Ready = tuple[Credential, str | None, dict[int, _Counted]]
 _READY_SIZE: Final = 4096
 
 
@@ -55,6 +58,8 @@ class Lane:
     """
 
     __slots__ = (
+        "_count",
+        "_counted",
         "_csrf",
         "_engine",
         "_loader",
@@ -70,9 +75,10 @@ class Lane:
         "watched",
     )
 
-    def __init__(self, engine: Engine, backends: Sequence[Any], store: Store, *, loader: bool, overrides: bool,
-                 login_paths: frozenset[str] | None, csrf: bool) -> None:
-        """``backends`` all answer ``quick`` (:meth:`serves`); ``loader``: an identity loader is
+    def __init__(self, engine: Engine, backends: Sequence[Any], store: Store, recorder: Recorder, *, loader: bool,
+                 overrides: bool, login_paths: frozenset[str] | None, csrf: bool) -> None:
+        """``backends`` all answer ``quick`` (:meth:`serves`); ``recorder`` counts the lane's
+        decisions as the guard's; ``loader``: an identity loader is
         configured; ``overrides``: method overrides are judged or refused; ``login_paths``: the
         throttled login paths (None: no throttle); ``csrf``: the CSRF check is on."""
         self._engine = engine
@@ -87,6 +93,8 @@ class Lane:
         self._login_paths = login_paths or frozenset()
         self._csrf = csrf
         self._ready: dict[int, _Ready] = {}
+        self._count = recorder.counter
+        self._counted: dict[int, _Counted] = {}  # public rules' shared decisions
         #: The headers whose presence the lane must see (credentials, method overrides); a request
         #: with none of them may be decided with ``headers=None``.
         credentials: frozenset[str] = frozenset().union(*(backend.credential_headers for backend in backends))
@@ -100,7 +108,8 @@ class Lane:
                    and getattr(backend, "credential_headers", None) is not None for backend in backends)
 
     def decide(self, method: str, path: str, headers: HeaderMap | None, query: str) -> Decision | None:
-        """The allow decision the full pipeline would reach, or None when it must run.
+        """The allow decision the full pipeline would reach, counted (as the guard counts every
+        decision); or None when the pipeline must run (nothing counted).
 
         ``headers`` None: the request carries none of the :attr:`watched` headers (the adapter
         checked it in one set operation).
@@ -132,8 +141,14 @@ class Lane:
             if rule.access != "public":
                 return None  # refused: the pipeline renders the answer
             if not params:
-                return self._public[rule.index]  # what Engine.authorize gives, shared
-            return self._engine.authorize(Route(rule, MappingProxyType(params)), ANONYMOUS)
+                public = self._counted.get(rule.index)
+                if public is None:  # what Engine.authorize gives, shared
+                    public = self._counted[rule.index] = self._counter(self._public[rule.index])
+                next(public[1])
+                return public[0]
+            decision = self._engine.authorize(Route(rule, MappingProxyType(params)), ANONYMOUS)
+            next(self._count(decision)[1])
+            return decision
         if self._loader or (self._throttled and rule.access == "public"):
             return None
         ready = self._ready.get(id(credential))
@@ -146,15 +161,20 @@ class Lane:
             return None
         if self._csrf and method not in SAFE_METHODS and headers is not None and headers.get("cookie") is not None:
             return None  # perhaps a cookie credential on an unsafe method: the CSRF check
-        decision = ready[2].get(rule.index) if not params else None
-        if decision is None:
+        known = ready[2].get(rule.index) if not params else None
+        if known is None:
             route = Route(rule, MappingProxyType(params)) if params else Route(rule)
             decision = self._engine.authorize(route, AuthResult(identity=credential.identity, credential=credential))
             if decision.outcome is not Outcome.ALLOW or rule.check_name is not None:
                 return None  # a refusal is rendered by the pipeline; an ownership check is a hook
+            known = self._counter(decision)
             if not params:
-                ready[2][rule.index] = decision  # immutable, and the same for every request
-        return decision
+                ready[2][rule.index] = known  # immutable, and the same for every request
+        next(known[1])
+        return known[0]
+
+    def _counter(self, decision: Decision) -> _Counted:
+        return decision, self._count(decision)[1]
 
     def _remember(self, credential: Credential) -> _Ready:
         """What the lane keeps of a credential it saw: its revocation key in the store and its
