@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
@@ -28,7 +28,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _ANONYMOUS_USER = UnauthenticatedUser()
-_NO_CREDENTIALS = AuthCredentials()
 _DENIAL_EXTENSION = "websocket.http.response"
 _POLICY_VIOLATION = 1008
 
@@ -147,6 +146,8 @@ class _Credentials(AuthCredentials):
         raise AttributeError("routeguard's request.auth is read-only")
 
 
+#: ``scope["auth"]`` of every anonymous request: read-only too (RG-2026-35).
+_NO_CREDENTIALS: Final = _Credentials(())
 #: ``scope["auth"]`` by (roles, permissions): the sorted scopes computed once per role set.
 _AUTH: Memo[tuple[frozenset[str], frozenset[str]], AuthCredentials] = Memo(lambda key: _Credentials(auth_scopes(key)))
 

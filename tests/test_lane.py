@@ -40,10 +40,10 @@ PATHS = ["/health", "/health/", "/public/a/b", "/admin", "/admin/x", "/secret/x"
          "/reports/1", "/api/items/7", "/api/x", "/archive/x", "/other", "/login", "/login/", "/"]
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "get"]
 AUTHORIZATION = [None, f"Bearer {ADMIN}", f"Bearer {USER}", f"Bearer {REVOKED}", f"Bearer {EXPIRED}", "Bearer abc",
-                 "Basic YWxhZGRpbjpvcGVuc2VzYW1l", f"bearer {ADMIN}", f"Bearer  {USER}"]
+                 "Basic YWxhZGRpbjpvcGVuc2VzYW1l", f"bearer {ADMIN}", f"Bearer  {USER}", ADMIN]  # last: no scheme
 COOKIE = [None, f"session={SESSION_ADMIN}", f"session={SESSION_ALICE}", f"session={SESSION_GONE}",
           f"session={SESSION_ADMIN[:-2]}xx", f"session={SESSION_ADMIN}; session={SESSION_ALICE}", "theme=dark",
-          f"theme=dark; session={SESSION_ALICE}"]
+          f"theme=dark; session={SESSION_ALICE}", f"access_token={ADMIN}", f"access_token=Bearer {USER}"]
 VARIANTS = {
     "default": "",
     "report": 'mode = "report"\n',
@@ -52,11 +52,14 @@ VARIANTS = {
     "no-throttle": "[throttle]\nenabled = false\n",
     "no-csrf": "[csrf]\nenabled = false\n",
     "preflight": "allow_preflight = true\n",
+    "token-cookie": "",  # the bearer token also read from a cookie and a websocket subprotocol
 }
 
 
 def _guard(variant: str) -> Guard:
     head, _, rest = POLICY_TOML.partition("\n[auth.bearer]")
+    if variant == "token-cookie":
+        rest = '\ncookie = "access_token"\nwebsocket_subprotocol = true' + rest
     extra = VARIANTS[variant]
     tables = extra if extra.startswith("[") else ""
     top = "" if tables else extra

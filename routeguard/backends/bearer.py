@@ -55,6 +55,17 @@ _ENTRY_OVERHEAD: Final = 1024  # bytes a cached credential costs besides the tok
 _UNCACHED_TTL: Final = 60.0  # tokens without exp (require_exp=false) are re-verified this often
 
 
+#: A verified token's key in the cache: the whole ``Authorization`` header value it came in (what
+#: :meth:`BearerBackend.quick` looks up), or ``token_key(token)`` for a token from a cookie or a
+#: websocket subprotocol. A tuple never equals a header string: the two never answer for each other.
+CacheKey = str | tuple[str, str]
+
+
+def token_key(token: str) -> tuple[str, str]:
+    """The cache key of a token that did not come in an ``Authorization`` header."""
+    return ("token", token)
+
+
 def _reasons() -> tuple[tuple[type[Exception], str], ...]:
     import jwt
 
@@ -284,7 +295,7 @@ class BearerBackend:
         return UNSURE if cached is None else cached
 
     def finish(
-        self, token: str, from_cookie: bool, cache_key: str, request: RequestView
+        self, token: str, from_cookie: bool, cache_key: CacheKey, request: RequestView
     ) -> Credential | Generator[Effect, Any, Credential]:
         """Verify ``token`` found in ``request`` (cached under ``cache_key``); a cookie token on
         an unsafe method also passes the double submit when it is configured. (The guard
@@ -297,10 +308,12 @@ class BearerBackend:
         self.double_submit(result, request)
         return result
 
-    def token(self, request: RequestView) -> tuple[str, bool, str] | None:
+    def token(self, request: RequestView) -> tuple[str, bool, CacheKey] | None:
         """(token, read from the cookie?, cache key) from ``Authorization: Bearer`` or else the
-        cookie. A header token is cached under the whole header value, so that :meth:`quick`
-        finds it without parsing the header."""
+        cookie. A header token is cached under the whole header value (a ``str``), so that
+        :meth:`quick` finds it without parsing the header; a token from anywhere else under
+        :func:`token_key` (a tuple), so no other source's entry ever answers for a header, nor a
+        header's for a cookie (RG-2026-34)."""
         header = request.headers.get("authorization")
         if header is not None:
             if len(header) > self.max_header_bytes:
@@ -313,14 +326,14 @@ class BearerBackend:
             if offered is not None:
                 if len(offered) > self.max_header_bytes:
                     raise AuthenticationError("subprotocol token too large")
-                return offered, False, offered
+                return offered, False, token_key(offered)
         if self.cookie is not None:
             value = request.cookie(self.cookie)
             if value is not None:
                 if len(value) > self.max_header_bytes:
                     raise AuthenticationError("token cookie too large")
                 token = value.strip()
-                return token, True, token
+                return token, True, token_key(token)
         return None
 
     def double_submit(self, credential: Credential, request: RequestView) -> None:
@@ -344,11 +357,11 @@ class BearerBackend:
         self.double_submit(credential, request)
         return credential
 
-    def verify(self, token: str, cache_key: str | None = None) -> Credential | Generator[Effect, Any, Credential]:
-        """Verify one compact JWT (cached until its ``exp`` under ``cache_key``, the token by
-        default: a hit costs one dict lookup, with the exact string compared, never a digest)."""
+    def verify(self, token: str, cache_key: CacheKey | None = None) -> Credential | Generator[Effect, Any, Credential]:
+        """Verify one compact JWT (cached until its ``exp`` under ``cache_key``, by default
+        :func:`token_key`: a hit costs one dict lookup, the exact strings compared, no digest)."""
         now = self._clock()
-        key = token if cache_key is None else cache_key
+        key = token_key(token) if cache_key is None else cache_key
         cached = self._cache.get(key, now)
         if cached is not None:
             return cached
@@ -361,12 +374,12 @@ class BearerBackend:
         return self._verify_after(self._resolve_key(header_claims), token, key, digest)
 
     def _verify_after(
-        self, key_flow: Generator[Effect, Any, Any], token: str, cache_key: str, digest: bytes
+        self, key_flow: Generator[Effect, Any, Any], token: str, cache_key: CacheKey, digest: bytes
     ) -> Generator[Effect, Any, Credential]:
         key = yield from key_flow
         return self._verify(token, cache_key, digest, key, self._clock())
 
-    def _verify(self, token: str, cache_key: str, digest: bytes, key: Any, now: float) -> Credential:
+    def _verify(self, token: str, cache_key: CacheKey, digest: bytes, key: Any, now: float) -> Credential:
         import jwt  # already loaded by __init__: a dict lookup
 
         try:
@@ -388,7 +401,7 @@ class BearerBackend:
         credential = self._credential(claims, digest)
         exp = claims.get("exp")
         expires_at = float(exp) if isinstance(exp, int | float) else now + _UNCACHED_TTL
-        self._cache.set(cache_key, credential, expires_at, size=3 * len(cache_key) + _ENTRY_OVERHEAD)
+        self._cache.set(cache_key, credential, expires_at, size=4 * len(token) + _ENTRY_OVERHEAD)
         return credential
 
     def _credential(self, claims: dict[str, Any], digest: bytes) -> Credential:
