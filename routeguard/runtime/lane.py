@@ -78,9 +78,9 @@ class Lane:
     def __init__(self, engine: Engine, backends: Sequence[Any], store: Store, recorder: Recorder, *, loader: bool,
                  overrides: bool, login_paths: frozenset[str] | None, csrf: bool) -> None:
         """``backends`` all answer ``quick`` (:meth:`serves`); ``recorder`` counts the lane's
-        decisions as the guard's; ``loader``: an identity loader is
-        configured; ``overrides``: method overrides are judged or refused; ``login_paths``: the
-        throttled login paths (None: no throttle); ``csrf``: the CSRF check is on."""
+        decisions as the guard's; ``loader``: an identity loader is configured; ``overrides``:
+        method overrides are judged or refused; ``login_paths``: the throttled login paths (None:
+        no throttle); ``csrf``: the CSRF check is on."""
         self._engine = engine
         self._match = engine.matcher.match
         self._public = engine.public
@@ -174,6 +174,7 @@ class Lane:
         return known[0]
 
     def _counter(self, decision: Decision) -> _Counted:
+        """``decision`` with the recorder's counter of its key."""
         return decision, self._count(decision)[1]
 
     def _remember(self, credential: Credential) -> _Ready:
