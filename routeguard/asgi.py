@@ -203,7 +203,7 @@ class ASGIGuard:
         self.policy = policy
         self.guard = Guard.for_policy(policy)
         lane = self.guard.lane  # the headers the plain lane must see, as the server names them
-        self._watched = frozenset(name.encode("latin-1") for name in lane.watched) if lane is not None else frozenset()
+        self._watched = _ENCODED(lane.watched) if lane is not None else frozenset()
         # A bearer token offered as a websocket subprotocol is the guard's: the app never sees it.
         self._subprotocol = any(getattr(b, "websocket_subprotocol", False) is True for b in self.guard.backends)
 

@@ -160,7 +160,7 @@ class WSGIGuard:
         self.policy = policy
         self.guard = Guard.for_policy(policy)
         lane = self.guard.lane  # the headers the plain lane must see, as environ keys
-        self._watched = frozenset(_environ_key(name) for name in lane.watched) if lane is not None else frozenset()
+        self._watched = _ENVIRON_KEYS(lane.watched) if lane is not None else frozenset()
         self._subprotocol = any(getattr(b, "websocket_subprotocol", False) is True for b in self.guard.backends)
 
     def counters(self) -> dict[tuple[int | None, str, bool], int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
@@ -60,6 +61,10 @@ CookieCache = TTLCache[tuple[Credential | None]]
 COOKIE_ENTRY_OVERHEAD: Final = 512  # bytes a cached cookie credential costs besides the header
 
 
+#: The ``credential_headers`` of a backend whose credential is a cookie.
+COOKIE_HEADERS: Final = frozenset({"cookie"})
+
+
 def cookie_cache(entries: int, max_bytes: int, clock: Callable[[], float]) -> CookieCache:
     """The verified-cookie cache of a signed-cookie backend: keyed on the whole ``Cookie``
     header value (what a request's cookies prove depends on that header alone, and ``quick``
@@ -71,6 +76,12 @@ def cookie_cache(entries: int, max_bytes: int, clock: Callable[[], float]) -> Co
 def remember_cookie(cache: CookieCache, header: str, credential: Credential | None, until: float) -> None:
     """Cache what ``header`` (a whole ``Cookie`` header) proved, until ``until``."""
     cache.set(header, (credential,), until, size=2 * len(header) + COOKIE_ENTRY_OVERHEAD)
+
+
+def cookie_quick(name: str, cache: CookieCache) -> Callable[[Mapping[str, str]], QuickResult]:
+    """The ``quick`` of a signed-cookie backend: the cached credential of cookie ``name`` in a
+    request's headers (one C-level partial, one Python frame per request)."""
+    return functools.partial(cached_cookie, name=name, cache=cache)
 
 
 def cached_cookie(headers: Mapping[str, str], *, name: str, cache: CookieCache) -> QuickResult:

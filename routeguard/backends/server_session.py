@@ -23,7 +23,7 @@ from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
 from ..runtime.effects import Effect
 from ..stores.base import Store
-from .base import UNSURE, Credential, QuickResult, request_cookie
+from .base import COOKIE_HEADERS, UNSURE, Credential, QuickResult, request_cookie
 
 _ID: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
@@ -65,7 +65,7 @@ class ServerSessionBackend:
         self.touch_interval = min(touch_interval, idle_timeout / 4)
         self._clock = clock
 
-    credential_headers: Final = frozenset({"cookie"})
+    credential_headers: Final = COOKIE_HEADERS
 
     def quick(self, headers: Mapping[str, str]) -> QuickResult:
         """None without the session cookie; UNSURE with it (only the store can tell)."""

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal
 
 import itsdangerous
@@ -27,7 +26,7 @@ import itsdangerous
 from ..core.claims import ClaimMap
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
-from .base import Credential, QuickResult, cached_cookie, cookie_cache, remember_cookie, request_cookie
+from .base import COOKIE_HEADERS, Credential, cookie_cache, cookie_quick, remember_cookie, request_cookie
 
 SessionFormat = Literal["starlette", "flask"]
 
@@ -90,9 +89,7 @@ class SessionCookieBackend:
         # cookie costs no HMAC, base64 or JSON work. Revocation and logout are still checked by
         # the guard on every request.
         self._cache = cookie_cache(cache_size, cache_bytes, clock)
-        #: The cached credential of the cookie in a request's headers (see ``QuickResult``).
-        self.quick: Callable[[Mapping[str, str]], QuickResult] = functools.partial(
-            cached_cookie, name=cookie, cache=self._cache)
+        self.quick = cookie_quick(cookie, self._cache)  # the cached credential (see QuickResult)
         # itsdangerous takes the newest key last.
         keys = [s if isinstance(s, bytes) else s.encode() for s in reversed(secrets)]
         if format == "starlette":
@@ -106,7 +103,7 @@ class SessionCookieBackend:
                 signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha1},
             )
 
-    credential_headers: Final = frozenset({"cookie"})
+    credential_headers: Final = COOKIE_HEADERS
 
     def authenticate(self, request: RequestView) -> Credential | None:
         """The session's user as a credential, None when there is no user in a valid session."""

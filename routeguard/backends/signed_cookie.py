@@ -15,10 +15,9 @@ expires by itself: its revocation lasts :data:`UNTIMED_REVOCATION` seconds.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal
 
 import itsdangerous
@@ -26,7 +25,7 @@ import itsdangerous
 from ..core.claims import ClaimMap
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
-from .base import Credential, QuickResult, cached_cookie, cookie_cache, remember_cookie, request_cookie
+from .base import COOKIE_HEADERS, Credential, cookie_cache, cookie_quick, remember_cookie, request_cookie
 
 Serializer = Literal["url_safe", "url_safe_timed"]
 KeyDerivation = Literal["django-concat", "concat", "hmac", "none"]
@@ -80,9 +79,7 @@ class SignedCookieBackend:
         self.claim_map = ClaimMap(subject, roles, permissions, tenants)
         self._clock = clock
         self._cache = cookie_cache(cache_size, cache_bytes, clock)
-        #: The cached credential of the cookie in a request's headers (see ``QuickResult``).
-        self.quick: Callable[[Mapping[str, str]], QuickResult] = functools.partial(
-            cached_cookie, name=cookie, cache=self._cache)
+        self.quick = cookie_quick(cookie, self._cache)  # the cached credential (see QuickResult)
         keys = [s if isinstance(s, bytes) else s.encode() for s in reversed(secrets)]  # newest last
         kind = itsdangerous.URLSafeTimedSerializer if self.timed else itsdangerous.URLSafeSerializer
         self._serializer = kind(
@@ -91,7 +88,7 @@ class SignedCookieBackend:
             signer_kwargs={"key_derivation": key_derivation, "digest_method": getattr(hashlib, digest)},
         )
 
-    credential_headers: Final = frozenset({"cookie"})
+    credential_headers: Final = COOKIE_HEADERS
 
     def authenticate(self, request: RequestView) -> Credential | None:
         """The cookie's subject as a credential; None without the cookie or without a subject."""

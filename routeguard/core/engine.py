@@ -56,6 +56,11 @@ class Route:
 ANONYMOUS = AuthResult()
 
 
+def route_of(rule: CompiledRule, params: dict[str, str]) -> Route:
+    """The route of a rule the matcher found, with the parameters it captured (read-only)."""
+    return Route(rule, MappingProxyType(params) if params else _NO_PARAMS)
+
+
 def _judged_path(request: RequestView) -> str:
     path = request.path
     if "//" in path:  # only when the empty_segment class is relaxed: judge "//admin" as "/admin",
@@ -118,20 +123,16 @@ class Engine:
             if target is not None and target[0].access != "deny":
                 return Decision(Outcome.ALLOW, Reason.PREFLIGHT, target[0])
         # ASGI websocket scopes are GET; a WSGI handshake keeps its own method
-        return self.match(request.method, path)
+        return self._match(request.method, path)
 
     def route_as(self, request: RequestView, method: str) -> Route:
         """The route ``request`` takes under another ``method`` (a method override); the
         firewall has passed it already."""
-        return self.match(method, _judged_path(request))
+        return self._match(method, _judged_path(request))
 
-    def match(self, method: str, path: str) -> Route:
-        """The route of ``method`` on a judged ``path`` (past the firewall)."""
+    def _match(self, method: str, path: str) -> Route:
         found = self.matcher.match(method, path)
-        if found is None:
-            return Route(None)
-        rule, params = found
-        return Route(rule, MappingProxyType(params) if params else _NO_PARAMS)
+        return Route(None) if found is None else route_of(*found)
 
     def decide(self, request: RequestView, auth: AuthResult = ANONYMOUS) -> Decision:
         """Judge one request completely."""

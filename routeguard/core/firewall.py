@@ -84,7 +84,7 @@ class Firewall:
         """Name of the first ambiguity class found in the raw target or decoded path, or None."""
         if path_error is not None and path_error not in self.relaxed:
             return path_error
-        if (raw_path is None or raw_path == path) and _PLAIN.fullmatch(path) is not None:
+        if (raw_path is None or raw_path == path) and is_plain(path) is not None:
             return None
         for violation in self._violations(raw_path, path):
             if violation not in self.relaxed:

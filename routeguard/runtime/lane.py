@@ -20,13 +20,12 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from ..backends.base import UNSURE, QuickResult
 from ..core.csrf import SAFE_METHODS
 from ..core.decision import Decision, Outcome
-from ..core.engine import ANONYMOUS, AuthResult, Engine, Route
+from ..core.engine import ANONYMOUS, AuthResult, Engine, route_of
 from ..core.identity import Credential
 from ..core.override import OVERRIDE_HEADERS
 from ..core.request import HeaderMap
@@ -146,7 +145,7 @@ class Lane:
                     public = self._counted[rule.index] = self._counter(self._public[rule.index])
                 next(public[1])
                 return public[0]
-            decision = self._engine.authorize(Route(rule, MappingProxyType(params)), ANONYMOUS)
+            decision = self._engine.authorize(route_of(rule, params), ANONYMOUS)
             next(self._count(decision)[1])
             return decision
         if self._loader or (self._throttled and rule.access == "public"):
@@ -163,8 +162,8 @@ class Lane:
             return None  # perhaps a cookie credential on an unsafe method: the CSRF check
         known = ready[2].get(rule.index) if not params else None
         if known is None:
-            route = Route(rule, MappingProxyType(params)) if params else Route(rule)
-            decision = self._engine.authorize(route, AuthResult(identity=credential.identity, credential=credential))
+            decision = self._engine.authorize(route_of(rule, params),
+                                              AuthResult(identity=credential.identity, credential=credential))
             if decision.outcome is not Outcome.ALLOW or rule.check_name is not None:
                 return None  # a refusal is rendered by the pipeline; an ownership check is a hook
             known = self._counter(decision)
