@@ -57,7 +57,6 @@ class Lane:
     """
 
     __slots__ = (
-        "_count",
         "_counted",
         "_csrf",
         "_engine",
@@ -69,6 +68,7 @@ class Lane:
         "_public",
         "_quick",
         "_ready",
+        "_recorder",
         "_store",
         "_throttled",
         "watched",
@@ -92,7 +92,7 @@ class Lane:
         self._login_paths = login_paths or frozenset()
         self._csrf = csrf
         self._ready: dict[int, _Ready] = {}
-        self._count = recorder.counter
+        self._recorder = recorder
         self._counted: dict[int, _Counted] = {}  # public rules' shared decisions
         #: The headers whose presence the lane must see (credentials, method overrides); a request
         #: with none of them may be decided with ``headers=None``.
@@ -146,7 +146,7 @@ class Lane:
                 next(public[1])
                 return public[0]
             decision = self._engine.authorize(route_of(rule, params), ANONYMOUS)
-            next(self._count(decision)[1])
+            self._recorder.count(decision)
             return decision
         if self._loader or (self._throttled and rule.access == "public"):
             return None
@@ -174,7 +174,7 @@ class Lane:
 
     def _counter(self, decision: Decision) -> _Counted:
         """``decision`` with the recorder's counter of its key."""
-        return decision, self._count(decision)[1]
+        return decision, self._recorder.counter(decision)[1]
 
     def _remember(self, credential: Credential) -> _Ready:
         """What the lane keeps of a credential it saw: its revocation key in the store and its
