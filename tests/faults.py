@@ -85,6 +85,14 @@ class Redis(RedisServer):
         raise RuntimeError("redis still accepts writes")
 
 
+def ledger_entries(client: Any, prefix: str = "routeguard:") -> int:
+    """How many entries (revocations, logout times) the Redis behind ``client`` holds in the
+    revocation ledger (the hash ``<prefix>ledger``; its ``~`` fields are bookkeeping)."""
+    if not list(client.scan_iter(prefix + "ledger")):  # (SCAN is local to a Cluster node, HKEYS is not)
+        return 0
+    return sum(1 for field in client.hkeys(prefix + "ledger") if not field.startswith(b"~"))
+
+
 def freeze(path: Path) -> None:
     """Make a SQLite database (and its WAL files) impossible to write, as a full or immutable disk is."""
     files = [p for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")) if p.exists()]

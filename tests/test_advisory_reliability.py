@@ -421,7 +421,7 @@ def test_rg_2026_27_revocations_lost_by_a_restart_without_persistence_stay_revok
         redis.restart()  # no persistence: the revocations are gone
         with caplog.at_level(logging.WARNING, logger="routeguard"):
             assert [client.send("GET", "/me", h).status for h in old] == [401] * 5
-        assert any("lost its epoch marker" in r.getMessage() for r in caplog.records)
+        assert any("lost its revocation ledger" in r.getMessage() for r in caplog.records)
         assert client.send("GET", "/me", bearer(token("alice", jti=uuid.uuid4().hex))).status == 200
         assert client.send("GET", "/me", kept).status == 401  # and it stays refused
     finally:
@@ -449,11 +449,64 @@ def test_rg_2026_27_revocations_evicted_by_an_lru_cache_stay_revoked(
             cache.set(f"cache:{i}", b"x" * 16384)
             if i % 500 == 499 and not list(cache.scan_iter("routeguard:*")):
                 break
-        assert not list(cache.scan_iter("routeguard:revoked:*")), "the revocations were evicted"
+        assert not cache.exists("routeguard:ledger"), "the revocations were evicted"
         with caplog.at_level(logging.WARNING, logger="routeguard"):
             assert [client.send("GET", "/me", h).status for h in old] == [401] * 5
     finally:
         redis.stop()
+
+
+def test_rg_2026_36_revocations_and_their_witness_are_one_redis_key(redis_server: Any) -> None:
+    """RG-2026-36: revocations were keys of their own beside an epoch marker, and Redis evicts by
+    sampling: the LRU test above saw the revocations evicted while the marker stayed, and the
+    revoked tokens worked again. Revocations and logout times now share one hash with the witness."""
+    import redis as redis_py
+
+    from routeguard.stores import open_store
+
+    from .faults import ledger_entries
+
+    prefix = f"rg36-{uuid.uuid4().hex}:"
+    raw = redis_py.Redis.from_url(redis_server.url)
+    worker, other = open_store(redis_server.url, prefix=prefix), open_store(redis_server.url, prefix=prefix)
+    worker.set("revoked:jti:a", b"1", 300)
+    worker.set("notbefore:session:alice", b"1700000000", 300)
+    worker.set("session:abc", b"{}", 300)
+    assert sorted(raw.scan_iter(prefix + "*")) == [(prefix + k).encode() for k in ("ledger", "session:abc")]
+    assert ledger_entries(raw, prefix) == 2
+    assert other.get("revoked:jti:a") == b"1" and other.get("notbefore:session:alice") == b"1700000000"
+    assert (worker.not_before, other.not_before) == (0, 0)
+    raw.delete(prefix + "ledger")  # what an eviction does: the entries and the witness, together
+    assert other.get("revoked:jti:a") is None
+    assert other.not_before > 0, "the worker that saw the ledger refuses what was issued before"
+    assert worker.get("notbefore:session:alice") is None
+    assert worker.not_before == other.not_before, "and the others follow its witness"
+
+
+@pytest.mark.slow
+def test_redis_ledger_sweeps_expired_entries(redis_server: Any) -> None:
+    """The ledger is one hash without per-field expiry: each write sweeps a page of expired
+    entries, so it holds about the live revocations, not every revocation ever made."""
+    import time
+
+    import redis as redis_py
+
+    from routeguard.stores import open_store
+
+    from .faults import ledger_entries
+
+    prefix = f"sweep-{uuid.uuid4().hex}:"
+    raw = redis_py.Redis.from_url(redis_server.url)
+    store = open_store(redis_server.url, prefix=prefix)
+    store.set("revoked:jti:kept", b"1", 300)
+    for i in range(300):
+        store.set(f"revoked:jti:old{i}", b"1", 5)
+    assert ledger_entries(raw, prefix) == 301
+    time.sleep(5.1)
+    for i in range(40):
+        store.set(f"revoked:jti:new{i}", b"1", 300)
+    assert ledger_entries(raw, prefix) == 41
+    assert store.get("revoked:jti:kept") == b"1" and store.get("revoked:jti:old7") is None
 
 
 # -- issue 12 item 9: in-process memory is bounded --------------------------------------------
@@ -585,7 +638,7 @@ def test_sentinel_failover_with_requests_flowing(tmp_path: Path, adapter: str) -
     import threading
     import time
 
-    from .faults import Servers, sentinel_group
+    from .faults import Servers, ledger_entries, sentinel_group
 
     servers = Servers(str(tmp_path))
     try:
@@ -602,7 +655,7 @@ def test_sentinel_failover_with_requests_flowing(tmp_path: Path, adapter: str) -
             store.set(revocation_entry("jti:" + _jti(headers)), b"1", 300)
         assert store.get("anything") is None
         replicated = servers.client(replica)
-        assert len(list(replicated.scan_iter("routeguard:revoked:*"))) == 3  # on the replica before the fault
+        assert ledger_entries(replicated) == 3  # on the replica before the fault
 
         seen: list[tuple[str, int, float]] = []
         stop = threading.Event()
@@ -648,10 +701,14 @@ def _jti(headers: dict[str, str]) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("adapter", ADAPTERS)
+# redis-py's asyncio cluster client drops the lost master's node from its cache with the
+# connection in use still open (it marks it "for reconnect"): garbage collected here, where it is
+# known, instead of in whichever test runs next.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_redis_cluster_revocations_and_a_lost_master(tmp_path: Path, adapter: str) -> None:
     from routeguard.runtime.guard import Guard, revocation_entry
 
-    from .faults import Servers, cluster
+    from .faults import Servers, cluster, ledger_entries
 
     servers = Servers(str(tmp_path))
     try:
@@ -664,15 +721,15 @@ def test_redis_cluster_revocations_and_a_lost_master(tmp_path: Path, adapter: st
             store.set(revocation_entry("jti:" + _jti(headers)), b"1", 300)
         statuses = [client.send("GET", "/me", h).status for h in tokens]
         assert statuses == [401] * 15 + [200] * 15
-        holders = [len(list(servers.client(p).scan_iter("routeguard:revoked:*"))) for p in ports]
-        assert sum(holders) == 15 and sum(1 for n in holders if n) >= 2, "keys spread over the masters"
-        servers.kill(ports[2])  # a master without replica: its slots (perhaps the epoch marker's) are gone
-        sample = tokens[:5] + tokens[15:20]  # each request on the lost slots costs up to the store timeout
+        holders = [ledger_entries(servers.client(p)) for p in ports]
+        assert sorted(holders) == [0, 0, 15], "the ledger is one key, on one master"
+        servers.kill(ports[holders.index(15)])  # a master without replica, with the ledger: gone
+        sample = tokens[:5] + tokens[15:20]
         after = [client.send("GET", "/me", h).status for h in sample]
-        assert all(s in (401, 503) for s in after[:5]), "no revoked credential accepted"
-        assert all(s in (200, 503) for s in after[5:]), "no wrong decision"
+        assert after == [503] * 10, "no revocable credential decided without the ledger"
     finally:
         servers.stop_all()
+        __import__("gc").collect()
 
 
 def test_rg_2026_27_a_clock_step_is_not_a_lost_epoch(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -685,13 +742,13 @@ def test_rg_2026_27_a_clock_step_is_not_a_lost_epoch(redis_server: Any, monkeypa
     redis_py.Redis.from_url(redis_server.url).flushdb()
     store = open_store(redis_server.url, prefix=f"clock-{uuid.uuid4().hex}:")
     for _ in range(3):  # create, read back, steady
-        assert store.get("k") is None
+        assert store.get("revoked:k") is None
     assert store.not_before == 0
     monkeypatch.setattr(time, "time", lambda: time.monotonic() + 1e9)  # the clock jumps ahead
-    assert store.get("k") is None
-    assert store.not_before == 0, "the same marker seen through a stepped clock is no loss"
+    assert store.get("revoked:k") is None
+    assert store.not_before == 0, "the same witness seen through a stepped clock is no loss"
     redis_py.Redis.from_url(redis_server.url).flushdb()  # a real loss is still seen
-    assert store.get("k") is None
+    assert store.get("revoked:k") is None
     assert store.not_before > 0
 
 

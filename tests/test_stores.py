@@ -12,27 +12,33 @@ import pytest
 from routeguard.errors import PolicyError, ServiceUnavailableError
 from routeguard.stores import open_store
 
+#: Plain keys, and keys of the revocation ledger (kept apart by the Redis store).
+KEYS = pytest.mark.parametrize("kind", ["", "revoked:"], ids=["plain", "ledger"])
 
-def test_set_get_delete_ttl(store_url: Any) -> None:
+
+@KEYS
+def test_set_get_delete_ttl(store_url: Any, kind: str) -> None:
     store = open_store(store_url)
-    assert store.get("k") is None
-    store.set("k", b"v", 60)
-    assert store.get("k") == b"v"
-    assert 58 < (store.ttl("k") or 0) <= 60
-    store.set("k", b"w", 60)
-    assert store.get("k") == b"w"
-    store.delete("k")
-    assert store.get("k") is None and store.ttl("k") is None
-    store.set("gone", b"x", 0)
-    assert store.get("gone") is None
+    key, gone = kind + "k", kind + "gone"
+    assert store.get(key) is None
+    store.set(key, b"v", 60)
+    assert store.get(key) == b"v"
+    assert 58 < (store.ttl(key) or 0) <= 60
+    store.set(key, b"w", 60)
+    assert store.get(key) == b"w"
+    store.delete(key)
+    assert store.get(key) is None and store.ttl(key) is None
+    store.set(gone, b"x", 0)
+    assert store.get(gone) is None
 
 
-def test_expiry(store_url: Any) -> None:
+@KEYS
+def test_expiry(store_url: Any, kind: str) -> None:
     store = open_store(store_url)
-    store.set("short", b"1", 0.2)
-    assert store.get("short") == b"1"
+    store.set(kind + "short", b"1", 0.2)
+    assert store.get(kind + "short") == b"1"
     time.sleep(0.35)
-    assert store.get("short") is None
+    assert store.get(kind + "short") is None and store.ttl(kind + "short") is None
 
 
 def test_counters_share_one_window(store_url: Any) -> None:
@@ -44,16 +50,18 @@ def test_counters_share_one_window(store_url: Any) -> None:
     assert store.incr("w", 60) == 1  # the old window expired
 
 
-def test_async_forms_agree(store_url: Any) -> None:
+@KEYS
+def test_async_forms_agree(store_url: Any, kind: str) -> None:
     store = open_store(store_url)
+    key = kind + "a"
 
     async def scenario() -> Any:
-        await store.aset("a", b"1", 60)
-        got = await store.aget("a")
+        await store.aset(key, b"1", 60)
+        got = await store.aget(key)
         count = [await store.aincr("n", 60) for _ in range(2)]
-        ttl = await store.attl("a")
-        await store.adelete("a")
-        return got, count, ttl, await store.aget("a")
+        ttl = await store.attl(key)
+        await store.adelete(key)
+        return got, count, ttl, await store.aget(key)
 
     got, count, ttl, after = asyncio.run(scenario())
     assert (got, count, after) == (b"1", [1, 2], None)

@@ -26,6 +26,7 @@ import itsdangerous
 from ..core.claims import ClaimMap
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
+from ..stores.base import NOT_BEFORE
 from .base import COOKIE_HEADERS, Credential, cookie_cache, cookie_quick, remember_cookie, request_cookie
 
 SessionFormat = Literal["starlette", "flask"]
@@ -137,7 +138,7 @@ class SessionCookieBackend:
             revocation_key=f"cookie:{digest}",
             expires_at=signed_at + self.max_age,
             issued_at=signed_at,
-            logout_key=f"notbefore:{self.name}:{subject_digest}",
+            logout_key=f"{NOT_BEFORE}{self.name}:{subject_digest}",
         )
 
     def load(self, value: str) -> tuple[dict[str, Any], float]:

@@ -25,6 +25,7 @@ import itsdangerous
 from ..core.claims import ClaimMap
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
+from ..stores.base import NOT_BEFORE
 from .base import COOKIE_HEADERS, Credential, cookie_cache, cookie_quick, remember_cookie, request_cookie
 
 Serializer = Literal["url_safe", "url_safe_timed"]
@@ -139,5 +140,5 @@ class SignedCookieBackend:
             revocation_key=f"cookie:{digest}",
             expires_at=signed_at + self.max_age,
             issued_at=signed_at,
-            logout_key=f"notbefore:{self.name}:{subject_digest}",
+            logout_key=f"{NOT_BEFORE}{self.name}:{subject_digest}",
         )

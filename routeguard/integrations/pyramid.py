@@ -37,6 +37,7 @@ from ..policy.auth import SessionConfig
 from ..policy.build import session_secrets
 from ..policy.model import Policy
 from ..stores import Store
+from ..stores.base import NOT_BEFORE
 from ..wsgi import WSGIApp, WSGIGuard
 
 __all__ = ["PyramidSessionBackend", "RouteGuardSecurityPolicy", "guard", "includeme", "session_backend"]
@@ -99,7 +100,7 @@ class PyramidSessionBackend:
         digest = hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
         lineage = hashlib.sha256(json.dumps([subject, repr(created)]).encode()).hexdigest()[:32]
         return Credential(identity, revocation_key=f"pyramid:{digest}", expires_at=accessed + self.timeout,
-                          issued_at=accessed, logout_key=f"notbefore:pyramid:{lineage}")
+                          issued_at=accessed, logout_key=f"{NOT_BEFORE}pyramid:{lineage}")
 
     def _load(self, value: bytes) -> tuple[float, float, dict[str, Any]]:
         """Verify the signature (WebOb) and unpack Pyramid's ``(accessed, created, state)``."""

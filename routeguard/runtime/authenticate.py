@@ -25,6 +25,7 @@ from ..core.identity import Credential, Identity
 from ..core.request import RequestView
 from ..errors import AmbiguousCookieError, AuthenticationError, ServiceUnavailableError
 from ..stores import Store
+from ..stores.base import REVOKED
 from .audit import log_traceback, logger
 from .cache import TTLCache
 from .effects import Effect
@@ -40,7 +41,7 @@ _INLINE_PACKAGES: Final = (_BACKENDS_PACKAGE, _BACKENDS_PACKAGE.replace(".backen
 
 def revocation_entry(key: str) -> str:
     """The store key under which a revoked credential is listed."""
-    return "revoked:" + key
+    return REVOKED + key
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

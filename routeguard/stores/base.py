@@ -10,9 +10,18 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from typing import Final
 from urllib.parse import urlsplit
 
 from ..runtime.effects import Effect
+
+#: Key prefixes of the revocation ledger: revoked credentials and per-subject logout times.
+#: Losing one of these keys lets a logged-out credential back in (losing a session or a failure
+#: counter does not), so a shared store keeps them where a loss can be seen (the Redis store: in
+#: one hash with a witness, so an eviction or a restart takes both together).
+REVOKED: Final = "revoked:"
+NOT_BEFORE: Final = "notbefore:"
+LEDGER: Final = (REVOKED, NOT_BEFORE)
 
 
 def masked(url: str) -> str:

@@ -5,10 +5,14 @@ blocking client (WSGI) and one with the asyncio client (ASGI), with the same err
 any Redis or socket error becomes :class:`ServiceUnavailableError` (the request is refused) and
 the client reconnects by itself, so service resumes as soon as Redis is back.
 
-Revocations are only as durable as Redis. The store keeps an epoch marker; a process that saw
-it and finds it gone or replaced (Redis restarted without persistence, the key evicted, the database
-flushed) knows revocations may have been lost: it sets a global not-before, so every
-credential issued before that moment is refused as logged out, and logs a warning.
+Revocations are only as durable as Redis. The revocation ledger (the keys of
+:data:`~routeguard.stores.base.LEDGER`: revoked credentials, logout times) lives in one hash,
+``<prefix>ledger``, beside a witness field; Redis evicts, loses and flushes whole keys, so the
+ledger and its witness go together. A process that saw the witness and finds it gone or replaced
+(Redis restarted without persistence, the ledger evicted, the database flushed) knows revocations
+may have been lost: it sets a global not-before, so every credential issued before that moment is
+refused as logged out, and logs a warning. Other keys (sessions, failure counters) are plain keys
+with a native expiry, spread over a Cluster; losing one signs a user out or resets a counter.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from collections.abc import AsyncIterator, Generator
 from typing import Any, TypeVar
 
 from ..errors import ServiceUnavailableError
-from .base import Store, masked
+from .base import LEDGER, Store, masked
 from .redis_clients import factory, redis_module
 
 T = TypeVar("T")
@@ -37,16 +41,47 @@ Op = Generator["Command | list[Command]", Any, T]
 
 _INCR = "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n"
 _NO_KWARGS: dict[str, Any] = {}
-_SAME_MARKER = 2.0  # seconds: two readings of one marker's expiry differ by less (latency, clock steps)
+
+# The ledger hash: field ``~witness`` holds ``<not-before>:<random id>``, field ``~sweep`` the
+# cursor of the sweep of expired entries, every other field ``<expiry, ms of Redis's clock>:<value>``.
+# Each script answers the entry's live value (or false) and the witness (or false); expiry is
+# read on Redis's clock, as PX is.
+_WITNESS = "~witness"
+_NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+_LEDGER_GET = _NOW + """
+local v = redis.call('HMGET', KEYS[1], ARGV[1], ARGV[2])
+local entry = v[1]
+if entry then
+  local at = string.find(entry, ':', 1, true)
+  if tonumber(string.sub(entry, 1, at - 1)) > now then
+    if ARGV[3] == 'ttl' then entry = tostring(tonumber(string.sub(entry, 1, at - 1)) - now)
+    else entry = string.sub(entry, at + 1) end
+  else entry = false end
+end
+return {entry, v[2]}"""
+# Sets (or, with a non-positive ttl, deletes) one entry, then sweeps up to 64 fields for expired
+# entries from where the last sweep stopped: the ledger never holds many more than the live ones.
+_LEDGER_SET = _NOW + """
+if tonumber(ARGV[4]) > 0 then
+  redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', now + tonumber(ARGV[4])) .. ':' .. ARGV[3])
+else redis.call('HDEL', KEYS[1], ARGV[1]) end
+local page = redis.call('HSCAN', KEYS[1], redis.call('HGET', KEYS[1], '~sweep') or '0', 'COUNT', 64)
+for i = 1, #page[2], 2 do
+  local field, entry = page[2][i], page[2][i + 1]
+  if string.sub(field, 1, 1) ~= '~' and tonumber(string.match(entry, '^(%d+):')) <= now then
+    redis.call('HDEL', KEYS[1], field)
+  end
+end
+redis.call('HSET', KEYS[1], '~sweep', page[1])
+return {false, redis.call('HGET', KEYS[1], ARGV[2])}"""
 
 
-def _marker_value(not_before: int) -> bytes:
+def _witness_value(not_before: int) -> bytes:
     return f"{not_before}:{secrets.token_hex(8)}".encode()
 
 
-def _marker_ttl() -> int:
-    """Ten years and a random jitter of up to a day, in milliseconds."""
-    return 10 * 365 * 86_400_000 + secrets.randbelow(86_400_000)
+def _in_ledger(key: str) -> bool:
+    return key.startswith(LEDGER)
 
 
 async def _close_on_shutdown(clients: list[Any]) -> AsyncIterator[None]:
@@ -55,6 +90,10 @@ async def _close_on_shutdown(clients: list[Any]) -> AsyncIterator[None]:
     finally:
         for client in clients:
             await client.aclose()
+            # redis-py's asyncio cluster client skips its own close while a connection error has
+            # it flagged for re-initialisation (a lost master): disconnect its nodes ourselves.
+            for node in client.get_nodes() if hasattr(client, "get_nodes") else ():
+                await node.disconnect()
 
 
 def _millis(ttl: float) -> int:
@@ -81,69 +120,76 @@ class RedisStore(Store):
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._aslots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary())
-        self._epoch_key = prefix + "epoch"
-        self._marker: float | None = None  # the expiry time of the epoch marker this process last saw
-        self._marker_value = b""
+        self._ledger = prefix + "ledger"
+        self._witness = b""  # the ledger's witness as this process last saw it (b"": never)
         self._checked = False  # Redis's eviction settings checked
 
     # -- the operations, written once --------------------------------------------------------
     def _get(self, key: str) -> Op[bytes | None]:
-        # PTTL reads the epoch marker without touching it (an LRU sees it as old, not as hot).
-        value, pttl = yield [("get", (self.prefix + key,), _NO_KWARGS), ("pttl", (self._epoch_key,), _NO_KWARGS)]
-        expiry = time.time() + pttl / 1000 if pttl >= 0 else None
-        if expiry is None or self._marker is None or abs(expiry - self._marker) > _SAME_MARKER:
-            yield from self._epoch(expiry)
+        if _in_ledger(key):
+            return (yield from self._ledger_op(_LEDGER_GET, key, "get"))
+        value = yield ("get", (self.prefix + key,), _NO_KWARGS)
         return value if value is None else bytes(value)
 
     def _set(self, key: str, value: bytes, ttl: float) -> Op[None]:
-        if ttl <= 0:
+        if _in_ledger(key):
+            yield from self._ledger_op(_LEDGER_SET, key, value, _millis(ttl) if ttl > 0 else 0)
+        elif ttl <= 0:
             yield ("delete", (self.prefix + key,), _NO_KWARGS)
         else:
             yield ("set", (self.prefix + key, value), {"px": _millis(ttl)})
 
     def _delete(self, key: str) -> Op[None]:
-        yield ("delete", (self.prefix + key,), _NO_KWARGS)
+        if _in_ledger(key):
+            yield from self._ledger_op(_LEDGER_SET, key, b"", 0)
+        else:
+            yield ("delete", (self.prefix + key,), _NO_KWARGS)
 
     def _incr(self, key: str, ttl: float) -> Op[int]:
         return int((yield ("eval", (_INCR, 1, self.prefix + key, _millis(ttl)), _NO_KWARGS)))
 
     def _ttl(self, key: str) -> Op[float | None]:
+        if _in_ledger(key):
+            left = yield from self._ledger_op(_LEDGER_GET, key, "ttl")
+            return None if left is None else int(left) / 1000
         millis = int((yield ("pttl", (self.prefix + key,), _NO_KWARGS)))
         return millis / 1000 if millis >= 0 else None
 
-    def _epoch(self, expiry: float | None) -> Generator[Command, Any, None]:
-        """Follow the epoch marker; detect a loss of data.
+    def _ledger_op(self, script: str, key: str, *args: Any) -> Op[bytes | None]:
+        """Run a ledger script on ``key``'s entry; follow the witness it reads back."""
+        entry, witness = yield ("eval", (script, 1, self._ledger, key, _WITNESS, *args), _NO_KWARGS)
+        if witness is None or bytes(witness) != self._witness:
+            yield from self._follow(None if witness is None else bytes(witness))
+        return entry if entry is None else bytes(entry)
 
-        The marker holds ``<not-before>:<random id>``: not-before is 0 when a process that saw no
-        marker created it, or the time a loss was detected. Its expiry time, ten years ahead with
-        a random jitter, tells one marker from another without reading (touching) it.
+    def _follow(self, witness: bytes | None) -> Generator[Command, Any, None]:
+        """Follow the ledger's witness; detect a loss of data.
+
+        The witness holds ``<not-before>:<random id>``: not-before is 0 when a process that saw no
+        witness created it, or the time a loss was detected.
         """
-        seen = self._marker
+        seen = self._witness
         if not self._checked:
             self._checked = True
             yield from self._check_settings()
-        if expiry is None and seen is None:  # first use of this Redis (as far as we know)
-            # Redis may refuse writes (full, read-only replica): then try again on the next read.
+        if witness is None and not seen:  # first use of this Redis (as far as we know)
+            # Redis may refuse writes (full, read-only replica): then try again on the next call.
             with contextlib.suppress(*self._errors):
-                yield ("set", (self._epoch_key, _marker_value(0)), {"nx": True, "px": _marker_ttl()})
-            return  # read back (value and expiry) on the next call
-        value = None if expiry is None else (yield ("get", (self._epoch_key,), _NO_KWARGS))
-        if value is not None and bytes(value) == self._marker_value:  # the same marker; the clock moved
-            self._marker = expiry
-            return
-        if value is None or (seen is not None and bytes(value).startswith(b"0:")):
+                yield ("hsetnx", (self._ledger, _WITNESS, _witness_value(0)), _NO_KWARGS)
+            return  # read back on the next call
+        if witness is None or (seen and witness.startswith(b"0:")):
             # Gone, or recreated as new by a process that never saw the old one: data was lost.
             now = int(time.time())  # whole seconds, as iat and cookie timestamps are
-            ttl, lost = _marker_ttl(), _marker_value(now)
-            yield ("set", (self._epoch_key, lost), {"px": ttl})
-            self._marker, self._marker_value = time.time() + ttl / 1000, lost
+            lost = _witness_value(now)
+            yield ("hset", (self._ledger, _WITNESS, lost), _NO_KWARGS)
+            self._witness = lost
             self.not_before = max(self.not_before, now)
             logging.getLogger("routeguard").warning(
-                "redis store %s lost its epoch marker (restart without persistence, eviction or flush): "
+                "redis store %s lost its revocation ledger (restart without persistence, eviction or flush): "
                 "revocations may be lost, so every credential issued before now is refused", self.url)
             return
-        self._marker, self._marker_value = expiry, bytes(value)
-        self.not_before = max(self.not_before, float(bytes(value).partition(b":")[0]))
+        self._witness = witness
+        self.not_before = max(self.not_before, float(witness.partition(b":")[0]))
 
     def _check_settings(self) -> Generator[Command, Any, None]:
         """Warn once when Redis may drop revocations by itself (an eviction policy under maxmemory)."""
@@ -154,8 +200,9 @@ class RedisStore(Store):
         policy = info.get("maxmemory_policy") if isinstance(info, dict) else None
         if policy is not None and policy != "noeviction" and int(info.get("maxmemory", 0) or 0) > 0:
             logging.getLogger("routeguard").warning(
-                "redis store %s evicts keys under maxmemory (maxmemory-policy %s): revoked credentials can "
-                "come back; use maxmemory-policy noeviction or a dedicated Redis", self.url, policy)
+                "redis store %s evicts keys under maxmemory (maxmemory-policy %s): if it evicts the "
+                "revocation ledger, every credential issued before is refused and its users sign in "
+                "again; use maxmemory-policy noeviction or a dedicated Redis", self.url, policy)
 
     # -- the two drivers ---------------------------------------------------------------------
     def _run(self, op: Op[T]) -> T:
