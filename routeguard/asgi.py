@@ -260,21 +260,23 @@ class ASGIGuard:
                 else:
                     await self._refuse_websocket(response, scope, receive, send)
                 return
-        # Allowed: the identity into the scope; rejected cookies and a subprotocol token out of it.
+            # Allowed by the pipeline: rejected cookies and a subprotocol token out of the scope
+            # (the lane allows only requests with neither).
+            if decision.withheld:  # rejected cookies never reach the app (RG-2026-14)
+                scope["headers"] = _without_cookies(scope.get("headers") or (), decision.withheld)
+            if kind == "websocket" and self._subprotocol and SUBPROTOCOL in (scope.get("subprotocols") or ()):
+                send = _consume_subprotocol(scope, send)
+        # Allowed: the identity into the scope.
         identity = decision.identity
         scope["routeguard.identity"] = identity
         scope["routeguard.decision"] = decision
         scope["routeguard.guard"] = guard
-        if decision.withheld:  # rejected cookies never reach the app (RG-2026-14)
-            scope["headers"] = _without_cookies(scope.get("headers") or (), decision.withheld)
         if identity is None:
             scope["user"] = _ANONYMOUS_USER
             scope["auth"] = _NO_CREDENTIALS
         else:
             scope["user"] = identity
             scope["auth"] = _AUTH((identity.roles, identity.permissions))
-        if kind == "websocket" and self._subprotocol and SUBPROTOCOL in (scope.get("subprotocols") or ()):
-            send = _consume_subprotocol(scope, send)
         if request is None or guard.decision_log is None:
             await self.app(scope, receive, send)
         else:

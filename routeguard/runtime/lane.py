@@ -47,6 +47,8 @@ _Counted = tuple[Decision, "itertools.count[int]"]
 #: A credential the lane saw: itself, its revocation entry in the store, decisions by rule.
 _Ready = tuple[Credential, str | None, dict[int, _Counted]]
 _READY_SIZE: Final = 4096
+#: The methods the lane answers for, as written (the pipeline upper-cases, and sees the rare ones).
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Lane:
@@ -63,8 +65,8 @@ class Lane:
         "_loader",
         "_login_paths",
         "_match",
+        "_methods",
         "_overrides",
-        "_preflight",
         "_public",
         "_quick",
         "_ready",
@@ -87,9 +89,10 @@ class Lane:
         self._store = store if store.local else None  # a shared store means I/O
         self._loader = loader
         self._overrides = overrides
-        self._preflight = engine.allow_preflight
+        self._methods = _METHODS - {"OPTIONS"} if engine.allow_preflight else _METHODS
         self._throttled = login_paths is not None  # a public page's identity is a throttle guess
-        self._login_paths = login_paths or frozenset()
+        # A plain path ends in at most one "/": each login path as written and with it.
+        self._login_paths = frozenset(p for path in login_paths or () for p in (path, path + "/"))
         self._csrf = csrf
         self._ready: dict[int, _Ready] = {}
         self._recorder = recorder
@@ -116,19 +119,20 @@ class Lane:
         debug = _ENABLED.get(_DEBUG)
         if debug or (debug is None and logger.isEnabledFor(_DEBUG)):
             return None  # an allowed request is logged at DEBUG, with the request view
-        if not method.isupper() or (method == "OPTIONS" and self._preflight):
-            return None
-        if self._overrides and ((headers is not None and headers.any_of(_OVERRIDES))
-                                or (query and ("_method" in query or "%" in query))):
-            return None
-        if self._login_paths and (path.rstrip("/") or "/") in self._login_paths:
+        if method not in self._methods:
+            return None  # an OPTIONS preflight, a method the pipeline normalises, or a rare one
+        if query and self._overrides and ("_method" in query or "%" in query):
+            return None  # perhaps a method override in the query
+        if path in self._login_paths:
             return None
         found = self._match(method, path)
         if found is None:
             return None  # default deny: the pipeline refuses and renders
         rule, params = found
         credential: Credential | None = None
-        if headers is not None:  # a watched header is present: an override (refused above) or a credential
+        if headers is not None:  # a watched header is present: a method override or a credential
+            if self._overrides and headers.any_of(_OVERRIDES):
+                return None
             for quick in self._quick:
                 result = quick(headers)
                 if result is None:
@@ -137,17 +141,18 @@ class Lane:
                     return None  # to verify, or a second credential (the pipeline checks they agree)
                 credential = result
         if credential is None:
-            if rule.access != "public":
-                return None  # refused: the pipeline renders the answer
-            if not params:
-                public = self._counted.get(rule.index)
-                if public is None:  # what Engine.authorize gives, shared
-                    public = self._counted[rule.index] = self._counter(self._public[rule.index])
-                next(public[1])
-                return public[0]
-            decision = self._engine.authorize(route_of(rule, params), ANONYMOUS)
-            self._recorder.count(decision)
-            return decision
+            public = self._counted.get(rule.index) if not params else None
+            if public is None:
+                if rule.access != "public":
+                    return None  # refused: the pipeline renders the answer
+                if params:
+                    decision = self._engine.authorize(route_of(rule, params), ANONYMOUS)
+                    self._recorder.count(decision)
+                    return decision
+                # What Engine.authorize gives a public rule without parameters, shared.
+                public = self._counted[rule.index] = self._counter(self._public[rule.index])
+            next(public[1])
+            return public[0]
         if self._loader or (self._throttled and rule.access == "public"):
             return None
         ready = self._ready.get(id(credential))
