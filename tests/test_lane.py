@@ -37,7 +37,8 @@ SESSION_ALICE = session_cookie(SESSION_SECRET, {"user_id": "alice", "roles": ["u
 SESSION_GONE = session_cookie(SESSION_SECRET, {"user_id": "gone", "roles": ["admin"]})
 
 PATHS = ["/health", "/health/", "/public/a/b", "/admin", "/admin/x", "/secret/x", "/orgs/acme/x", "/orgs/evil/x",
-         "/reports/1", "/api/items/7", "/api/x", "/archive/x", "/other", "/login", "/login/", "/"]
+         "/reports/1", "/reports/2", "/api/items/7", "/api/items/8", "/api/x", "/archive/x", "/other", "/login",
+         "/login/", "/"]  # two values of each parameter: a verdict kept for a rule serves both
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "get"]
 AUTHORIZATION = [None, f"Bearer {ADMIN}", f"Bearer {USER}", f"Bearer {REVOKED}", f"Bearer {EXPIRED}", "Bearer abc",
                  "Basic YWxhZGRpbjpvcGVuc2VzYW1l", f"bearer {ADMIN}", f"Bearer  {USER}", ADMIN]  # last: no scheme

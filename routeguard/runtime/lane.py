@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from ..backends.base import UNSURE, QuickResult
@@ -165,15 +166,20 @@ class Lane:
             return None
         if self._csrf and method not in SAFE_METHODS and headers is not None and headers.get("cookie") is not None:
             return None  # perhaps a cookie credential on an unsafe method: the CSRF check
-        known = ready[2].get(rule.index) if not params else None
+        known = ready[2].get(rule.index)
         if known is None:
             decision = self._engine.authorize(route_of(rule, params),
                                               AuthResult(identity=credential.identity, credential=credential))
             if decision.outcome is not Outcome.ALLOW or rule.check_name is not None:
                 return None  # a refusal is rendered by the pipeline; an ownership check is a hook
             known = self._counter(decision)
-            if not params:
-                ready[2][rule.index] = known  # immutable, and the same for every request
+            if rule.tenant is None:  # the same verdict whatever the rule's parameters are
+                ready[2][rule.index] = known
+        elif params:  # that verdict, with this request's parameters (a rule with names has them all)
+            next(known[1])
+            allowed = known[0]
+            return Decision(allowed.outcome, allowed.reason, rule, allowed.identity, MappingProxyType(params),
+                            credential=credential)
         next(known[1])
         return known[0]
 
@@ -183,7 +189,7 @@ class Lane:
 
     def _remember(self, credential: Credential) -> _Ready:
         """What the lane keeps of a credential it saw: its revocation key in the store and its
-        decisions by rule (for rules without parameters)."""
+        decisions by rule (with the parameters of the first request, for a rule that has some)."""
         ready = self._ready
         if len(ready) >= _READY_SIZE:
             ready.clear()
