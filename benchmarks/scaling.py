@@ -46,21 +46,23 @@ def generate_rules(count: int, seed: int = 7) -> list[RuleSpec]:
     resources = [f"{a}-{b}s" if a != b else f"{a}s" for a, b in itertools.product(_WORDS, _WORDS)]
     rng.shuffle(resources)
     rules: list[RuleSpec] = []
-    for n, resource in enumerate(resources):
-        version = f"v{1 + n % 3}"
-        ident = resource.replace("-", "_")[:-1] + "_id"
-        child = rng.choice(_WORDS) + "s"
-        role = rng.choice(_ROLES)
-        base = f"/api/{version}/{resource}"
-        rules += [
-            RuleSpec(base, ("GET", "POST"), role),
-            RuleSpec(f"{base}/{{{ident}}}", ("GET", "PUT", "DELETE"), role),
-            RuleSpec(f"{base}/{{{ident}}}/history", ("GET",), role),
-            RuleSpec(f"{base}/{{{ident}}}/{child}/{{child_id}}", None, role),
-            RuleSpec(f"/orgs/{{org_id}}/{resource}/**", None, role),
-        ]
-        if len(rules) >= count:
-            return rules[:count]
+    for round_ in range(8):  # each round another API area (about 19,000 rules each)
+        area = "" if round_ == 0 else f"/area{round_}"
+        for n, resource in enumerate(resources):
+            version = f"v{1 + n % 3}"
+            ident = resource.replace("-", "_")[:-1] + "_id"
+            child = rng.choice(_WORDS) + "s"
+            role = rng.choice(_ROLES)
+            base = f"/api{area}/{version}/{resource}"
+            rules += [
+                RuleSpec(base, ("GET", "POST"), role),
+                RuleSpec(f"{base}/{{{ident}}}", ("GET", "PUT", "DELETE"), role),
+                RuleSpec(f"{base}/{{{ident}}}/history", ("GET",), role),
+                RuleSpec(f"{base}/{{{ident}}}/{child}/{{child_id}}", None, role),
+                RuleSpec(f"/orgs/{{org_id}}{area}/{resource}/**", None, role),
+            ]
+            if len(rules) >= count:
+                return rules[:count]
     raise ValueError(f"cannot generate {count} rules")
 
 

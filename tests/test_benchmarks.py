@@ -60,6 +60,7 @@ CONFIGURATIONS = [
 
 TARGETS = [
     "matcher_scaling",
+    "matcher_scaling_100k",
     "matcher_vs_casbin",
     "hs256_vs_starlette",
     "rs256_vs_starlette",

@@ -24,7 +24,11 @@ MODEL = ["pydantic", "pydantic_core", "routeguard.policy.model", "routeguard.pol
 #: What only building a policy needs (backends, stores, the guard): ``routeguard check`` loads none.
 BUILD_ONLY = ["routeguard.policy.build", "routeguard.policy.resolve", "routeguard.stores", "routeguard.runtime.guard",
               "routeguard.backends.jwks", "routeguard.backends.session", "asyncio", "sqlite3", "itsdangerous", "ssl",
-              "jwt", "cryptography", "starlette"]
+              "jwt", "cryptography", "starlette",
+              # the policy model checks keys with backends.keys, never the backends themselves
+              "routeguard.backends.base", "routeguard.backends.bearer", "routeguard.backends.apikey",
+              # loaded only for what a valid small policy never needs (a quoted cookie, a typo)
+              "http.cookies", "difflib"]
 CLI_TOOLS = ["routeguard.tools.matrix", "routeguard.tools.matrix_html", "routeguard.tools.explain",
              "routeguard.tools.introspect", "routeguard.tools.diff", "routeguard.tools.suggest",
              "routeguard.tools.traffic", "routeguard.tools.starter", "routeguard.tools.frameworks"]

@@ -18,14 +18,14 @@ from ..core.identity import Identity
 from ..core.request import RequestView
 from ..errors import AuthenticationError, PolicyError
 from .base import UNSURE, Credential, QuickResult
+from .keys import DIGEST_PREFIX, parse_key_digest
 
-_PREFIX: Final = "sha256:"
 _MAX_KEY: Final = 512
 
 
 def hash_key(key: str) -> str:
     """The digest to put in the policy for ``key``: ``sha256:<hex>``."""
-    return _PREFIX + hashlib.sha256(key.encode()).hexdigest()
+    return DIGEST_PREFIX + hashlib.sha256(key.encode()).hexdigest()
 
 
 def new_key(prefix: str = "rg_") -> tuple[str, str]:
@@ -44,14 +44,7 @@ class APIKey:
     @classmethod
     def parse_digest(cls, value: str) -> bytes:
         """``sha256:<64 hex>`` -> raw digest bytes (PolicyError otherwise)."""
-        hex_part = value[len(_PREFIX):] if value.startswith(_PREFIX) else ""
-        try:
-            raw = bytes.fromhex(hex_part)
-        except ValueError:
-            raw = b""
-        if len(raw) != 32:
-            raise PolicyError(f"auth.api_key: {value[:16]!r}... is not 'sha256:<64 hex digits>'")
-        return raw
+        return parse_key_digest(value)
 
 
 class APIKeyBackend:

@@ -36,19 +36,8 @@ from ..errors import AuthenticationError, PolicyError
 from ..runtime.cache import TTLCache
 from ..runtime.effects import Effect
 from .base import UNSURE, Credential, QuickResult
+from .keys import EC, HMAC, OKP, RSA, algorithm_family
 
-HMAC: Final = "HMAC"
-RSA: Final = "RSA"
-EC: Final = "EC"
-OKP: Final = "OKP"
-
-#: Algorithm -> key family. Anything not listed (``none`` above all) is refused at load.
-FAMILIES: Final = {
-    "HS256": HMAC, "HS384": HMAC, "HS512": HMAC,
-    "RS256": RSA, "RS384": RSA, "RS512": RSA, "PS256": RSA, "PS384": RSA, "PS512": RSA,
-    "ES256": EC, "ES384": EC, "ES512": EC, "ES256K": EC,
-    "EdDSA": OKP,
-}  # fmt: skip
 _HMAC_MIN_BYTES: Final = {"HS256": 32, "HS384": 48, "HS512": 64}
 _TOKEN_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _ENTRY_OVERHEAD: Final = 1024  # bytes a cached credential costs besides the token's claims
@@ -92,25 +81,6 @@ def _key_types(family: str) -> tuple[type, ...]:
 
 #: Finds the key for a token's header: always a flow (``effects.done(key)`` when no I/O is needed).
 KeyResolver = Callable[[Mapping[str, Any]], Generator[Effect, Any, Any]]
-
-
-def algorithm_family(algorithms: Sequence[str]) -> str:
-    """The one key family ``algorithms`` share; :class:`PolicyError` if none or mixed."""
-    if not algorithms:
-        raise PolicyError("auth.bearer.algorithms: an explicit, non-empty allowlist is required")
-    families = set()
-    for alg in algorithms:
-        if alg not in FAMILIES:
-            raise PolicyError(
-                f"auth.bearer.algorithms: {alg!r} is not allowed; choose from {', '.join(FAMILIES)}"
-            )
-        families.add(FAMILIES[alg])
-    if len(families) > 1:
-        raise PolicyError(
-            "auth.bearer.algorithms: mixes key families "
-            f"({', '.join(sorted(families))}); one key must never verify two kinds of token"
-        )
-    return families.pop()
 
 
 def hmac_key(secret: str | bytes, algorithms: Sequence[str]) -> bytes:

@@ -6,7 +6,6 @@ A method outside these sets (``ALL``, ``ANY``, ``*``, a typo) matches no real re
 
 from __future__ import annotations
 
-import difflib
 from typing import Final
 
 STANDARD_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
@@ -35,5 +34,7 @@ def method_problem(method: object) -> str | None:
     if upper in _WILDCARDS:
         return f"{method!r} is not an HTTP method; leave the key out to cover every method"
     message = f"{method!r} is not an HTTP method (RFC 9110, PATCH or WebDAV)"
+    import difflib  # only for a message: most programs never need it
+
     close = difflib.get_close_matches(upper, sorted(KNOWN_METHODS), n=1, cutoff=0.6)
     return message + (f" (did you mean {close[0]!r}?)" if close else "")

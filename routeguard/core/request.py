@@ -10,7 +10,6 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from ..errors import AmbiguousCookieError
@@ -191,6 +190,8 @@ def _unquote(value: str) -> str | None:
     """A cookie value with RFC 6265 quotes removed (None: a malformed quoted value, skipped)."""
     if len(value) < 2 or value[0] != '"' or value[-1] != '"':
         return value
+    from http.cookies import CookieError, SimpleCookie  # a quoted value is rare: loaded when seen
+
     try:
         parsed = SimpleCookie(f"x={value}")
     except CookieError:

@@ -14,8 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, SecretStr, StrictBool, Tag, field_validator, model_validator
 
-from ..backends.apikey import APIKey
-from ..backends.bearer import HMAC, algorithm_family
+from ..backends.keys import HMAC, algorithm_family, parse_key_digest
 from ..core.claims import check_claim_name
 from .settings import Model, check_ref, cookie_name, resolve_path
 
@@ -209,7 +208,7 @@ class APIKeyEntry(Model):
     @field_validator("hash")
     @classmethod
     def _digest(cls, value: str) -> str:
-        APIKey.parse_digest(value)
+        parse_key_digest(value)
         return value
 
 

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends.apikey import APIKey, APIKeyBackend
 from ..backends.base import Backend
-from ..backends.bearer import BearerBackend, algorithm_family, hmac_key, public_key
+from ..backends.bearer import BearerBackend, hmac_key, public_key
 from ..backends.custom import as_backend
 from ..backends.issuers import IssuerBearerBackend
 from ..backends.jwks import JWKSKeys
+from ..backends.keys import algorithm_family
 from ..backends.server_session import ServerSessionBackend
 from ..backends.session import SessionCookieBackend
 from ..backends.signed_cookie import SignedCookieBackend

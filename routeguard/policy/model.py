@@ -9,7 +9,6 @@ key; unknown keys are errors everywhere, so a typo never silently widens access.
 from __future__ import annotations
 
 import contextvars
-import difflib
 import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -98,6 +97,13 @@ def _nonempty_strings(values: list[str] | None, key: str) -> list[str] | None:
             raise ValueError(f"{key}: {value!r} is not a valid name")
     return values
 
+
+
+def _close(word: str, choices: Sequence[str]) -> list[str]:
+    """The choice closest to a misspelt ``word``, for an error message (difflib loads only then)."""
+    import difflib
+
+    return difflib.get_close_matches(word, choices, n=1)
 
 class Rule(_Model):
     """One route rule. The first rule whose path and method match decides.
@@ -681,7 +687,7 @@ def _describe(errors: Sequence[Mapping[str, Any]], data: Mapping[str, Any], sing
             message = f"unknown key {unknown!r}"
             model = _MODELS.get(section)
             if model is not None:
-                close = difflib.get_close_matches(unknown, list(model.model_fields), n=1)
+                close = _close(unknown, list(model.model_fields))
                 if close:
                     message += f" (did you mean {close[0]!r}?)"
             key = ".".join(p for p in dotted[:-1] if p != "rules")
@@ -691,7 +697,7 @@ def _describe(errors: Sequence[Mapping[str, Any]], data: Mapping[str, Any], sing
         elif error["type"] == "literal_error" and dotted and dotted[-1] in _CHOICES:
             choices = _CHOICES[dotted[-1]]
             message = f"{error['input']!r} is not one of {', '.join(map(repr, choices))}"
-            close = difflib.get_close_matches(str(error["input"]), choices, n=1)
+            close = _close(str(error["input"]), choices)
             if close:
                 message += f" (did you mean {close[0]!r}?)"
         else:
