@@ -15,6 +15,7 @@ from routeguard import Credential, Identity, Policy, PolicyError, RequestView
 
 from .faults import KeyServer, Redis, freeze, thaw
 from .support import (
+    SESSION_POLICY,
     STARLETTE_SESSION,
     Client,
     bearer,
@@ -422,6 +423,18 @@ def test_rg_2026_27_revocations_lost_by_a_restart_without_persistence_stay_revok
         with caplog.at_level(logging.WARNING, logger="routeguard"):
             assert [client.send("GET", "/me", h).status for h in old] == [401] * 5
         assert any("lost its revocation ledger" in r.getMessage() for r in caplog.records)
+        # A token of the second the loss was found in is refused too (iat is whole seconds: it
+        # cannot tell issued-before from issued-after); one of the next second works.
+        import time
+
+        from routeguard.runtime.guard import Guard
+
+        not_before = Guard.for_policy(client.app.policy).store.not_before
+        assert not_before > time.time() - 1
+        assert client.send("GET", "/me", bearer(token("alice", jti=uuid.uuid4().hex, iat=int(not_before) - 1))
+                           ).status == 401
+        while time.time() < not_before:  # at most a second
+            time.sleep(0.05)
         assert client.send("GET", "/me", bearer(token("alice", jti=uuid.uuid4().hex))).status == 200
         assert client.send("GET", "/me", kept).status == 401  # and it stays refused
     finally:
@@ -481,6 +494,76 @@ def test_rg_2026_36_revocations_and_their_witness_are_one_redis_key(redis_server
     assert other.not_before > 0, "the worker that saw the ledger refuses what was issued before"
     assert worker.get("notbefore:session:alice") is None
     assert worker.not_before == other.not_before, "and the others follow its witness"
+
+
+def test_rg_2026_36_revocations_of_an_older_routeguard_count_as_lost(redis_server: Any) -> None:
+    """An older routeguard kept each revocation as a key of its own beside ``<prefix>epoch``;
+    the ledger does not read those keys, so finding that marker is a loss: nothing issued before
+    the upgrade comes back."""
+    import time
+
+    import redis as redis_py
+
+    from routeguard.stores import open_store
+
+    prefix = f"legacy-{uuid.uuid4().hex}:"
+    raw = redis_py.Redis.from_url(redis_server.url)
+    raw.set(prefix + "epoch", b"0:0123456789abcdef", px=60_000)
+    raw.set(prefix + "revoked:jti:old", b"1", px=60_000)
+    before = time.time()
+    store = open_store(redis_server.url, prefix=prefix)
+    assert store.get("revoked:jti:old") is None  # not read: counted as lost instead
+    assert store.not_before > before
+    fresh = open_store(redis_server.url, prefix=prefix)  # another worker, started after
+    fresh.get("revoked:jti:other")
+    assert fresh.not_before == store.not_before
+
+
+def test_rg_2026_36_a_worker_whose_first_operation_is_a_write_sees_a_later_loss(redis_server: Any) -> None:
+    import redis as redis_py
+
+    from routeguard.stores import open_store
+
+    prefix = f"first-{uuid.uuid4().hex}:"
+    store = open_store(redis_server.url, prefix=prefix)
+    store.set("revoked:jti:a", b"1", 300)  # creates the witness: this worker knows it at once
+    redis_py.Redis.from_url(redis_server.url).delete(prefix + "ledger")
+    assert store.get("revoked:jti:a") is None
+    assert store.not_before > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_rg_2026_36_a_token_issued_in_the_second_of_the_loss_stays_revoked(tmp_path: Path, adapter: Any) -> None:
+    import time
+
+    redis = Redis(str(tmp_path))
+    redis.start()
+    try:
+        client = client_for(adapter, redis.url, "jti")
+        headers = bearer(token("alice", jti=uuid.uuid4().hex, iat=int(time.time())))  # this second
+        assert client.send("GET", "/me", headers).status == 200
+        assert client.send("POST", "/logout", headers).json() == {"revoked": True}
+        redis.client().flushall()  # found within the second the token was issued in, or later
+        assert client.send("GET", "/me", headers).status == 401
+    finally:
+        redis.stop()
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_rg_2026_37_a_revocation_lasts_through_the_leeway(adapter: Any) -> None:
+    """RG-2026-37: a token is accepted until exp + leeway, so its revocation must last as long
+    (it ended at exp + 1 s: with a leeway the token worked again for the rest of it)."""
+    from routeguard.runtime.guard import Guard
+
+    policy = Policy.from_toml_string(SESSION_POLICY.format(store="memory://", session=STARLETTE_SESSION).replace(
+        'audience = "tests"', 'audience = "tests"\nleeway = 20'))
+    client = Client(adapter, policy)
+    jti = uuid.uuid4().hex
+    headers = bearer(token("alice", jti=jti, ttl=2))
+    assert client.send("POST", "/logout", headers).json() == {"revoked": True}
+    ttl = Guard.for_policy(policy).store.ttl("revoked:jti:" + jti)
+    assert ttl is not None and ttl > 20
 
 
 @pytest.mark.slow

@@ -381,11 +381,12 @@ class BearerBackend:
         identity = self.claim_map.identity(subject, claims, self.name, MappingProxyType(claims))
         jti = claims.get("jti")
         exp = claims.get("exp")
-        # A token without a jti is revoked by its digest (until its exp), as cookies are.
+        # A token without a jti is revoked by its digest (until its exp), as cookies are. It is
+        # accepted until exp + leeway, so its revocation lasts that long too.
         return Credential(
             identity,
             revocation_key=self.jti_prefix + jti if isinstance(jti, str) and jti else "token:" + digest.hex(),
-            expires_at=float(exp) if isinstance(exp, int | float) else None,
+            expires_at=float(exp) + self.leeway if isinstance(exp, int | float) else None,
             issued_at=float(iat) if isinstance(iat := claims.get("iat"), int | float) else None,
         )
 

@@ -54,7 +54,7 @@ local entry = v[1]
 if entry then
   local at = string.find(entry, ':', 1, true)
   if tonumber(string.sub(entry, 1, at - 1)) > now then
-    if ARGV[3] == 'ttl' then entry = tostring(tonumber(string.sub(entry, 1, at - 1)) - now)
+    if ARGV[3] == 'ttl' then entry = string.format('%.0f', tonumber(string.sub(entry, 1, at - 1)) - now)
     else entry = string.sub(entry, at + 1) end
   else entry = false end
 end
@@ -121,6 +121,7 @@ class RedisStore(Store):
         self._aslots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary())
         self._ledger = prefix + "ledger"
+        self._legacy_marker = prefix + "epoch"  # where routeguard kept its revocations before the ledger
         self._witness = b""  # the ledger's witness as this process last saw it (b"": never)
         self._checked = False  # Redis's eviction settings checked
 
@@ -172,21 +173,29 @@ class RedisStore(Store):
         if not self._checked:
             self._checked = True
             yield from self._check_settings()
-        if witness is None and not seen:  # first use of this Redis (as far as we know)
+        # First use of this Redis as far as we know, unless an older routeguard kept its
+        # revocations here as keys of their own (beside its epoch marker): those are not read,
+        # so they count as lost (RG-2026-36).
+        if witness is None and not seen and not (yield ("exists", (self._legacy_marker,), _NO_KWARGS)):
             # Redis may refuse writes (full, read-only replica): then try again on the next call.
             with contextlib.suppress(*self._errors):
-                yield ("hsetnx", (self._ledger, _WITNESS, _witness_value(0)), _NO_KWARGS)
-            return  # read back on the next call
+                mine = _witness_value(0)
+                if (yield ("hsetnx", (self._ledger, _WITNESS, mine), _NO_KWARGS)):
+                    self._witness = mine  # ours: known from now on (a loss of it is seen)
+            return  # another process's witness: read back on the next call
         if witness is None or (seen and witness.startswith(b"0:")):
             # Gone, or recreated as new by a process that never saw the old one: data was lost.
-            now = int(time.time())  # whole seconds, as iat and cookie timestamps are
+            # The next second: iat and cookie times are whole seconds, and one issued in the
+            # second the loss is found may have been revoked before it.
+            now = int(time.time()) + 1
             lost = _witness_value(now)
             yield ("hset", (self._ledger, _WITNESS, lost), _NO_KWARGS)
             self._witness = lost
             self.not_before = max(self.not_before, now)
             logging.getLogger("routeguard").warning(
-                "redis store %s lost its revocation ledger (restart without persistence, eviction or flush): "
-                "revocations may be lost, so every credential issued before now is refused", self.url)
+                "redis store %s lost its revocation ledger (restart without persistence, eviction or flush, "
+                "or revocations an older routeguard kept as keys of their own): revocations may be lost, so "
+                "every credential issued before now is refused", self.url)
             return
         self._witness = witness
         self.not_before = max(self.not_before, float(witness.partition(b":")[0]))
