@@ -196,18 +196,20 @@ class WSGIGuard:
                     guard.log_decision(decision, request, response.status, response)
                 start_response(f"{response.status} {HTTPStatus(response.status).phrase}", list(response.headers))
                 return [] if request.method == "HEAD" else [response.body]
-        # Allowed: the identity into the environ; rejected cookies and a subprotocol token out of it.
+            # Allowed by the pipeline: rejected cookies and a subprotocol token out of the environ
+            # (the lane allows only requests with neither).
+            if decision.withheld:  # rejected cookies never reach the app (RG-2026-14)
+                kept = without_cookies(environ.get("HTTP_COOKIE") or "", decision.withheld)
+                if kept:
+                    environ["HTTP_COOKIE"] = kept
+                else:
+                    environ.pop("HTTP_COOKIE", None)
+            if self._subprotocol and request.websocket and "HTTP_SEC_WEBSOCKET_PROTOCOL" in environ:
+                _hide_subprotocol_token(environ)
+        # Allowed: the identity into the environ.
         environ["routeguard.identity"] = decision.identity
         environ["routeguard.decision"] = decision
         environ["routeguard.guard"] = guard
-        if decision.withheld:  # rejected cookies never reach the app (RG-2026-14)
-            kept = without_cookies(environ.get("HTTP_COOKIE") or "", decision.withheld)
-            if kept:
-                environ["HTTP_COOKIE"] = kept
-            else:
-                environ.pop("HTTP_COOKIE", None)
-        if request is not None and self._subprotocol and request.websocket and "HTTP_SEC_WEBSOCKET_PROTOCOL" in environ:
-            _hide_subprotocol_token(environ)
         if request is None or guard.decision_log is None:
             return self.app(environ, start_response)
         return _logged(self.app, environ, start_response, decision, request, guard)
