@@ -4,6 +4,7 @@
     python benchmarks/e2e.py --quick         # 2 short rounds
     python benchmarks/e2e.py --verify-only   # start the servers, check the decisions, stop
     python benchmarks/e2e.py --json out.json # also write the results as JSON
+    python benchmarks/e2e.py --instructions  # server instructions per request (valgrind), no wrk
 
 Every app of :mod:`benchmarks.e2e_serve` runs in its own server on 127.0.0.1 (uvicorn with
 httptools for Starlette/FastAPI, gunicorn's sync worker for Flask; one worker each). Before
@@ -17,6 +18,13 @@ busy machine slows the run without skewing the ratios much; req/s and the latenc
 are printed too, as medians over the rounds. The issue's target ratios end the report as
 PASS/FAIL; each ratio is the median of per-round ratios (guarded vs bare in the same round),
 with the spread (min-max) beside it.
+
+CPU time moves with the machine (other tenants, caches, frequency), so ``--instructions`` adds the
+figure that does not: each server runs under valgrind's callgrind with counting off; after its
+decisions are checked and 200 warm-up requests are served, counting is switched on for exactly
+``--requests`` requests over one keep-alive connection (gunicorn's sync worker closes each one;
+its worker process is counted) and the server's instructions per request are read from the
+dump. The same targets are printed against these counts.
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make "benchmarks" importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
+
+from .e2e_serve import APPS as APP_SERVERS  # after the sys.path set-up above
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTECTED = "/admin/reports/42"
@@ -194,14 +204,16 @@ class Server:
 
 
 @contextmanager
-def servers(apps: Sequence[str], cpu: int | None, timeout: float = 90.0) -> Iterator[dict[str, Server]]:
-    """Start one server per app, wait until each accepts connections, stop them all at the end."""
+def servers(apps: Sequence[str], cpu: int | None, timeout: float = 90.0,
+            wrapper: Sequence[str] = ()) -> Iterator[dict[str, Server]]:
+    """Start one server per app (under ``wrapper``, a command prefix such as valgrind's), wait
+    until each accepts connections, stop them all at the end."""
     running: dict[str, Server] = {}
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0"}
     try:
         for app in apps:
             port = free_port()
-            cmd = [*_pin(cpu), sys.executable, "-m", "benchmarks.e2e_serve", app, str(port)]
+            cmd = [*_pin(cpu), *wrapper, sys.executable, "-m", "benchmarks.e2e_serve", app, str(port)]
             running[app] = Server(app, port, subprocess.Popen(cmd, cwd=ROOT, env=env))
         deadline = time.monotonic() + timeout
         for server in running.values():
@@ -342,7 +354,122 @@ def measure(config: E2EConfig, server: Server, seconds: int, cpu: int | None, co
     return result
 
 
+# -- instructions over the wire (valgrind) ---------------------------------------------------------
+WARMUP = 200
+
+
+def dump_total(text: str) -> int:
+    """The instruction total of one callgrind dump."""
+    match = re.search(r"^totals:\s*(\d+)", text, re.M) or re.search(r"^summary:\s*(\d+)", text, re.M)
+    if match is None:
+        raise RuntimeError("the callgrind dump has no total")
+    return int(match.group(1))
+
+
+def _callgrind(pid: int, *args: str) -> None:
+    done = subprocess.run(["callgrind_control", *args, str(pid)], capture_output=True, text=True, timeout=120)
+    if done.returncode or "Error" in done.stdout + done.stderr:  # it exits 0 on some errors
+        raise RuntimeError(f"callgrind_control {' '.join(args)} {pid}: {done.stdout}{done.stderr}".strip())
+
+
+def send(port: int, config: E2EConfig, requests: int) -> None:
+    """``requests`` times ``config``'s request over one connection; anything but 200 stops the run."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        for _ in range(requests):
+            conn.request("GET", config.path, headers={"Accept": "*/*", **config.headers})
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{config.name}: answered {response.status} while counted")
+    finally:
+        conn.close()
+
+
+def _count_live(app: str, configs: Sequence[E2EConfig], requests: int, workdir: Path) -> dict[str, float]:
+    """One server, counting switched on around each configuration's requests (uvicorn: the
+    requests are served by the process valgrind started, which ``callgrind_control`` reaches)."""
+    wrapper = ["valgrind", "-q", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={workdir}/cg.%p"]
+    found: dict[str, float] = {}
+    with servers([app], None, timeout=600.0, wrapper=wrapper) as running:
+        server = running[app]
+        verify(configs, {app: server.port})
+        pid = server.proc.pid
+        for config in configs:
+            send(server.port, config, WARMUP)
+            _callgrind(pid, "--instr=on")
+            _callgrind(pid, "--zero")
+            send(server.port, config, requests)
+            _callgrind(pid, "--dump")
+            _callgrind(pid, "--instr=off")
+            dumps = sorted(workdir.glob(f"cg.{pid}.*"), key=lambda p: int(p.suffix[1:]))
+            if not dumps:
+                raise RuntimeError(f"{config.name}: callgrind wrote no dump")
+            found[config.name] = dump_total(dumps[-1].read_text(errors="replace")) / requests
+    return found
+
+
+def _count_by_difference(app: str, configs: Sequence[E2EConfig], requests: int, workdir: Path
+                         ) -> dict[str, float]:
+    """gunicorn serves from a forked worker, which ``callgrind_control`` cannot reach: the worker's
+    whole life is counted twice, with and without the counted requests, and the difference taken."""
+    found: dict[str, float] = {}
+    for config in configs:
+        totals = []
+        for extra in (0, requests):
+            run = workdir / f"{config.name}.{extra}"
+            run.mkdir()
+            wrapper = ["valgrind", "-q", "--tool=callgrind", f"--callgrind-out-file={run}/cg.%p"]
+            with servers([app], None, timeout=600.0, wrapper=wrapper) as running:
+                server = running[app]
+                verify(configs, {app: server.port})
+                send(server.port, config, WARMUP + extra)
+                arbiter = server.proc.pid
+            workers = [dump for dump in run.glob("cg.*") if dump.name != f"cg.{arbiter}"]
+            if len(workers) != 1:
+                raise RuntimeError(f"{config.name}: expected one gunicorn worker's dump, found {workers}")
+            totals.append(dump_total(workers[0].read_text(errors="replace")))
+        found[config.name] = (totals[1] - totals[0]) / requests
+    return found
+
+
+def count_instructions(configs: Sequence[E2EConfig], requests: int, workdir: Path) -> dict[str, float]:
+    """Server instructions per request of every configuration, one valgrind server per app."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("valgrind not found: install it (Debian: apt-get install valgrind)")
+    found: dict[str, float] = {}
+    for app in dict.fromkeys(config.app for config in configs):
+        mine = [config for config in configs if config.app == app]
+        count = _count_live if APP_SERVERS[app] == "uvicorn" else _count_by_difference
+        for name, value in count(app, mine, requests, workdir).items():
+            found[name] = value
+            print(f"{name}: {value:,.0f} instructions per request", flush=True)
+    return found
+
+
+def render_instructions(configs: Sequence[E2EConfig], counts: dict[str, float], requests: int) -> list[str]:
+    """The instruction table and the targets judged on it."""
+    lines = [f"Server instructions per request (callgrind, {requests} counted requests each):", "",
+             "| configuration | instructions/request | vs bare |", "|---|---:|---:|"]
+    for config in configs:
+        shown = f"{counts[config.name] / counts[config.base]:.2f}x" if config.base else ""
+        lines.append(f"| {config.label} (`{config.name}`) | {counts[config.name]:,.0f} | {shown} |")
+    lines.append("")
+    for target in TARGETS:
+        ratio = counts[target.config] / counts[target.base]
+        judged = verdict(ratio, target.limit)
+        limit = "" if target.limit is None else f"; target <= {target.limit:.2f}x"
+        lines.append(f"{judged + ':' if judged else '    '} {target.label}: {ratio:.2f}x of `{target.base}` "
+                     f"(instructions{limit})")
+    return lines
+
+
 # -- report -----------------------------------------------------------------------------------------
+def verdict(ratio: float, limit: float | None) -> str | None:
+    """PASS/FAIL against a target; None for a reference ratio."""
+    return None if limit is None else ("PASS" if ratio <= limit else "FAIL")
+
+
 def summarize(configs: Sequence[E2EConfig], rounds: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
     """Medians per configuration and per-round target ratios (median, min, max)."""
     rows: dict[str, dict[str, float]] = {}
@@ -367,7 +494,7 @@ def summarize(configs: Sequence[E2EConfig], rounds: list[dict[str, dict[str, flo
         ratios[target.config] = {
             "label": target.label, "base": target.base, "limit": target.limit, "ratio": median,
             "min": min(per_round), "max": max(per_round),
-            "verdict": None if target.limit is None else ("PASS" if median <= target.limit else "FAIL"),
+            "verdict": verdict(median, target.limit),
         }
     return {"rows": rows, "ratios": ratios}
 
@@ -412,7 +539,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--verify-only", action="store_true", help="check decisions over the wire, no timing")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--instructions", action="store_true",
+                        help="count the servers' instructions per request under valgrind instead of timing")
+    parser.add_argument("--requests", type=int, default=1000, help="counted requests per configuration")
     args = parser.parse_args(argv)
+    if args.instructions:
+        return instructions_main(args.requests, args.json)
     rounds = args.rounds or (2 if args.quick else 5)
     seconds = args.seconds or (1 if args.quick else 3)
     if not args.verify_only and shutil.which("wrk") is None:
@@ -446,6 +578,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n".join(render(configs, summary)))
     if args.json:
         args.json.write_text(json.dumps({"machine": info, **summary, "rounds": results}, indent=2))
+    return 0
+
+
+def instructions_main(requests: int, output: Path | None) -> int:
+    """``--instructions``: count, print, optionally write JSON."""
+    import tempfile
+
+    configs = build_configs(make_creds())
+    with tempfile.TemporaryDirectory(prefix="routeguard-e2e-cg-") as workdir:
+        counts = count_instructions(configs, requests, Path(workdir))
+    info = machine()
+    print(f"\nPython {info['python']} on {info['processor']}, {info['cpus']} CPUs; instructions do not "
+          f"depend on the load (load average {info['loadavg']})\n")
+    print("\n".join(render_instructions(configs, counts, requests)))
+    if output:
+        output.write_text(json.dumps({"machine": info, "requests": requests, "instructions": counts}, indent=2))
     return 0
 
 

@@ -82,6 +82,8 @@ def serve(name: str, port: int) -> None:
             for key, value in {"bind": f"127.0.0.1:{port}", "workers": 1, "worker_class": "sync",
                                "loglevel": "warning", "accesslog": None}.items():
                 self.cfg.set(key, value)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25: no $HOME/.gunicorn socket
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             return wsgi

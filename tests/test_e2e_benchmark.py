@@ -1,11 +1,13 @@
 """``benchmarks/e2e.py`` checks every configuration's decisions over the wire before timing and
 prints one row per configuration plus the issue's target lines. Timing is never asserted: the
-fast tests feed the report synthetic figures; the slow one starts the real servers and runs the
-decision check only (``--verify-only``).
+fast tests feed the report synthetic figures; the slow ones start the real servers and run the
+decision check only (``--verify-only``), or count a few requests' instructions under valgrind
+(``--instructions``: counts, never times, and only that the guard's work shows in them).
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +117,44 @@ def test_decisions_over_the_wire_on_real_servers() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"decisions verified over the wire for {len(CONFIGS)} configurations" in done.stdout
+
+
+def test_dump_total_reads_callgrind_totals() -> None:
+    assert e2e.dump_total("events: Ir\nsummary: 120\nfl=x\ntotals: 123\n") == 123
+    assert e2e.dump_total("events: Ir\nsummary: 120\n") == 120
+    with pytest.raises(RuntimeError, match="no total"):
+        e2e.dump_total("events: Ir\n")
+
+
+def test_instruction_report_judges_every_target() -> None:
+    counts = {config.name: 100.0 + 3 * (config.base is not None) for config in CONFIGS}
+    counts["uv.routeguard.hs256"] = 130.0  # 1.30x: fails its 1.25x target
+    lines = e2e.render_instructions(CONFIGS, counts, 10)
+    rows = [line for line in lines if line.startswith("| ") and "`" in line]
+    assert [row.split("`")[1] for row in rows] == [config.name for config in CONFIGS]
+    judged = {line.split(": ")[1]: line.split(":")[0] for line in lines if line.startswith(("PASS", "FAIL"))}
+    assert judged == {t.label: "FAIL" if t.config == "uv.routeguard.hs256" else "PASS"
+                      for t in e2e.TARGETS if t.limit is not None}
+
+
+def _counted(configs: list[e2e.E2EConfig], tmp_path: Path) -> dict[str, float]:
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        pytest.skip("valgrind is not installed")
+    return e2e.count_instructions(configs, 20, tmp_path)
+
+
+@pytest.mark.slow
+def test_instructions_counted_on_a_real_uvicorn_server(tmp_path: Path) -> None:
+    wanted = {"uv.starlette.public", "uv.routeguard.public"}
+    counts = _counted([config for config in CONFIGS if config.name in wanted], tmp_path)
+    assert counts.keys() == wanted
+    assert counts["uv.starlette.public"] > 50_000  # a whole HTTP request through uvicorn and Starlette
+    assert counts["uv.routeguard.public"] > counts["uv.starlette.public"]  # the guard's work is counted
+
+
+@pytest.mark.slow
+def test_instructions_counted_in_gunicorns_worker(tmp_path: Path) -> None:
+    real = e2e.build_configs(e2e.make_creds())
+    counts = _counted([config for config in real if config.name in {"gu.flask", "gu.routeguard.hs256"}], tmp_path)
+    assert counts["gu.flask"] > 100_000  # the worker's difference, not the arbiter's idle loop
+    assert counts["gu.routeguard.hs256"] > counts["gu.flask"]
