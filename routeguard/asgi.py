@@ -75,7 +75,7 @@ class ScopeHeaders(HeaderMap):
         index = self._index
         if index is None:
             index = self._scan()
-        return not index.keys().isdisjoint(_ENCODED(names))
+        return not index.keys().isdisjoint(_ENCODED.get(names) or _ENCODED(names))
 
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
@@ -276,7 +276,8 @@ class ASGIGuard:
             scope["auth"] = _NO_CREDENTIALS
         else:
             scope["user"] = identity
-            scope["auth"] = _AUTH((identity.roles, identity.permissions))
+            key = (identity.roles, identity.permissions)
+            scope["auth"] = _AUTH.get(key) or _AUTH(key)
         if request is None or guard.decision_log is None:
             await self.app(scope, receive, send)
         else:

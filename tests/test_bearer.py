@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from routeguard import AuthenticationError, BearerBackend, PolicyError, RequestView
+from routeguard import AuthenticationError, BearerBackend, Credential, PolicyError, RequestView
 from routeguard.backends.bearer import public_key
 from routeguard.testing import mint_token
 
@@ -266,6 +266,26 @@ def test_cache_honours_exp(monkeypatch: pytest.MonkeyPatch) -> None:
     clock.now += 61  # past exp by the cache's clock: the entry is gone, the token is verified again
     b.authenticate(request(f"Bearer {token}"))
     assert calls == [1]
+
+
+def test_quick_answers_from_the_cache_only_until_the_entry_expires() -> None:
+    """The lane's lookup (``quick``) checks the entry's expiry itself: a token cached before its
+    ``exp`` is never handed out after it, it goes back to ``authenticate``, which verifies it
+    again (pyjwt judges ``exp`` by the real clock, which this test does not move)."""
+    from routeguard.backends.base import UNSURE
+
+    clock = Clock()
+    b = backend(clock=clock)
+    header = f"Bearer {tok(ttl=60)}"
+    assert b.quick({}) is None  # no credential at all
+    assert b.quick({"authorization": header}) is UNSURE  # never verified
+    first = b.authenticate(request(header))
+    assert b.quick({"authorization": header}) is first
+    clock.now += 60  # at exp: the entry is over
+    assert b.quick({"authorization": header}) is UNSURE
+    again = b.authenticate(request(header))
+    assert isinstance(first, Credential) and isinstance(again, Credential)
+    assert again is not first and again.identity.subject == first.identity.subject
 
 
 def test_invalid_tokens_are_not_cached() -> None:

@@ -261,8 +261,10 @@ class BearerBackend:
             if name is not None and name in (headers.get("cookie") or ""):
                 return UNSURE
             return None
-        cached = self._cache.get(header, self._clock())
-        return UNSURE if cached is None else cached
+        entry = self._cache.peek(header)
+        if entry is None or entry[0] <= self._clock():
+            return UNSURE  # unknown, or expired: authenticate verifies (and drops the entry)
+        return entry[1]
 
     def finish(
         self, token: str, from_cookie: bool, cache_key: CacheKey, request: RequestView

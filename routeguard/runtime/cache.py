@@ -22,13 +22,16 @@ class TTLCache(Generic[V]):
     ``clock`` is injectable for tests.
     """
 
-    __slots__ = ("_bytes", "_clock", "_data", "_lock", "_sizes", "maxbytes", "maxsize")
+    __slots__ = ("_bytes", "_clock", "_data", "_lock", "_sizes", "maxbytes", "maxsize", "peek")
 
     def __init__(self, maxsize: int = 10_000, clock: Callable[[], float] = time.time, maxbytes: int = 0) -> None:
         self.maxsize = maxsize
         self.maxbytes = maxbytes
         self._clock = clock
         self._data: dict[Hashable, tuple[float, V]] = {}
+        #: ``(expires_at, value)`` for a key, or None, expired or not: a C-level lookup for a
+        #: caller on the request path that checks the expiry itself (:meth:`get` drops it).
+        self.peek = self._data.get
         self._sizes: dict[Hashable, int] = {}
         self._bytes = 0
         self._lock = threading.Lock()
@@ -91,12 +94,15 @@ class Memo(Generic[K, V]):
     are held (inputs repeat: a few ``Accept`` headers, a few role sets). Thread-safe: a race
     at worst computes a value twice."""
 
-    __slots__ = ("_data", "function", "maxsize")
+    __slots__ = ("_data", "function", "get", "maxsize")
 
     def __init__(self, function: Callable[[K], V], maxsize: int = 4096) -> None:
         self.function = function
         self.maxsize = maxsize
         self._data: dict[K, V] = {}
+        #: The value remembered for a key, or None: a C-level lookup for the request path
+        #: (``memo.get(key) or memo(key)`` skips a Python call when the key repeats).
+        self.get = self._data.get
 
     def __call__(self, key: K) -> V:
         data = self._data
