@@ -28,7 +28,12 @@ BUILD_ONLY = ["routeguard.policy.build", "routeguard.policy.resolve", "routeguar
               # the policy model checks keys with backends.keys, never the backends themselves
               "routeguard.backends.base", "routeguard.backends.bearer", "routeguard.backends.apikey",
               # loaded only for what a valid small policy never needs (a quoted cookie, a typo)
-              "http.cookies", "difflib"]
+              "http.cookies", "difflib",
+              # request-time core: the policy model checks names with core.names, methods with
+              # core.methods, never the request view, claims, decisions or responses
+              "routeguard.core.request", "routeguard.core.override", "routeguard.core.claims",
+              "routeguard.core.identity", "routeguard.core.decision", "routeguard.core.responses",
+              "routeguard.core.engine"]
 CLI_TOOLS = ["routeguard.tools.matrix", "routeguard.tools.matrix_html", "routeguard.tools.explain",
              "routeguard.tools.introspect", "routeguard.tools.diff", "routeguard.tools.suggest",
              "routeguard.tools.traffic", "routeguard.tools.starter", "routeguard.tools.frameworks"]

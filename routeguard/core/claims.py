@@ -49,13 +49,6 @@ def claim_strings(value: Any, name: str, *, split: bool = False) -> frozenset[st
     raise AuthenticationError(f"claim {name!r} is not a list of strings", genuine=True)  # signed: no guess
 
 
-def check_claim_name(name: str, where: str) -> str:
-    """``name`` if it can name a claim (load-time check); ValueError otherwise."""
-    if not name or name != name.strip():
-        raise ValueError(f"{where}: {name!r} is not a claim name or dotted path")
-    return name
-
-
 @dataclass(frozen=True, slots=True)
 class ClaimMap:
     """Where the subject, roles, permissions and tenants are in a decoded token or cookie.

@@ -22,6 +22,8 @@ WEBDAV_METHODS: Final = frozenset({
 })  # fmt: skip
 KNOWN_METHODS: Final = STANDARD_METHODS | WEBDAV_METHODS
 _WILDCARDS: Final = frozenset({"ALL", "ANY", "*", "EVERY", "EVERYTHING"})
+#: The policy's ``method_override`` values (see :mod:`routeguard.core.override`).
+OVERRIDE_MODES: Final = ("judge", "refuse", "ignored")
 
 
 def method_problem(method: object) -> str | None:

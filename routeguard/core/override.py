@@ -19,7 +19,6 @@ from .methods import method_problem
 from .request import RequestView
 
 OVERRIDE_HEADERS: Final = ("x-http-method-override", "x-http-method", "x-method-override")
-OVERRIDE_MODES: Final = ("judge", "refuse", "ignored")
 _HEADER_1, _HEADER_2, _HEADER_3 = OVERRIDE_HEADERS
 
 

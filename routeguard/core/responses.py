@@ -17,6 +17,7 @@ from typing import Final
 from urllib.parse import quote, unquote, urlencode
 
 from .decision import Decision, Outcome
+from .names import check_next_param
 from .request import RequestView
 
 
@@ -68,7 +69,6 @@ FORMATS: Final = ("error", "detail", "problem")
 #: The placeholders an HTML refusal template may use.
 TEMPLATE_FIELDS: Final = ("status", "title")
 _PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_NEXT_PARAM: Final = re.compile(r"[A-Za-z0-9_.~-]{1,64}")
 
 
 def _json_body(status: int, format: str = "error") -> tuple[bytes, str]:
@@ -97,13 +97,6 @@ def check_template(template: str) -> str:
             known = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
             raise ValueError(f"unknown placeholder {match.group(0)!r}; known: {known}")
     return template
-
-
-def check_next_param(name: str) -> str:
-    """``name`` if it can be a query parameter name without encoding; ValueError otherwise."""
-    if not _NEXT_PARAM.fullmatch(name):
-        raise ValueError(f"{name!r} is not a query parameter name such as 'next' or 'return_to'")
-    return name
 
 
 def _templated(template: str, status: int) -> bytes:

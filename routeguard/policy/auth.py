@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, SecretStr, StrictBool, Tag, field_validator, model_validator
 
 from ..backends.keys import HMAC, algorithm_family, parse_key_digest
-from ..core.claims import check_claim_name
+from ..core.names import check_claim_name
 from .settings import Model, check_ref, cookie_name, resolve_path
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")

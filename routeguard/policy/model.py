@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from pydantic import BaseModel, Field, PrivateAttr, StrictBool, ValidationError, field_validator, model_validator
 
 from ..core.firewall import Firewall
-from ..core.methods import method_problem
-from ..core.override import OVERRIDE_MODES
+from ..core.methods import OVERRIDE_MODES, method_problem
 from ..core.rules import (
     ACCESS_VALUES,
     Access,

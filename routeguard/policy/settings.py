@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from ..core.firewall import CLASSES as FIREWALL_CLASSES
-from ..core.responses import check_next_param
+from ..core.names import check_next_param
 
 # read (``routeguard check`` lints a policy without its secrets, stores or imports).
 _BASE_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("routeguard_base_dir", default=None)
