@@ -153,6 +153,24 @@ def test_routeguard_check_imports_only_the_linter(tmp_path: Path) -> None:
     assert _present(loaded, BUILD_ONLY) == []
 
 
+def test_check_builds_the_validators_of_the_given_sections_only(tmp_path: Path) -> None:
+    """Each policy model builds its validator when a policy first gives its section (pydantic's
+    ``defer_build``; ``Deferred`` fields): linting a small policy builds none of the others."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    script = textwrap.dedent(f"""
+        import json
+        from routeguard import cli
+        from routeguard.policy import model
+        assert cli.main(["check", {str(policy)!r}]) == 0
+        print(json.dumps(sorted(name for name in model.__all__
+                                if getattr(getattr(model, name), "__pydantic_complete__", False))))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    built = json.loads(done.stdout.strip().splitlines()[-1])
+    assert built == ["AuthConfig", "Policy"]  # [auth.bearer] validates within AuthConfig's validator
+
+
 def test_the_import_benchmark_reports_both_ratios() -> None:
     """``benchmarks/imports.py`` runs every case and prints a verdict per target (not judged here:
     timings are for the benchmark, never for a test)."""

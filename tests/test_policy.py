@@ -197,6 +197,64 @@ def test_python_and_toml_policies_are_the_same_model() -> None:
     assert shape(from_python) == shape(from_toml)
 
 
+SECTIONS = ["store", "firewall", "csrf", "hooks", "throttle", "responses", "auth"]
+
+
+@pytest.mark.parametrize("name", SECTIONS)
+def test_section_defaults_are_what_their_model_builds_from_nothing(name: str) -> None:
+    """The sections validated only when given (issue 16) default to exactly ``Section()``."""
+    field = Policy.model_fields[name]
+    section = field.annotation
+    assert isinstance(section, type)
+    built = section()
+    for default in (field.default, getattr(Policy(), name)):
+        assert type(default) is section
+        assert default == built
+        assert default.model_fields_set == built.model_fields_set == set()
+        assert default.model_dump() == built.model_dump()
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    pytest.param({"store": {"url": "redis://h", "timout": 1}}, "store: unknown key 'timout' (did you mean 'timeout'?)",
+                 id="store-typo"),
+    pytest.param({"store": {"timeout": 0}}, "store.timeout: Input should be greater than 0", id="store-bound"),
+    pytest.param({"store": "redis://h"}, "store: Input should be a valid dictionary or instance of StoreConfig",
+                 id="store-not-a-table"),
+    pytest.param({"hooks": {"threads": 0}}, "hooks.threads: Input should be greater than or equal to 1",
+                 id="hooks-bound"),
+    pytest.param({"csrf": {"enabled": "yes"}}, "csrf.enabled: Input should be a valid boolean", id="csrf-strict-bool"),
+    pytest.param({"throttle": {"trusted_proxies": ["10.0.0.0/33"]}},
+                 "throttle.trusted_proxies: '10.0.0.0/33' is not an IP address or network", id="throttle-network"),
+    pytest.param({"responses": {"next_param": "a b"}}, "responses.next_param: 'a b' is not a query parameter name",
+                 id="responses-next-param"),
+    pytest.param({"auth": {"session": {"secret": "s" * 40, "cookies": "x"}}},
+                 "auth.session: unknown key 'cookies' (did you mean 'cookie'?)", id="session-typo"),
+    pytest.param({"auth": {"session": {"format": "server", "secret": "s" * 40}}},
+                 "auth.session: format = 'server' needs no secret", id="session-model-check"),
+    pytest.param({"auth": {"signed_cookie": {"cookie": "ds"}}}, "auth.signed_cookie.secret_env: Field required",
+                 id="signed-cookie-required"),
+    pytest.param({"auth": {"api_key": {"keys": [{"hash": "sha256:" + "0" * 64, "subject": "s", "role": ["a"]}]}}},
+                 "auth.api_key.keys: unknown key 'role' (did you mean 'roles'?)", id="api-key-entry-typo"),
+    pytest.param({"rules": [{"path": "/x"}], "store": {"pool_size": 0}, "throttle": {"window": 0}},
+                 "store.pool_size: Input should be greater than 0; "
+                 "throttle.window: Input should be greater than or equal to 1", id="every-section-reported"),
+])
+def test_sections_validated_when_given_report_like_nested_models(data: dict[str, Any], expected: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        Policy(**data)
+    assert str(info.value).startswith(expected)
+
+
+def test_a_section_instance_is_taken_as_given() -> None:
+    from routeguard import StoreConfig
+
+    store = StoreConfig(url="redis://h")
+    policy = Policy(store=store)
+    assert policy.store is store
+    assert Policy(store={"url": "redis://h"}).store == store
+    assert Policy(store={"url": "redis://h"}) == policy
+
+
 def test_python_rule_errors_are_policy_errors() -> None:
     with pytest.raises(PolicyError, match=r"rule \(path '/x'\).*unknown key 'role'"):
         Rule(path="/x", role=["admin"])

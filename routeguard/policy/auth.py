@@ -16,7 +16,7 @@ from pydantic import Discriminator, Field, SecretStr, StrictBool, Tag, field_val
 
 from ..backends.keys import HMAC, algorithm_family, parse_key_digest
 from ..core.names import check_claim_name
-from .settings import Model, check_ref, cookie_name, resolve_path
+from .settings import Deferred, Model, check_ref, cookie_name, resolve_path
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
 
@@ -250,9 +250,9 @@ class AuthConfig(Model):
     optional identity loader that reloads the current user by subject."""
 
     bearer: Bearers | None = None
-    session: SessionConfig | None = None
-    signed_cookie: SignedCookieConfig | None = None
-    api_key: APIKeyConfig | None = None
+    session: Annotated[SessionConfig, Deferred()] | None = None
+    signed_cookie: Annotated[SignedCookieConfig, Deferred()] | None = None
+    api_key: Annotated[APIKeyConfig, Deferred()] | None = None
     custom: list[Any] = []
     order: list[Literal["bearer", "session", "signed_cookie", "api_key", "custom"]] | None = None
     identity_loader: Any = None

@@ -13,7 +13,7 @@ import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, Field, PrivateAttr, StrictBool, ValidationError, field_validator, model_validator
 
@@ -44,6 +44,7 @@ from .auth import (
 )
 from .settings import (
     CSRFConfig,
+    Deferred,
     FirewallConfig,
     HooksConfig,
     ResponsesConfig,
@@ -412,14 +413,16 @@ class Policy(_Model):
     membership_cache_ttl: float = Field(default=30, ge=0, le=3600)
     on_decision: Any = None
     decision_log: Path | None = None
-    rules: list[Rule] = []
+    rules: list[Annotated[Rule, Deferred()]] = []
     auth: AuthConfig = AuthConfig()
-    store: StoreConfig = StoreConfig()
-    firewall: FirewallConfig = FirewallConfig()
-    csrf: CSRFConfig = CSRFConfig()
-    hooks: HooksConfig = HooksConfig()
-    throttle: ThrottleConfig = ThrottleConfig()
-    responses: ResponsesConfig = ResponsesConfig()
+    # The sections a small policy leaves out are validated only when given; their defaults
+    # are the instances their model builds from no input (a test holds them equal).
+    store: Annotated[StoreConfig, Deferred()] = StoreConfig.model_construct()
+    firewall: Annotated[FirewallConfig, Deferred()] = FirewallConfig.model_construct()
+    csrf: Annotated[CSRFConfig, Deferred()] = CSRFConfig.model_construct()
+    hooks: Annotated[HooksConfig, Deferred()] = HooksConfig.model_construct()
+    throttle: Annotated[ThrottleConfig, Deferred()] = ThrottleConfig.model_construct()
+    responses: Annotated[ResponsesConfig, Deferred()] = ResponsesConfig.model_construct()
 
     # Derived by validation from the rules alone (no I/O): the one compiled-rule tuple, which
     # the tools read and the runtime shares (see routeguard.policy.build).

@@ -13,12 +13,18 @@ import contextvars
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic_core import core_schema
 
 from ..core.firewall import CLASSES as FIREWALL_CLASSES
 from ..core.names import check_next_param
+
+if TYPE_CHECKING:
+    from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+    from pydantic.json_schema import JsonSchemaValue
+    from pydantic_core import CoreSchema
 
 # read (``routeguard check`` lints a policy without its secrets, stores or imports).
 _BASE_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("routeguard_base_dir", default=None)
@@ -36,9 +42,42 @@ def loading(base_dir: Path | None = None) -> Iterator[None]:
 
 
 class Model(BaseModel):
-    """Base of every policy model: unknown keys are errors, instances are immutable."""
+    """Base of every policy model: unknown keys are errors, instances are immutable.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    Each model builds its validator when it first validates (``defer_build``), not when its
+    class is created: a policy that never gives ``[throttle]`` never pays for its validator.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, defer_build=True)
+
+
+class Deferred:
+    """Marks a field holding a policy model (``Annotated[StoreConfig, Deferred()]``): the
+    enclosing model's schema calls the section's own validator, instead of containing the
+    section's schema, so a section's validator is built only when a policy gives the section
+    (issue 16: ``routeguard check`` start-up). The validation is the model's own: the same
+    checks, the same errors at the same locations (pydantic nests the section's errors under
+    the field), an instance is taken as it is, as pydantic takes a model instance."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:  # as field annotations show it (the model's signature)
+        return "Deferred()"
+
+    def __get_pydantic_core_schema__(self, source: type[BaseModel], handler: GetCoreSchemaHandler) -> CoreSchema:
+        def validate(value: Any) -> BaseModel:
+            return value if isinstance(value, source) else source.model_validate(value)
+
+        return core_schema.no_info_plain_validator_function(
+            validate, metadata={"routeguard_deferred": source}  # read by the JSON schema below
+        )
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # The section's own schema, in $defs and referred to, as a nested model gets.
+        source: type[BaseModel] = schema["metadata"]["routeguard_deferred"]
+        section = source.__pydantic_core_schema__
+        return handler(core_schema.definitions_schema(core_schema.definition_reference_schema(section["ref"]),
+                                                      [section]))
 
 
 def resolve_path(path: Path) -> Path:
