@@ -11,10 +11,9 @@ command needs a secret in the environment, and none prints one.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -148,6 +147,8 @@ def cmd_routes(args: argparse.Namespace, out: TextIO) -> int:
             for i, row in enumerate(data["routes"]):
                 row["traffic"] = {name: {"requests": t.requests, "would_refuse": t.refused}
                                   for (j, name), t in traffic.items() if j == i}
+        import json
+
         text = json.dumps(data, indent=2) + "\n"
     else:
         text = {"table": mx.render_table, "markdown": mx.render_markdown}[args.format](result)
@@ -207,14 +208,23 @@ def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
 
 # -- parser --------------------------------------------------------------------------------------
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for documentation and tests)."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests). With ``command`` (a name in
+    :data:`COMMANDS`), the parser has that command's sub-parser alone: what :func:`main` parses
+    a command line with once its first word names the command, so ``routeguard check`` builds
+    none of the other commands' parsers (issue 16: start-up). Such a line parses the same."""
     parser = _Parser(prog="routeguard", description="Default-deny access control: check, explain and "
                      "map a routeguard policy.")
     parser.add_argument("--version", action="version", version=f"routeguard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    for name, add in COMMANDS.items():
+        if command is None or name == command:
+            add(sub)
+    return parser
 
+
+def _add_check(sub: argparse._SubParsersAction[_Parser]) -> None:
     check = sub.add_parser("check", help="validate and lint a policy file",
                            description="Validate a policy and report shadowed, duplicate and "
                            "over-wide public rules.")
@@ -222,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--strict", action="store_true", help="exit 1 on any finding except the report-mode note")
     check.set_defaults(handler=cmd_check)
 
+
+def _add_explain(sub: argparse._SubParsersAction[_Parser]) -> None:
     exp = sub.add_parser("explain", help="show how one request is judged",
                          description="Firewall verdict, matching rule and parameters, outcome and "
                          "the response the client would get.")
@@ -239,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=("text", "json"), default="text")
     exp.set_defaults(handler=cmd_explain)
 
+
+def _add_routes(sub: argparse._SubParsersAction[_Parser]) -> None:
     routes = sub.add_parser("routes", help="the permission matrix of an app",
                             description="List every route of MODULE:APP with the rule that decides it "
                             "and what each identity gets.")
@@ -252,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="exit 1 when a route falls to default deny or a rule matches no route")
     routes.set_defaults(handler=cmd_routes)
 
+
+def _add_init(sub: argparse._SubParsersAction[_Parser]) -> None:
     init = sub.add_parser("init", help="write a starter policy for an app",
                           description="Print a conservative starter policy (report mode) covering "
                           "every route of MODULE:APP.")
@@ -259,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     init.set_defaults(handler=cmd_init)
 
+
+def _add_suggest(sub: argparse._SubParsersAction[_Parser]) -> None:
     suggest = sub.add_parser("suggest", help="a policy learned from a decision log",
                              description="Print a policy (TOML) covering the traffic in a decision log: the "
                              "narrowest requirement per route group that covers every identity the app answered "
@@ -268,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     suggest.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     suggest.set_defaults(handler=cmd_suggest)
 
+
+def _add_diff(sub: argparse._SubParsersAction[_Parser]) -> None:
     dif = sub.add_parser("diff", help="what a policy change does to access",
                          description="Judge two policies on the same app and print every cell of the permission "
                          "matrix that changes (route, method, identity: before -> after). OLD or NEW may be "
@@ -279,14 +299,25 @@ def build_parser() -> argparse.ArgumentParser:
     dif.add_argument("--format", choices=("table", "markdown", "json", "html"), default="table")
     dif.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
     dif.set_defaults(handler=cmd_diff)
-    return parser
+
+
+#: Each command's name and the function adding its sub-parser, in ``--help`` order.
+COMMANDS: dict[str, Callable[[argparse._SubParsersAction[_Parser]], None]] = {
+    "check": _add_check,
+    "explain": _add_explain,
+    "routes": _add_routes,
+    "init": _add_init,
+    "suggest": _add_suggest,
+    "diff": _add_diff,
+}
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the console script; returns the exit status."""
     out = out or sys.stdout
     try:
-        args = build_parser().parse_args(argv)
+        words = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser(words[0] if words and words[0] in COMMANDS else None).parse_args(words)
         status: int = args.handler(args, out)
         out.flush()
         return status

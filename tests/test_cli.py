@@ -14,11 +14,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from routeguard import Policy
-from routeguard.cli import main
+from routeguard.cli import COMMANDS, build_parser, main
+from routeguard.errors import UsageError
 from routeguard.tools.introspect import list_routes, load_app
 from routeguard.tools.lint import lint
 from routeguard.tools.matrix import build
@@ -132,6 +134,34 @@ def test_check_missing_file() -> None:
                                   pytest.param(["frobnicate"], id="unknown-command")])
 def test_usage_errors_are_one_line(args: list[str]) -> None:
     assert_one_line_error(call(*args), 2)
+
+
+def _parsed(parser: Any, argv: list[str]) -> tuple[str, Any]:
+    """What ``parser`` makes of ``argv``: the namespace, the usage error or the help it prints."""
+    output = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(output):
+            return "namespace", vars(parser.parse_args(argv))
+    except UsageError as exc:
+        return "error", str(exc)
+    except SystemExit as exc:
+        return "exit", (exc.code, output.getvalue())
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "p.toml"], ["check", "--strict", "p.toml"], ["check", "p.toml", "--str"], ["check"],
+    ["check", "-h"], ["check", "--help"], ["check", "p.toml", "extra"], ["check", "p.toml", "--version"],
+    ["check", "--", "-p.toml"], ["check", "p.toml", "--format", "json"],
+    ["explain", "p.toml", "GET", "/x", "-H", "Accept: text/html", "--roles", "a,b"], ["explain", "p.toml"],
+    ["explain", "p.toml", "GET", "/x", "--format", "yaml"], ["explain", "--help"],
+    ["routes", "m:app", "--rules", "p.toml", "--format", "html", "-o", "out.html"], ["routes", "m:app"],
+    ["init", "m:app", "-o", "x"], ["init", "-h"], ["suggest", "--from-log", "log.jsonl"], ["suggest"],
+    ["diff", "m:app", "a.toml", "b.toml", "--strict"], ["diff", "m:app", "a.toml"],
+])
+def test_a_command_parses_the_same_with_its_parser_alone(argv: list[str]) -> None:
+    """``main`` builds the sub-parser of the command it is given only (issue 16)."""
+    assert argv[0] in COMMANDS
+    assert _parsed(build_parser(argv[0]), argv) == _parsed(build_parser(), argv)
 
 
 @pytest.mark.slow
