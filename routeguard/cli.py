@@ -11,9 +11,11 @@ command needs a secret in the environment, and none prints one.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
@@ -40,8 +42,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while routeguard's own modules load, then restored
+    as it was. Importing the policy model (pydantic, its validators) creates thousands of
+    long-lived objects and next to no garbage: each collection meanwhile scans them for nothing
+    (issue 16: ~8M instructions of ``routeguard check``)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _load_policy(path: str) -> Policy:
-    from .policy.model import Policy
+    with _collector_paused():
+        from .policy.model import Policy
 
     return Policy.from_toml(path, resolve_secrets=False)
 
@@ -77,7 +95,8 @@ def _app_routes(reference: str) -> list[AppRoute]:
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     """Validate and lint a policy. Report mode is a deliberate migration state: it is shown as a
     note that ``--strict`` does not count; every other finding counts."""
-    from .tools.lint import lint
+    with _collector_paused():
+        from .tools.lint import lint
 
     policy = _load_policy(args.file)
     findings = lint(policy)

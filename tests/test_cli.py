@@ -164,6 +164,22 @@ def test_a_command_parses_the_same_with_its_parser_alone(argv: list[str]) -> Non
     assert _parsed(build_parser(argv[0]), argv) == _parsed(build_parser(), argv)
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("policy", [FASTAPI_POLICY, "no/such/policy.toml"])
+def test_the_collector_is_left_as_it_was(enabled: bool, policy: str) -> None:
+    """``check`` pauses the garbage collector while it imports (issue 16), and restores it."""
+    import gc
+
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        call("check", policy)
+        call("explain", policy, "GET", "/")
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
 @pytest.mark.slow
 def test_usage_error_subprocess() -> None:
     assert_one_line_error(run("check"), 2, "FILE")
