@@ -22,9 +22,10 @@ with the spread (min-max) beside it.
 CPU time moves with the machine (other tenants, caches, frequency), so ``--instructions`` adds the
 figure that does not: each server runs under valgrind's callgrind with counting off; after its
 decisions are checked and 200 warm-up requests are served, counting is switched on for exactly
-``--requests`` requests over one keep-alive connection (gunicorn's sync worker closes each one;
-its worker process is counted) and the server's instructions per request are read from the
-dump. The same targets are printed against these counts.
+``--requests`` requests over one keep-alive connection and the server's instructions per
+request are read from the dump. gunicorn serves from a forked worker that ``callgrind_control``
+cannot reach: its whole life is counted twice, with and without the requests, and the
+difference taken. The same targets are printed against these counts.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ if __package__ in (None, ""):  # run as a script: make "benchmarks" importable
     __package__ = "benchmarks"
 
 from .e2e_serve import APPS as APP_SERVERS  # after the sys.path set-up above
+from .instructions import dump_total
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTECTED = "/admin/reports/42"
@@ -356,14 +358,6 @@ def measure(config: E2EConfig, server: Server, seconds: int, cpu: int | None, co
 
 # -- instructions over the wire (valgrind) ---------------------------------------------------------
 WARMUP = 200
-
-
-def dump_total(text: str) -> int:
-    """The instruction total of one callgrind dump."""
-    match = re.search(r"^totals:\s*(\d+)", text, re.M) or re.search(r"^summary:\s*(\d+)", text, re.M)
-    if match is None:
-        raise RuntimeError("the callgrind dump has no total")
-    return int(match.group(1))
 
 
 def _callgrind(pid: int, *args: str) -> None:

@@ -88,12 +88,17 @@ def _child(only: list[str], requests: int, order_file: str) -> None:
     Path(order_file).write_text(json.dumps(names))
 
 
+def dump_total(text: str) -> int:
+    """The instruction total of one callgrind dump (its ``totals:`` line, else ``summary:``)."""
+    match = re.search(r"^totals:\s*(\d+)", text, re.M) or re.search(r"^summary:\s*(\d+)", text, re.M)
+    if match is None:
+        raise RuntimeError("the callgrind dump has no total")
+    return int(match.group(1))
+
+
 def _total(dump: Path) -> int:
     """The instruction total of one callgrind dump file."""
-    match = re.search(r"^(?:summary|totals):\s*(\d+)", dump.read_text(errors="replace"), re.M)
-    if match is None:
-        raise RuntimeError(f"no total in {dump}")
-    return int(match.group(1))
+    return dump_total(dump.read_text(errors="replace"))
 
 
 def count(only: list[str], requests: int, python: str = sys.executable) -> dict[str, float]:
