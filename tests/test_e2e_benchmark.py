@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import e2e
+from benchmarks.instructions import dump_total
 
 ROOT = Path(__file__).resolve().parent.parent
 CREDS = e2e.Creds(admin="a.b.admin", user="a.b.user", session_admin="s.admin", session_user="s.user")
@@ -120,10 +121,10 @@ def test_decisions_over_the_wire_on_real_servers() -> None:
 
 
 def test_dump_total_reads_callgrind_totals() -> None:
-    assert e2e.dump_total("events: Ir\nsummary: 120\nfl=x\ntotals: 123\n") == 123
-    assert e2e.dump_total("events: Ir\nsummary: 120\n") == 120
+    assert dump_total("events: Ir\nsummary: 120\nfl=x\ntotals: 123\n") == 123
+    assert dump_total("events: Ir\nsummary: 120\n") == 120
     with pytest.raises(RuntimeError, match="no total"):
-        e2e.dump_total("events: Ir\n")
+        dump_total("events: Ir\n")
 
 
 def test_instruction_report_judges_every_target() -> None:
