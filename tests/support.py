@@ -80,6 +80,9 @@ def token(
 ) -> str:
     kwargs.setdefault("aud", "tests")
     kwargs.setdefault("key", JWT_SECRET)
+    # Many modules mint their tokens at collection time: they must outlive a whole run (CI allows
+    # 30 minutes), not mint_token's 5 minutes, or the last test files see them expired.
+    kwargs.setdefault("ttl", 3600)
     key = kwargs.pop("key")
     return mint_token(key, subject=subject, roles=roles, tenants=tenants, **kwargs)
 

@@ -70,6 +70,7 @@ def make_app(policy: Policy) -> FastAPI:
 
 
 def bearer(subject: str, **claims: Any) -> dict[str, str]:
+    claims.setdefault("ttl", 3600)  # minted at collection time (parametrize): outlives the run
     return {"Authorization": "Bearer " + mint_token(SECRET, subject=subject, **claims)}
 
 

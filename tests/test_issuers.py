@@ -70,7 +70,7 @@ def send(request: Any, servers: Any) -> Any:
 
 
 def token(key: Any, kid: str | None, algorithm: str, **claims: object) -> str:
-    payload = {"sub": "uid-1", "exp": int(time.time()) + 300, **claims}
+    payload = {"sub": "uid-1", "exp": int(time.time()) + 3600, **claims}  # some are minted at collection
     return jwt.encode(payload, key, algorithm=algorithm, headers={"kid": kid} if kid else None)
 
 

@@ -21,7 +21,7 @@ def kind(request: Any) -> str:
 
 def test_logout_revokes_a_bearer_token_until_exp(kind: str, store_url: Any) -> None:
     client = Client(kind, session_policy(store_url))
-    tok = token("alice", jti=str(uuid.uuid4()))
+    tok = token("alice", jti=str(uuid.uuid4()), ttl=300)
     assert client.send("GET", "/me", bearer(tok)).status == 200
     reply = client.send("POST", "/logout", bearer(tok))
     assert reply.json() == {"revoked": True}
