@@ -532,6 +532,52 @@ def test_rg_2026_36_a_worker_whose_first_operation_is_a_write_sees_a_later_loss(
     assert store.not_before > 0
 
 
+def _finish(op: Any, client: Any, command: Any) -> Any:
+    """Drive a store operation to its end, each command run by ``client`` (a real Redis)."""
+    try:
+        while True:
+            name, args, kwargs = command
+            command = op.send(getattr(client, name)(*args, **kwargs))
+    except StopIteration as done:
+        return done.value
+
+
+def test_rg_2026_38_overlapping_first_reads_of_a_process_declare_no_loss(
+    redis_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RG-2026-38: two operations of one process read the ledger before either created its
+    witness; the first created it, and the second, still holding its older reading ("no
+    witness"), took the witness it now knew as gone: a loss, refusing every credential issued
+    before (seen as 401s for valid tokens among 30 concurrent first requests). A reading older
+    than what the process already followed is ignored; a loss after it is still seen."""
+    import redis as redis_py
+
+    from routeguard.stores.redis import RedisStore
+
+    prefix = f"rg38-{uuid.uuid4().hex}:"
+    raw = redis_py.Redis.from_url(redis_server.url)
+    store = RedisStore(redis_server.url, prefix=prefix)
+    first, second = store._get("revoked:jti:a"), store._get("revoked:jti:b")
+    asked_first, asked_second = next(first), next(second)
+    assert asked_first[0] == asked_second[0] == "eval"
+    name, args, kwargs = asked_second
+    read_second = getattr(raw, name)(*args, **kwargs)  # read before the witness exists
+    with caplog.at_level(logging.WARNING, logger="routeguard"):
+        assert _finish(first, raw, asked_first) is None  # creates the witness
+        try:
+            second.send(read_second)
+        except StopIteration as done:
+            assert done.value is None
+        else:
+            raise AssertionError("an old reading of a process's own ledger made it ask Redis again")
+        assert store.not_before == 0, "a stale reading was taken as a loss"
+        assert not [r for r in caplog.records if "lost its revocation ledger" in r.getMessage()]
+        raw.delete(prefix + "ledger")  # a real loss after that is still seen
+        assert store.get("revoked:jti:a") is None
+    assert store.not_before > 0
+    assert any("lost its revocation ledger" in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_rg_2026_36_a_token_issued_in_the_second_of_the_loss_stays_revoked(tmp_path: Path, adapter: Any) -> None:

@@ -157,10 +157,20 @@ class RedisStore(Store):
         return millis / 1000 if millis >= 0 else None
 
     def _ledger_op(self, script: str, key: str, *args: Any) -> Op[bytes | None]:
-        """Run a ledger script on ``key``'s entry; follow the witness it reads back."""
+        """Run a ledger script on ``key``'s entry; follow the witness it reads back.
+
+        Operations of one process overlap (tasks, threads): a reading that shows the witness as
+        it was when this operation started, after another operation followed it further, is
+        older than what this process knows and says nothing new (RG-2026-38: the first
+        operations of a process, reading no witness yet, took the one a sibling had just
+        created for a loss, and refused every credential issued before)."""
+        known = self._witness
         entry, witness = yield ("eval", (script, 1, self._ledger, key, _WITNESS, *args), _NO_KWARGS)
-        if witness is None or bytes(witness) != self._witness:
-            yield from self._follow(None if witness is None else bytes(witness))
+        read = None if witness is None else bytes(witness)
+        if read is None or read != self._witness:
+            stale = self._witness != known and (read or b"") == known
+            if not stale:
+                yield from self._follow(read)
         return entry if entry is None else bytes(entry)
 
     def _follow(self, witness: bytes | None) -> Generator[Command, Any, None]:
