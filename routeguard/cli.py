@@ -361,8 +361,15 @@ def _one_line(text: str) -> str:
 
 
 def run() -> NoReturn:
-    """Entry point for ``python -m routeguard.cli``."""
-    sys.exit(main())
+    """The ``routeguard`` console script (and ``python -m routeguard.cli``): :func:`main`, then
+    exit with its status."""
+    status = main()
+    # The process ends here. CPython collects once more at shutdown, and that collection walks
+    # every object still alive (pydantic's classes and validators, the policy) to find next to
+    # no garbage; frozen objects are skipped (issue 16: about 8 % of ``routeguard check``'s CPU
+    # time). The output is flushed, and no command leaves work to a finalizer.
+    gc.freeze()
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -180,6 +180,30 @@ def test_the_collector_is_left_as_it_was(enabled: bool, policy: str) -> None:
         (gc.enable if was else gc.disable)()
 
 
+def test_the_console_script_runs_run() -> None:
+    """The installed ``routeguard`` script enters through ``run`` (issue 16: it freezes before exit)."""
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="routeguard")
+    assert script.value == "routeguard.cli:run"
+
+
+@pytest.mark.parametrize(("policy", "status"), [(FASTAPI_POLICY, 0), ("no/such/policy.toml", 1)])
+def test_run_exits_with_the_status_and_the_objects_frozen(policy: str, status: int) -> None:
+    """``run`` exits with ``main``'s status, the objects alive frozen, so that CPython's last
+    collection skips them (issue 16), and the command's output already written."""
+    code = ("import atexit, gc, sys\n"
+            "atexit.register(lambda: print('frozen', gc.get_freeze_count(), file=sys.stderr))\n"
+            f"sys.argv = ['routeguard', 'check', {policy!r}]\n"
+            "from routeguard.cli import run\nrun()")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == status, done.stderr
+    frozen = int(done.stderr.rsplit("frozen ", 1)[1])
+    assert frozen > 10_000  # pydantic, the policy model, the policy
+    assert ("valid: " in done.stdout) is (status == 0)
+
+
 @pytest.mark.slow
 def test_usage_error_subprocess() -> None:
     assert_one_line_error(run("check"), 2, "FILE")

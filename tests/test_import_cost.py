@@ -183,3 +183,16 @@ def test_the_import_benchmark_reports_both_ratios() -> None:
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(figures["ratios"]) >= {"import starlette.applications", "import routeguard.asgi", "routeguard check"}
     assert figures["ratios"]["import starlette.applications"] == 1.0
+
+
+def test_the_start_up_benchmark_times_a_successful_check(tmp_path: Path) -> None:
+    """``benchmarks/imports.py`` times ``routeguard check`` as the console script runs it, on a
+    policy it finds valid (a failing check would be timed as a fast one)."""
+    from benchmarks.imports import CHECK, POLICY, cases
+
+    policy = tmp_path / "routeguard.toml"
+    policy.write_text(POLICY)
+    done = subprocess.run([sys.executable, "-c", cases(policy)[CHECK]], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"{policy}: valid: 5 rule(s), mode enforce, login_url /login", "no findings"]
