@@ -9,13 +9,13 @@ from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
 from .backends.bearer import SUBPROTOCOL, without_token
 from .core.decision import Decision
-from .core.firewall import is_plain
 from .core.identity import auth_scopes
 from .core.request import HeaderMap, RequestView, route_path, without_cookies
 from .core.responses import Response
 from .runtime.cache import Memo
 from .runtime.effects import resume_async
 from .runtime.guard import Guard
+from .runtime.lane import plain_path
 from .runtime.throttle import asgi_login_body
 
 if TYPE_CHECKING:  # pydantic loads with the first Policy, not with the adapter
@@ -28,6 +28,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _ANONYMOUS_USER = UnauthenticatedUser()
+# What a request's header names tell the lane (see ASGIGuard._read_names).
+_UNUSUAL: Final = "unusual"  # an upper-case name: the pipeline reads the headers
+_QUIET: Final = "quiet"  # none of the headers the lane watches: it decides with headers=None
+_WATCHED: Final = "watched"  # one of them: it reads them
 _DENIAL_EXTENSION = "websocket.http.response"
 _POLICY_VIOLATION = 1008
 
@@ -204,12 +208,22 @@ class ASGIGuard:
         self.guard = Guard.for_policy(policy)
         lane = self.guard.lane  # the headers the plain lane must see, as the server names them
         self._watched = _ENCODED(lane.watched) if lane is not None else frozenset()
+        #: What a request's header names (distinct, in order) tell the lane, remembered: clients
+        #: send the same names request after request.
+        self._names: Memo[tuple[bytes, ...], str] = Memo(self._read_names, maxsize=1024)
         # A bearer token offered as a websocket subprotocol is the guard's: the app never sees it.
         self._subprotocol = any(getattr(b, "websocket_subprotocol", False) is True for b in self.guard.backends)
 
     def counters(self) -> dict[tuple[int | None, str, bool], int]:
         """Decisions so far by (rule position or None, outcome, report_only), for a dashboard."""
         return self.guard.counters()
+
+    def _read_names(self, names: tuple[bytes, ...]) -> str:
+        """:data:`_UNUSUAL` unless every name is lower-case, as servers send them (the pipeline
+        then reads the headers); else whether one of them is a header the lane watches."""
+        if not b"".join(names).islower():
+            return _UNUSUAL
+        return _QUIET if self._watched.isdisjoint(names) else _WATCHED
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -225,14 +239,18 @@ class ASGIGuard:
             path = scope["path"]
             raw = scope.get("raw_path")
             listed = scope.get("headers")
-            if is_plain(path) and (raw is None or raw == path.encode("ascii")) and type(listed) is list:
+            if ((plain_path.get(path) or plain_path(path)) and (raw is None or raw == path.encode("ascii"))
+                    and type(listed) is list):
                 index = dict(listed)
-                # as servers send them (lower-case names, none repeated), else the pipeline reads them
-                if len(index) == len(listed) and b"".join(index).islower():
-                    if not index.keys().isdisjoint(self._watched):
-                        headers = ScopeHeaders(listed, index)
-                    query = scope.get("query_string")
-                    decision = lane.decide(scope["method"], path, headers, query.decode("latin-1") if query else "")
+                if len(index) == len(listed):  # no name repeated
+                    names = tuple(index)
+                    seen = self._names.get(names) or self._names(names)
+                    if seen is not _UNUSUAL:
+                        if seen is _WATCHED:
+                            headers = ScopeHeaders(listed, index)
+                        query = scope.get("query_string")
+                        decision = lane.decide(scope["method"], path, headers,
+                                               query.decode("latin-1") if query else "")
         if decision is None:
             try:
                 request = request_from_scope(scope, headers)

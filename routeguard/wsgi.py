@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from .backends.bearer import offered_subprotocols, without_token
 from .core.decision import Decision
-from .core.firewall import INVALID_UTF8, NON_ORIGIN_FORM, is_plain
+from .core.firewall import INVALID_UTF8, NON_ORIGIN_FORM
 from .core.request import HeaderMap, RequestView, without_cookies
 from .runtime.cache import Memo
 from .runtime.effects import run_sync
 from .runtime.guard import Guard
+from .runtime.lane import plain_path
 from .runtime.throttle import wsgi_login_body
 
 if TYPE_CHECKING:  # pydantic loads with the first Policy, not with the adapter
@@ -175,7 +176,8 @@ class WSGIGuard:
         if lane is not None and not environ.get("SCRIPT_NAME") and "HTTP_UPGRADE" not in environ:
             path = environ.get("PATH_INFO")
             raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-            if path and is_plain(path) and (not raw or raw == path or raw.partition("?")[0] == path):
+            if path and (plain_path.get(path) or plain_path(path)) and (
+                    not raw or raw == path or raw.partition("?")[0] == path):
                 headers = None if environ.keys().isdisjoint(self._watched) else EnvironHeaders(environ)
                 decision = lane.decide(environ.get("REQUEST_METHOD") or "GET", path, headers,
                                        environ.get("QUERY_STRING") or "")

@@ -27,11 +27,13 @@ from ..backends.base import UNSURE, QuickResult
 from ..core.csrf import SAFE_METHODS
 from ..core.decision import Decision, Outcome
 from ..core.engine import ANONYMOUS, AuthResult, Engine, route_of
+from ..core.firewall import is_plain
 from ..core.identity import Credential
 from ..core.override import OVERRIDE_HEADERS
 from ..core.request import HeaderMap
 from .audit import Recorder, logger
 from .authenticate import revocation_entry
+from .cache import Memo
 
 if TYPE_CHECKING:
     from ..stores.base import Store
@@ -51,11 +53,15 @@ _READY_SIZE: Final = 4096
 #: The methods the lane answers for, as written (the pipeline upper-cases, and sees the rare ones).
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
+#: ``plain_path(path)``: whether the lane may take ``path`` (:func:`is_plain`), remembered for
+#: the paths that repeat (``plain_path.get(path)`` is a C-level lookup; None: not seen yet).
+plain_path: Final[Memo[str, bool]] = Memo(lambda path: is_plain(path) is not None)
+
 
 class Lane:
     """``lane.decide(method, path, headers, query)``: an allow decision, or None (run the guard).
 
-    ``path`` must be the judged path and plain (:func:`routeguard.core.firewall.is_plain`), the
+    ``path`` must be the judged path and plain (:data:`plain_path`), the
     request an HTTP request (not a websocket handshake), as the adapters check before calling.
     """
 
@@ -69,6 +75,7 @@ class Lane:
         "_methods",
         "_overrides",
         "_public",
+        "_public_paths",
         "_quick",
         "_ready",
         "_recorder",
@@ -98,6 +105,11 @@ class Lane:
         self._ready: dict[int, _Ready] = {}
         self._recorder = recorder
         self._counted: dict[int, _Counted] = {}  # public rules' shared decisions
+        #: (method, path) -> the shared decision of the public rule without parameters it
+        #: matched: what the checks and the match below give any request without credentials
+        #: (they read nothing else), answered again to a request with none of the watched
+        #: headers. Bounded like ``_ready``.
+        self._public_paths: dict[tuple[str, str], _Counted] = {}
         #: The headers whose presence the lane must see (credentials, method overrides); a request
         #: with none of them may be decided with ``headers=None``.
         credentials: frozenset[str] = frozenset().union(*(backend.credential_headers for backend in backends))
@@ -120,10 +132,15 @@ class Lane:
         debug = _ENABLED.get(_DEBUG)
         if debug or (debug is None and logger.isEnabledFor(_DEBUG)):
             return None  # an allowed request is logged at DEBUG, with the request view
-        if method not in self._methods:
-            return None  # an OPTIONS preflight, a method the pipeline normalises, or a rare one
         if query and self._overrides and ("_method" in query or "%" in query):
             return None  # perhaps a method override in the query
+        if headers is None:
+            public = self._public_paths.get((method, path))
+            if public is not None:
+                next(public[1])
+                return public[0]
+        if method not in self._methods:
+            return None  # an OPTIONS preflight, a method the pipeline normalises, or a rare one
         if path in self._login_paths:
             return None
         found = self._match(method, path)
@@ -152,6 +169,10 @@ class Lane:
                     return decision
                 # What Engine.authorize gives a public rule without parameters, shared.
                 public = self._counted[rule.index] = self._counter(self._public[rule.index])
+            paths = self._public_paths
+            if len(paths) >= _READY_SIZE:
+                paths.clear()
+            paths[method, path] = public
             next(public[1])
             return public[0]
         if self._loader or (self._throttled and rule.access == "public"):
