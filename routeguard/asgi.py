@@ -12,7 +12,7 @@ from .core.decision import Decision
 from .core.identity import auth_scopes
 from .core.request import HeaderMap, RequestView, route_path, without_cookies
 from .core.responses import Response
-from .runtime.cache import Memo
+from .runtime.cache import SHORT, Memo
 from .runtime.effects import resume_async
 from .runtime.guard import Guard
 from .runtime.lane import plain_path
@@ -114,6 +114,11 @@ _NAMES: dict[str, bytes] = {
 }
 
 
+def _short_names(names: tuple[bytes, ...]) -> bool:
+    """Whether a request's header names are few and short enough to remember (a browser's are)."""
+    return len(names) <= 64 and sum(map(len, names)) <= 4 * SHORT
+
+
 def request_from_scope(scope: Mapping[str, Any], headers: ScopeHeaders | None = None) -> RequestView:
     """The request view of an ``http`` or ``websocket`` scope (``headers``: already indexed)."""
     raw = scope.get("raw_path")
@@ -210,7 +215,7 @@ class ASGIGuard:
         self._watched = _ENCODED(lane.watched) if lane is not None else frozenset()
         #: What a request's header names (distinct, in order) tell the lane, remembered: clients
         #: send the same names request after request.
-        self._names: Memo[tuple[bytes, ...], str] = Memo(self._read_names, maxsize=1024)
+        self._names: Memo[tuple[bytes, ...], str] = Memo(self._read_names, maxsize=1024, keep=_short_names)
         # A bearer token offered as a websocket subprotocol is the guard's: the app never sees it.
         self._subprotocol = any(getattr(b, "websocket_subprotocol", False) is True for b in self.guard.backends)
 

@@ -7,15 +7,18 @@ every time, and never given to a request that differs in what the first one was 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import MutableMapping
+import gc
+import tracemalloc
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
 import pytest
 
-from routeguard import ASGIGuard, Policy
+from routeguard import ASGIGuard, Policy, WSGIGuard
 from routeguard.asgi import ScopeHeaders
+from routeguard.runtime.cache import Memo
 from routeguard.runtime.lane import Lane, plain_path
-from routeguard.testing import asgi_scope
+from routeguard.testing import asgi_scope, call_wsgi
 
 from .support import JWT_SECRET, token
 
@@ -50,6 +53,7 @@ def _status(guard: ASGIGuard, method: str, target: str, headers: list[tuple[byte
     """The status of one request whose header list is sent exactly as given (any name case)."""
     scope = asgi_scope(method, target)
     scope["headers"] = headers
+    scope["path"], scope["raw_path"] = target, target.encode("latin-1")
     sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> MutableMapping[str, Any]:
@@ -134,3 +138,68 @@ def test_header_names_remembered_lower_case_do_not_answer_for_other_cases() -> N
         assert _status(guard, "GET", "/admin/x", [host, (b"Authorization", f"Bearer {ADMIN}".encode())]) == 200
         assert _status(guard, "GET", "/admin/x", [host, (b"authorization", f"Bearer {ADMIN}".encode())]) == 200
         assert _status(guard, "GET", "/admin/x", [host]) == 401
+
+
+
+def test_a_memo_computes_but_does_not_keep_what_keep_refuses() -> None:
+    calls: list[str] = []
+
+    def length(text: str) -> int:
+        calls.append(text)
+        return len(text)
+
+    memo: Memo[str, int] = Memo(length, keep=lambda text: len(text) <= 3)
+    assert [memo("abc"), memo("abc"), memo("abcd"), memo("abcd")] == [3, 3, 4, 4]
+    assert calls == ["abc", "abcd", "abcd"]  # the long key is computed each time
+    assert memo.get("abc") == 3 and memo.get("abcd") is None
+
+
+def _retained(requests: Callable[[int], Iterable[int]]) -> int:
+    """Bytes still allocated after ``requests(100)`` ran, once ``requests(1)`` loaded what the
+    first requests load (werkzeug, on the first ``Accept`` header). Items: statuses."""
+    set(requests(1))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        statuses = set(requests(100))
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert statuses >= {200, 401, 400}, statuses  # public, default deny, refused by the firewall
+    return after - before
+
+
+def test_long_client_input_is_computed_not_remembered_asgi() -> None:
+    """Paths, ``Accept`` headers and header names are remembered only when short: 400 requests
+    with distinct 16 KiB ones hold no memory once answered (each memo kept them all before)."""
+    guard = ASGIGuard(_ok, policy=_policy())
+    host = (b"host", b"testserver")
+
+    def requests(count: int) -> Iterable[int]:
+        for n in range(count):
+            pad = f"{n:08d}" + "a" * 16384
+            yield _status(guard, "GET", f"/static/{pad}", [host])
+            yield _status(guard, "GET", f"/{pad}", [host, (b"accept", pad.encode())])
+            yield _status(guard, "GET", f"/x/../{pad}", [host])
+            yield _status(guard, "GET", "/static/x", [host, (f"x-{pad}".encode(), b"1")])
+
+    assert _retained(requests) < 256 * 1024
+
+
+def test_long_client_input_is_computed_not_remembered_wsgi() -> None:
+    def ok(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b""]
+
+    guard = WSGIGuard(ok, policy=_policy())
+
+    def requests(count: int) -> Iterable[int]:
+        for n in range(count):
+            pad = f"{n:08d}" + "a" * 16384
+            yield call_wsgi(guard, "GET", f"/static/{pad}").status
+            yield call_wsgi(guard, "GET", f"/{pad}", {"Accept": pad}).status
+            yield call_wsgi(guard, "GET", f"/x/../{pad}").status
+
+    assert _retained(requests) < 256 * 1024

@@ -6,7 +6,7 @@ werkzeug's parser (q-values honoured) lives here, outside the pure core: the cor
 
 from __future__ import annotations
 
-from .cache import Memo
+from .cache import Memo, short
 
 
 def _prefers_html(accept: str | None) -> bool:
@@ -22,4 +22,4 @@ def _prefers_html(accept: str | None) -> bool:
 
 
 #: True when ``Accept`` ranks text/html strictly above application/json (memoised per header).
-prefers_html: Memo[str | None, bool] = Memo(_prefers_html, maxsize=256)
+prefers_html: Memo[str | None, bool] = Memo(_prefers_html, maxsize=256, keep=short)

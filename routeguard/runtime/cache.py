@@ -1,6 +1,6 @@
 """Every cache of the request path, in one place: a bounded, thread-safe TTL cache (verified
 tokens, loaded identities, memberships) and ``Memo``, a bounded memo for pure functions of
-small, repeating inputs (``Accept`` headers, Starlette auth scopes)."""
+small, repeating inputs (``Accept`` headers, paths, header names, Starlette auth scopes)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -91,14 +91,17 @@ class TTLCache(Generic[V]):
 
 class Memo(Generic[K, V]):
     """``memo(key)`` is ``function(key)``, remembered; cleared whole when ``maxsize`` entries
-    are held (inputs repeat: a few ``Accept`` headers, a few role sets). Thread-safe: a race
-    at worst computes a value twice."""
+    are held (inputs repeat: a few ``Accept`` headers, a few role sets). ``keep(key)`` False:
+    computed, not remembered (a client's long input must not hold memory ``maxsize`` times
+    over). Thread-safe: a race at worst computes a value twice."""
 
-    __slots__ = ("_data", "function", "get", "maxsize")
+    __slots__ = ("_data", "function", "get", "keep", "maxsize")
 
-    def __init__(self, function: Callable[[K], V], maxsize: int = 4096) -> None:
+    def __init__(self, function: Callable[[K], V], maxsize: int = 4096,
+                 keep: Callable[[K], bool] | None = None) -> None:
         self.function = function
         self.maxsize = maxsize
+        self.keep = keep
         self._data: dict[K, V] = {}
         #: The value remembered for a key, or None: a C-level lookup for the request path
         #: (``memo.get(key) or memo(key)`` skips a Python call when the key repeats).
@@ -110,14 +113,26 @@ class Memo(Generic[K, V]):
             return data[key]
         except KeyError:
             pass
-        if len(data) >= self.maxsize:
-            data.clear()
-        value = data[key] = self.function(key)
+        value = self.function(key)
+        if self.keep is None or self.keep(key):
+            if len(data) >= self.maxsize:
+                data.clear()
+            data[key] = value
         return value
 
     def clear(self) -> None:
         """Forget every value."""
         self._data.clear()
+
+
+#: The longest client-sent text a memo keeps (a path, an ``Accept`` header, the header names of
+#: a request): longer ones are computed each time, so a memo of 4,096 entries holds about a MiB.
+SHORT: Final = 256
+
+
+def short(text: str | bytes | None) -> bool:
+    """Whether ``text`` is short enough for a memo of client input to keep (None is)."""
+    return text is None or len(text) <= SHORT
 
 
 class PerObject(Generic[V]):

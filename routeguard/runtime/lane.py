@@ -33,7 +33,7 @@ from ..core.override import OVERRIDE_HEADERS
 from ..core.request import HeaderMap
 from .audit import Recorder, logger
 from .authenticate import revocation_entry
-from .cache import Memo
+from .cache import SHORT, Memo, short
 
 if TYPE_CHECKING:
     from ..stores.base import Store
@@ -55,7 +55,7 @@ _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "O
 
 #: ``plain_path(path)``: whether the lane may take ``path`` (:func:`is_plain`), remembered for
 #: the paths that repeat (``plain_path.get(path)`` is a C-level lookup; None: not seen yet).
-plain_path: Final[Memo[str, bool]] = Memo(lambda path: is_plain(path) is not None)
+plain_path: Final[Memo[str, bool]] = Memo(lambda path: is_plain(path) is not None, keep=short)
 
 
 class Lane:
@@ -108,7 +108,7 @@ class Lane:
         #: (method, path) -> the shared decision of the public rule without parameters it
         #: matched: what the checks and the match below give any request without credentials
         #: (they read nothing else), answered again to a request with none of the watched
-        #: headers. Bounded like ``_ready``.
+        #: headers. Bounded like ``_ready``, and only short paths are kept.
         self._public_paths: dict[tuple[str, str], _Counted] = {}
         #: The headers whose presence the lane must see (credentials, method overrides); a request
         #: with none of them may be decided with ``headers=None``.
@@ -169,10 +169,11 @@ class Lane:
                     return decision
                 # What Engine.authorize gives a public rule without parameters, shared.
                 public = self._counted[rule.index] = self._counter(self._public[rule.index])
-            paths = self._public_paths
-            if len(paths) >= _READY_SIZE:
-                paths.clear()
-            paths[method, path] = public
+            if len(path) <= SHORT:
+                paths = self._public_paths
+                if len(paths) >= _READY_SIZE:
+                    paths.clear()
+                paths[method, path] = public
             next(public[1])
             return public[0]
         if self._loader or (self._throttled and rule.access == "public"):
