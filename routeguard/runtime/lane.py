@@ -33,7 +33,7 @@ from ..core.override import OVERRIDE_HEADERS
 from ..core.request import HeaderMap
 from .audit import Recorder, logger
 from .authenticate import revocation_entry
-from .cache import SHORT, Memo, short
+from .cache import Memo, short
 
 if TYPE_CHECKING:
     from ..stores.base import Store
@@ -169,7 +169,7 @@ class Lane:
                     return decision
                 # What Engine.authorize gives a public rule without parameters, shared.
                 public = self._counted[rule.index] = self._counter(self._public[rule.index])
-            if len(path) <= SHORT:
+            if short(path):
                 paths = self._public_paths
                 if len(paths) >= _READY_SIZE:
                     paths.clear()
